@@ -1,0 +1,3 @@
+"""mediakeep: a self-hosted media service."""
+
+__version__ = "0.1.0"

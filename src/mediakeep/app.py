@@ -1,0 +1,79 @@
+"""create_app(settings): the lifespan owns the engine, storage and background sweeper."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from mediakeep import __version__
+from mediakeep.auth.router import router as auth_router
+from mediakeep.config import Settings
+from mediakeep.errors import install_error_handlers
+from mediakeep.files.router import router as files_router
+from mediakeep.ingest.sweeper import run_sweeper
+from mediakeep.logging import configure_logging
+from mediakeep.media.router import router as media_router
+from mediakeep.middleware import RequestContextMiddleware
+from mediakeep.services import build_services
+from mediakeep.system.router import router as system_router
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operation ids (`media_upload`, `auth_login`) so the SDK and docs do not churn."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}_{route.name}"
+
+
+def create_app(settings: Settings | None = None, *, run_background: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings)
+        db = services.db
+        app.state.services = services
+        sweeper = asyncio.create_task(run_sweeper(services)) if run_background else None
+        try:
+            yield
+        finally:
+            if sweeper:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await db.dispose()
+
+    app = FastAPI(
+        title="mediakeep",
+        version=__version__,
+        summary="Self-hosted media service",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(system_router)
+    app.include_router(auth_router, prefix="/api/v1")
+    app.include_router(media_router, prefix="/api/v1")
+    app.include_router(files_router)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "PUT"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-Id", "ETag", "Content-Range", "Content-Length", "Location"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    return app

@@ -1,0 +1,481 @@
+"""Identity logic: registration, tokens, API keys and turning a request into a Principal."""
+
+import asyncio
+import base64
+import binascii
+import re
+from datetime import datetime, timedelta
+from functools import cache
+from typing import cast
+
+import structlog
+from fastapi import Request
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediakeep.auth import security
+from mediakeep.auth.principal import ROLE_RANK, Principal, Role
+from mediakeep.auth.repository import (
+    ApiKeyRepository,
+    MembershipRepository,
+    OrgRepository,
+    OrgRole,
+    RefreshTokenRepository,
+    UserRepository,
+)
+from mediakeep.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    OrgMembershipOut,
+    RegisterRequest,
+    TokenPair,
+    UpdateMeRequest,
+    UserOut,
+)
+from mediakeep.config import Settings
+from mediakeep.db import Database
+from mediakeep.errors import MediaError, conflict, forbidden, invalid, unauthorized
+from mediakeep.ids import new_id
+from mediakeep.models.base import utcnow
+from mediakeep.models.identity import ApiKey, Org, RefreshToken, User
+from mediakeep.services import Services
+
+log = structlog.get_logger(__name__)
+
+LOCAL_ADMIN_EMAIL = "admin@localhost"
+LOCAL_ORG_SLUG = "local"
+# Slugs no registration may take: the local admin's org and names that read like routes.
+RESERVED_SLUGS = frozenset({LOCAL_ORG_SLUG, "admin", "api", "me", "new", "system", "www"})
+REFRESH_TOKEN_PREFIX = "mkr_"  # noqa: S105 - a marker for secret scanners, not a secret
+API_KEY_DISPLAY_CHARS = 10
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+BAD_CREDENTIALS = "Invalid email or password"
+
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def as_role(value: str) -> Role:
+    if value not in ROLE_RANK:
+        raise ValueError(f"unknown role {value!r}")
+    return cast(Role, value)
+
+
+def _min_role(a: Role, b: Role) -> Role:
+    return a if ROLE_RANK[a] <= ROLE_RANK[b] else b
+
+
+@cache
+def _dummy_hash() -> str:
+    """A real Argon2 hash to verify against when the email is unknown (same cost either way)."""
+    return security.hash_password(security.new_secret_token())
+
+
+async def _hash_password(password: str) -> str:
+    # Argon2 is deliberately slow; keep it off the event loop.
+    return await asyncio.to_thread(security.hash_password, password)
+
+
+async def _verify_password(password_hash: str | None, password: str) -> bool:
+    if password_hash is None:
+        await asyncio.to_thread(security.verify_password, _dummy_hash(), password)
+        return False
+    return await asyncio.to_thread(security.verify_password, password_hash, password)
+
+
+def slug_base(email: str) -> str:
+    """A slug stem from the email's local part: lowercase, `[a-z0-9-]`, 2..40 characters."""
+    local = email.partition("@")[0].lower()
+    stem = _SLUG_JUNK.sub("-", local).strip("-")[:40].strip("-")
+    return stem if len(stem) >= 2 else f"user-{stem}".strip("-")
+
+
+def pick_slug(base: str, taken: set[str]) -> str:
+    if base not in taken and base not in RESERVED_SLUGS:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+# ---------------------------------------------------------------- users
+
+
+async def _user_out(session: AsyncSession, user: User) -> UserOut:
+    orgs = await MembershipRepository(session).orgs_of(user.id)
+    default_org_id = user.personal_org_id or (orgs[0].org_id if orgs else None)
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        created_at=user.created_at,
+        default_org_id=default_org_id,
+        orgs=[
+            OrgMembershipOut(id=o.org_id, slug=o.slug, name=o.name, role=as_role(o.role))
+            for o in orgs
+        ],
+    )
+
+
+async def _create_user_with_org(
+    session: AsyncSession,
+    *,
+    email: str,
+    name: str | None,
+    password_hash: str | None,
+    slug: str,
+    org_name: str,
+) -> tuple[User, str]:
+    """A user, their personal org and their owner membership; (user, org_id)."""
+    user_id, org_id = new_id("usr"), new_id("org")
+    await OrgRepository(session).add(Org(id=org_id, slug=slug, name=org_name, is_personal=True))
+    user = User(
+        id=user_id, email=email, name=name, password_hash=password_hash, personal_org_id=org_id
+    )
+    await UserRepository(session).add(user)
+    await MembershipRepository(session).add(org_id, user_id, "owner")
+    return user, org_id
+
+
+async def register(session: AsyncSession, body: RegisterRequest) -> UserOut:
+    email = normalize_email(body.email)
+    users = UserRepository(session)
+    if await users.get_by_email(email) is not None:
+        raise conflict("That email is already registered")
+    password_hash = await _hash_password(body.password)
+    base = slug_base(email)
+    slug = pick_slug(base, await OrgRepository(session).slugs_like(base))
+    name = body.name.strip() if body.name and body.name.strip() else None
+    try:
+        user, org_id = await _create_user_with_org(
+            session,
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            slug=slug,
+            org_name=name or email.partition("@")[0],
+        )
+    except IntegrityError as exc:
+        # A concurrent registration took the email (or, rarely, the slug) between check and insert.
+        raise conflict("That email is already registered, or its workspace name was just taken; "
+                       "try again") from exc
+    log.info("user registered", user_id=user.id, org_id=org_id)
+    return await _user_out(session, user)
+
+
+async def get_me(session: AsyncSession, principal: Principal) -> UserOut:
+    user = await UserRepository(session).get(principal.user_id)
+    if user is None:
+        raise unauthorized("This user no longer exists")
+    return await _user_out(session, user)
+
+
+async def update_me(session: AsyncSession, principal: Principal, body: UpdateMeRequest) -> UserOut:
+    user = await UserRepository(session).get(principal.user_id)
+    if user is None:
+        raise unauthorized("This user no longer exists")
+    if "name" in body.model_fields_set:
+        user.name = body.name.strip() if body.name and body.name.strip() else None
+    if body.password is not None:
+        if principal.via == "api_key":
+            raise forbidden("An API key may not change the password; sign in as the user")
+        user.password_hash = await _hash_password(body.password)
+        # Sessions opened with the old password end; access tokens lapse with their short TTL.
+        await RefreshTokenRepository(session).revoke_all_of_user(user.id, utcnow())
+    await session.flush()
+    return await _user_out(session, user)
+
+
+# ---------------------------------------------------------------- tokens
+
+
+async def _issue_pair(
+    session: AsyncSession, settings: Settings, user_id: str, family_id: str | None = None
+) -> TokenPair:
+    refresh = security.new_secret_token(REFRESH_TOKEN_PREFIX)
+    await RefreshTokenRepository(session).add(
+        RefreshToken(
+            id=new_id("rft"),
+            user_id=user_id,
+            family_id=family_id or new_id("rff"),
+            token_hash=security.sha256_hex(refresh),
+            expires_at=utcnow() + settings.refresh_token_ttl,
+        )
+    )
+    access = security.create_access_token(settings.secret_key, user_id, settings.access_token_ttl)
+    return TokenPair(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=int(settings.access_token_ttl.total_seconds()),
+    )
+
+
+async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenPair:
+    user = await UserRepository(session).get_by_email(normalize_email(email))
+    ok = await _verify_password(user.password_hash if user else None, password)
+    if user is None or not ok:
+        raise unauthorized(BAD_CREDENTIALS)
+    return await _issue_pair(session, settings, user.id)
+
+
+async def refresh(db: Database, settings: Settings, presented: str) -> TokenPair:
+    """Rotate a refresh token. A spent one presented again revokes its whole family.
+
+    Runs in its own unit of work so that a revocation is committed even though the request
+    then fails with 401.
+    """
+    now = utcnow()
+    pair: TokenPair | None = None
+    async with db.write_session() as session:
+        tokens = RefreshTokenRepository(session)
+        token = await tokens.get_by_hash(security.sha256_hex(presented))
+        if token is None or token.revoked_at is not None or token.expires_at <= now:
+            pass
+        elif token.spent_at is not None or not await tokens.spend(token.id, now):
+            # Reuse (or a concurrent rotation that lost the race): the token may be stolen.
+            await tokens.revoke_family(token.family_id, now)
+            log.warning("refresh token reuse; family revoked", family_id=token.family_id)
+        elif await UserRepository(session).get(token.user_id) is not None:
+            pair = await _issue_pair(session, settings, token.user_id, token.family_id)
+    if pair is None:
+        raise unauthorized("Invalid, expired or revoked refresh token")
+    return pair
+
+
+async def logout(session: AsyncSession, presented: str) -> None:
+    """Revoke the family of the presented refresh token; unknown tokens are ignored."""
+    tokens = RefreshTokenRepository(session)
+    token = await tokens.get_by_hash(security.sha256_hex(presented))
+    if token is not None:
+        await tokens.revoke_family(token.family_id, utcnow())
+
+
+# ---------------------------------------------------------------- API keys
+
+
+def _key_out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        role=as_role(key.role),
+        org_id=key.org_id,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+    )
+
+
+async def create_api_key(
+    session: AsyncSession, principal: Principal, body: ApiKeyCreate
+) -> ApiKeyCreated:
+    if not principal.can(body.role):
+        raise forbidden(f"You are {principal.role}; a key cannot have a higher role ({body.role})")
+    if body.expires_at is not None and body.expires_at <= utcnow():
+        raise invalid("expires_at must be in the future", "expires_at")
+    secret = security.new_secret_token(security.API_KEY_PREFIX)
+    key = ApiKey(
+        id=new_id("key"),
+        org_id=principal.org_id,
+        user_id=principal.user_id,
+        name=body.name,
+        prefix=secret[:API_KEY_DISPLAY_CHARS],
+        key_hash=security.sha256_hex(secret),
+        role=body.role,
+        expires_at=body.expires_at,
+    )
+    await ApiKeyRepository(session).add(key)
+    return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
+
+
+def _encode_cursor(key_id: str) -> str:
+    return base64.urlsafe_b64encode(key_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise invalid("Malformed cursor", "cursor") from exc
+    if not value.startswith("key_"):
+        raise invalid("Malformed cursor", "cursor")
+    return value
+
+
+async def list_api_keys(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> ApiKeyList:
+    before = _decode_cursor(cursor) if cursor else None
+    keys = await ApiKeyRepository(session).list_active(
+        principal.org_id, limit=limit + 1, before_id=before
+    )
+    page = keys[:limit]
+    next_cursor = _encode_cursor(page[-1].id) if len(keys) > limit else None
+    return ApiKeyList(data=[_key_out(k) for k in page], next_cursor=next_cursor)
+
+
+async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: str) -> None:
+    keys = ApiKeyRepository(session)
+    if await keys.get(principal.org_id, key_id) is None:
+        raise MediaError("not_found", 404, "No such API key in this organisation")
+    await keys.revoke(principal.org_id, key_id, utcnow())
+
+
+# ---------------------------------------------------------------- request authentication
+
+
+def _org_ref(request: Request) -> str | None:
+    ref = (request.headers.get("x-org") or request.query_params.get("org") or "").strip()
+    return ref or None
+
+
+def _org_not_found(ref: str) -> MediaError:
+    return MediaError("not_found", 404, f"No organisation '{ref}' that you belong to")
+
+
+async def _principal_from_api_key(
+    request: Request, services: Services, presented: str
+) -> Principal:
+    now = utcnow()
+    async with services.db.read_session() as session:
+        grant = await ApiKeyRepository(session).grant_for_hash(security.sha256_hex(presented))
+    if grant is None:
+        raise unauthorized("Invalid API key")
+    key = grant.key
+    if key.revoked_at is not None:
+        raise unauthorized("This API key was revoked")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise unauthorized("This API key has expired")
+    if grant.member_role is None:
+        raise unauthorized("The owner of this API key is no longer a member of its organisation")
+    ref = _org_ref(request)
+    if ref is not None and ref not in (key.org_id, grant.org_slug):
+        raise _org_not_found(ref)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        await _touch_api_key(services.db, key.org_id, key.id, now)
+    return Principal(
+        user_id=key.user_id,
+        org_id=key.org_id,
+        org_slug=grant.org_slug,
+        # A key never acts above its owner's current role (the owner may have been demoted).
+        role=_min_role(as_role(key.role), as_role(grant.member_role)),
+        via="api_key",
+        api_key_id=key.id,
+    )
+
+
+async def _touch_api_key(db: Database, org_id: str, key_id: str, now: datetime) -> None:
+    try:
+        async with db.write_session() as session:
+            await ApiKeyRepository(session).touch(
+                org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
+            )
+    except SQLAlchemyError as exc:  # bookkeeping only; never fail the request for it
+        log.warning("could not record API key use", key_id=key_id, error=str(exc))
+
+
+async def _membership(session: AsyncSession, user_id: str, ref: str | None) -> OrgRole:
+    memberships = MembershipRepository(session)
+    found = await (memberships.role_in(user_id, ref) if ref else memberships.default_role(user_id))
+    if found is None:
+        raise _org_not_found(ref) if ref else MediaError(
+            "not_found", 404, "You belong to no organisation"
+        )
+    return found
+
+
+async def _principal_from_bearer(request: Request, services: Services, token: str) -> Principal:
+    user_id = security.decode_access_token(services.settings.secret_key, token)
+    if user_id is None:
+        raise unauthorized("Invalid or expired access token")
+    async with services.db.read_session() as session:
+        if await UserRepository(session).get(user_id) is None:
+            raise unauthorized("This user no longer exists")
+        found = await _membership(session, user_id, _org_ref(request))
+    return Principal(
+        user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
+        via="token",
+    )
+
+
+async def _local_principal(request: Request, services: Services) -> Principal:
+    if services.local_admin is None:
+        raise RuntimeError("auth is disabled but the local admin was not set up")
+    user_id, org_id = services.local_admin
+    ref = _org_ref(request)
+    if ref is None or ref in (org_id, LOCAL_ORG_SLUG):
+        return Principal(
+            user_id=user_id, org_id=org_id, org_slug=LOCAL_ORG_SLUG, role="owner", via="local"
+        )
+    async with services.db.read_session() as session:
+        found = await _membership(session, user_id, ref)
+    return Principal(
+        user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
+        via="local",
+    )
+
+
+async def authenticate_request(request: Request, services: Services) -> Principal:
+    """The acting principal: local admin (auth off), an API key, or a bearer access token."""
+    if not services.settings.auth_enabled:
+        return await _local_principal(request, services)
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return await _principal_from_api_key(request, services, api_key.strip())
+    authorization = request.headers.get("authorization")
+    if authorization:
+        match = _BEARER.match(authorization)
+        if match is None:
+            raise unauthorized("Authorization must be 'Bearer <token>'")
+        return await _principal_from_bearer(request, services, match.group(1))
+    raise unauthorized()
+
+
+# ---------------------------------------------------------------- local admin
+
+
+async def _find_local_admin(db: Database) -> tuple[str, str] | None:
+    async with db.read_session() as session:
+        user = await UserRepository(session).get_by_email(LOCAL_ADMIN_EMAIL)
+    if user is None or user.personal_org_id is None:
+        return None
+    return user.id, user.personal_org_id
+
+
+async def ensure_local_admin(db: Database) -> tuple[str, str]:
+    """Create (or find) the built-in admin that acts when AUTH_ENABLED=false: (user_id, org_id)."""
+    found = await _find_local_admin(db)
+    if found is not None:
+        return found
+    try:
+        async with db.write_session() as session:
+            user, org_id = await _create_user_with_org(
+                session,
+                email=LOCAL_ADMIN_EMAIL,
+                name="Local admin",
+                password_hash=None,
+                slug=LOCAL_ORG_SLUG,
+                org_name="Local",
+            )
+            created = (user.id, org_id)
+    except IntegrityError:
+        # Another process created it first; use theirs.
+        found = await _find_local_admin(db)
+        if found is None:
+            raise RuntimeError(
+                f"cannot create the local admin: the org slug '{LOCAL_ORG_SLUG}' or the email "
+                f"'{LOCAL_ADMIN_EMAIL}' is taken by someone else"
+            ) from None
+        return found
+    log.info("local admin created", user_id=created[0], org_id=created[1])
+    return created

@@ -1,0 +1,269 @@
+"""One Settings object; environment names are those of API.md's configuration table."""
+
+import secrets
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mediakeep.kit.durations import parse_duration
+
+CommaList = Annotated[list[str], NoDecode]
+
+DEFAULT_ALLOWED_MIME = [
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/heic",
+    "image/heif",
+    "image/tiff",
+    "image/bmp",
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-matroska",
+    "audio/mpeg",
+    "audio/aac",
+    "audio/mp4",
+    "audio/x-m4a",
+    "audio/ogg",
+    "audio/opus",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/flac",
+    "audio/x-flac",
+]
+
+
+def _env(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name, name.lower()))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    api_host: str = Field("127.0.0.1", validation_alias=AliasChoices("MEDIA_API_HOST", "api_host"))
+    api_port: int = Field(8285, validation_alias=AliasChoices("MEDIA_API_PORT", "api_port"))
+    data_dir: Path = Field(
+        Path("./mediakeep-data"), validation_alias=AliasChoices("MEDIA_DATA_DIR", "data_dir")
+    )
+    public_url_setting: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_PUBLIC_URL", "public_url")
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("MEDIA_TRUSTED_PROXIES", "trusted_proxies"),
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list, validation_alias=AliasChoices("MEDIA_CORS_ORIGINS", "cors_origins")
+    )
+
+    db_write_dsn: str = Field(
+        "", validation_alias=AliasChoices("DB_POSTGRESQL_WRITE_DSN", "db_write_dsn")
+    )
+    db_read_dsn: str = Field(
+        "", validation_alias=AliasChoices("DB_POSTGRESQL_READ1_DSN", "db_read_dsn")
+    )
+
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", validation_alias=AliasChoices("MEDIA_STORAGE_BACKEND", "storage_backend")
+    )
+    local_storage_path_setting: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_LOCAL_STORAGE_PATH", "local_storage_path")
+    )
+    local_storage_base_url_setting: str = Field(
+        "",
+        validation_alias=AliasChoices("MEDIA_LOCAL_STORAGE_BASE_URL", "local_storage_base_url"),
+    )
+    s3_bucket: str = Field("", validation_alias=AliasChoices("MEDIA_S3_BUCKET", "s3_bucket"))
+    s3_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("MEDIA_S3_REGION", "s3_region")
+    )
+    s3_endpoint: str = Field("", validation_alias=AliasChoices("MEDIA_S3_ENDPOINT", "s3_endpoint"))
+    s3_access_key_id: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_S3_ACCESS_KEY_ID", "s3_access_key_id")
+    )
+    s3_secret_access_key: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_S3_SECRET_ACCESS_KEY", "s3_secret_access_key")
+    )
+    s3_use_path_style: bool = Field(
+        False, validation_alias=AliasChoices("MEDIA_S3_USE_PATH_STYLE", "s3_use_path_style")
+    )
+    s3_public_endpoint: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_S3_PUBLIC_ENDPOINT", "s3_public_endpoint")
+    )
+    s3_multipart_threshold: int = Field(
+        8 * 1024 * 1024,
+        validation_alias=AliasChoices("MEDIA_S3_MULTIPART_THRESHOLD", "s3_multipart_threshold"),
+    )
+
+    s3_presign_ttl: timedelta = Field(
+        timedelta(hours=168),
+        validation_alias=AliasChoices("MEDIA_S3_PRESIGN_TTL", "s3_presign_ttl"),
+    )
+    download_url_ttl: timedelta = Field(
+        timedelta(hours=1),
+        validation_alias=AliasChoices("MEDIA_DOWNLOAD_URL_TTL", "download_url_ttl"),
+    )
+    upload_url_ttl: timedelta = Field(
+        timedelta(minutes=15),
+        validation_alias=AliasChoices("MEDIA_UPLOAD_URL_TTL", "upload_url_ttl"),
+    )
+    orphan_ttl: timedelta = Field(
+        timedelta(hours=1), validation_alias=AliasChoices("MEDIA_ORPHAN_TTL", "orphan_ttl")
+    )
+    sweep_interval: timedelta = Field(
+        timedelta(minutes=10),
+        validation_alias=AliasChoices("MEDIA_SWEEP_INTERVAL", "sweep_interval"),
+    )
+    max_bytes: int = Field(
+        20_971_520, validation_alias=AliasChoices("MEDIA_MAX_BYTES", "max_bytes")
+    )
+    max_bytes_video: int = Field(
+        2 * 1024**3, validation_alias=AliasChoices("MEDIA_MAX_BYTES_VIDEO", "max_bytes_video")
+    )
+    max_pixels: int = Field(
+        100_000_000, validation_alias=AliasChoices("MEDIA_MAX_PIXELS", "max_pixels")
+    )
+    allowed_mime: CommaList = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_MIME),
+        validation_alias=AliasChoices("MEDIA_ALLOWED_MIME", "allowed_mime"),
+    )
+    allow_svg: bool = Field(False, validation_alias=AliasChoices("MEDIA_ALLOW_SVG", "allow_svg"))
+    remote_fetch_timeout: timedelta = Field(
+        timedelta(seconds=15),
+        validation_alias=AliasChoices("MEDIA_REMOTE_FETCH_TIMEOUT", "remote_fetch_timeout"),
+    )
+    allow_private_networks: bool = Field(
+        False,
+        validation_alias=AliasChoices("MEDIA_ALLOW_PRIVATE_NETWORKS", "allow_private_networks"),
+    )
+    proxy_download: bool = Field(
+        True, validation_alias=AliasChoices("MEDIA_PROXY_DOWNLOAD", "proxy_download")
+    )
+    retention_days: int = Field(
+        0, validation_alias=AliasChoices("MEDIA_RETENTION_DAYS", "retention_days")
+    )
+    id_prefix: str = Field(
+        "med",
+        pattern=r"^[a-z]{2,8}$",
+        validation_alias=AliasChoices("MEDIA_ID_PREFIX", "id_prefix"),
+    )
+
+    queue_backend: Literal["local", "celery"] = Field(
+        "local", validation_alias=AliasChoices("MEDIA_QUEUE_BACKEND", "queue_backend")
+    )
+    celery_broker_url: str = Field(
+        "", validation_alias=AliasChoices("CELERY_BROKER_URL", "celery_broker_url")
+    )
+    redis_url: str = Field("", validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+
+    auth_enabled: bool = Field(True, validation_alias=AliasChoices("AUTH_ENABLED", "auth_enabled"))
+    auth_secret_key_setting: str = Field(
+        "", validation_alias=AliasChoices("AUTH_SECRET_KEY", "auth_secret_key")
+    )
+    auth_issuer: str = Field("", validation_alias=AliasChoices("AUTH_ISSUER", "auth_issuer"))
+    auth_jwks_url: str = Field("", validation_alias=AliasChoices("AUTH_JWKS_URL", "auth_jwks_url"))
+    access_token_ttl: timedelta = Field(
+        timedelta(minutes=15),
+        validation_alias=AliasChoices("AUTH_ACCESS_TOKEN_TTL", "access_token_ttl"),
+    )
+    refresh_token_ttl: timedelta = Field(
+        timedelta(days=30),
+        validation_alias=AliasChoices("AUTH_REFRESH_TOKEN_TTL", "refresh_token_ttl"),
+    )
+
+    log_level: str = Field("INFO", validation_alias=AliasChoices("MEDIA_LOG_LEVEL", "log_level"))
+
+    @field_validator(
+        "s3_presign_ttl",
+        "download_url_ttl",
+        "upload_url_ttl",
+        "orphan_ttl",
+        "sweep_interval",
+        "remote_fetch_timeout",
+        "access_token_ttl",
+        "refresh_token_ttl",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("trusted_proxies", "cors_origins", "allowed_mime", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @cached_property
+    def public_url(self) -> str:
+        return (self.public_url_setting or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @cached_property
+    def local_storage_path(self) -> Path:
+        return Path(self.local_storage_path_setting or self.data_dir / "objects")
+
+    @cached_property
+    def local_storage_base_url(self) -> str:
+        return (self.local_storage_base_url_setting or f"{self.public_url}/files").rstrip("/")
+
+    @cached_property
+    def database_url(self) -> str:
+        if self.db_write_dsn:
+            return _async_postgres_url(self.db_write_dsn)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mediakeep.db').resolve()}"
+
+    @cached_property
+    def database_read_url(self) -> str | None:
+        return _async_postgres_url(self.db_read_dsn) if self.db_read_dsn else None
+
+    @cached_property
+    def spool_dir(self) -> Path:
+        """Local scratch space for bytes in flight (probing, S3 staging)."""
+        return self.data_dir / "spool"
+
+    @cached_property
+    def secret_key(self) -> str:
+        """AUTH_SECRET_KEY, else a key generated once and kept in the data dir."""
+        if self.auth_secret_key_setting:
+            return self.auth_secret_key_setting
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            candidate = secrets.token_urlsafe(48)
+            try:
+                with path.open("x", encoding="ascii") as handle:
+                    handle.write(candidate)
+                path.chmod(0o600)
+            except FileExistsError:
+                pass  # another process won the race; use its key
+        return path.read_text(encoding="ascii").strip()
+
+    def max_bytes_for(self, mime: str | None) -> int:
+        if mime and mime.startswith(("video/", "audio/")):
+            return self.max_bytes_video
+        if mime is None:
+            return max(self.max_bytes, self.max_bytes_video)
+        return self.max_bytes
+
+    def mime_allowed(self, mime: str) -> bool:
+        if mime == "image/svg+xml":
+            return self.allow_svg
+        return any(
+            mime == allowed or (allowed.endswith("/") and mime.startswith(allowed))
+            for allowed in self.allowed_mime
+        )
+
+
+def _async_postgres_url(dsn: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+asyncpg://" + dsn[len(prefix) :]
+    return dsn

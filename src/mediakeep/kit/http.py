@@ -1,0 +1,60 @@
+"""Small HTTP helpers shared by the routes and the storage backends."""
+
+import unicodedata
+from urllib.parse import quote
+
+_DISPOSITIONS = frozenset({"inline", "attachment"})
+# RFC 5987 attr-char minus ALPHA / DIGIT (which quote() never escapes).
+_ATTR_SAFE = "!#$&+-.^_`|~"
+_MAX_NAME_CHARS = 200
+
+
+def sanitize_filename(filename: str) -> str:
+    """The last path component of `filename` without control/format chars, `"` or `\\`.
+
+    Returns "" when nothing usable is left (e.g. ".." or only control characters).
+    """
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    # Cc = control (CR, LF, NUL, ...); Cf = format (e.g. U+202E, which makes "gpj.exe" look
+    # like "exe.jpg"); Zl/Zp = line and paragraph separators.
+    name = "".join(
+        char
+        for char in name
+        if char != '"' and unicodedata.category(char) not in {"Cc", "Cf", "Zl", "Zp"}
+    )
+    name = " ".join(name.split())  # any run of whitespace becomes one space
+    name = name.strip(" .")
+    if len(name) > _MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 16:
+            name = stem[: _MAX_NAME_CHARS - len(ext) - 1].rstrip(" .") + "." + ext
+        else:
+            name = name[:_MAX_NAME_CHARS].rstrip(" .")
+    return name
+
+
+def _ascii_fallback(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    # '%' is dropped too: some user agents percent-decode the plain `filename` parameter.
+    kept = "".join(char for char in decomposed if " " <= char <= "~" and char not in '"\\%')
+    kept = " ".join(kept.split()).strip(" .")
+    stem, dot, ext = kept.rpartition(".")
+    if not kept or (dot and not stem.strip(" .")):
+        return "download" + (f".{ext}" if dot and ext else "")
+    return kept
+
+
+def content_disposition(filename: str | None, disposition: str) -> str:
+    """A `Content-Disposition` value (RFC 6266) with a sanitised filename.
+
+    Gives an ASCII `filename="..."` fallback and the exact name as
+    `filename*=UTF-8''<percent-encoded>` for clients that understand RFC 5987.
+    """
+    if disposition not in _DISPOSITIONS:
+        raise ValueError(f"disposition must be inline or attachment, not {disposition!r}")
+    name = sanitize_filename(filename) if filename else ""
+    if not name:
+        return disposition
+    fallback = _ascii_fallback(name)
+    encoded = quote(name, safe=_ATTR_SAFE, encoding="utf-8")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"

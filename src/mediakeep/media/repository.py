@@ -1,0 +1,185 @@
+"""SQL for media and variants. Every query takes the org id: tenancy lives here."""
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediakeep.errors import invalid
+from mediakeep.models import Media, Variant
+
+SortField = Literal["created_at", "size_bytes", "filename"]
+SortOrder = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class MediaFilters:
+    kind: str | None = None
+    status: str | None = None
+    mime: str | None = None
+    search: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def encode_cursor(sort: str, order: str, value: Any, media_id: str) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([sort, order, value, media_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cur_sort, cur_order, value, media_id = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError) as exc:
+        raise invalid("The cursor is not valid", "cursor") from exc
+    if (cur_sort, cur_order) != (sort, order) or not isinstance(media_id, str):
+        raise invalid("The cursor belongs to another sort order", "cursor")
+    if sort == "created_at":
+        try:
+            value = datetime.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise invalid("The cursor is not valid", "cursor") from exc
+    return value, media_id
+
+
+class MediaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, media: Media) -> None:
+        self.session.add(media)
+        await self.session.flush()
+
+    async def get(self, org_id: str, media_id: str) -> Media | None:
+        result = await self.session.execute(
+            select(Media).where(Media.org_id == org_id, Media.id == media_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def get_by_sha256(self, org_id: str, sha256: str) -> Media | None:
+        result = await self.session.execute(
+            select(Media).where(Media.org_id == org_id, Media.sha256 == sha256)
+        )
+        return result.scalar_one_or_none()
+
+    async def get_many(self, org_id: str, ids: Sequence[str]) -> list[Media]:
+        if not ids:
+            return []
+        result = await self.session.execute(
+            select(Media).where(Media.org_id == org_id, Media.id.in_(list(ids)))
+        )
+        return list(result.scalars())
+
+    async def count_referencing(self, org_id: str, storage_key: str) -> int:
+        result = await self.session.execute(
+            select(func.count())
+            .select_from(Media)
+            .where(Media.org_id == org_id, Media.storage_key == storage_key)
+        )
+        return int(result.scalar_one())
+
+    async def has_original(self, org_id: str, storage_key: str) -> bool:
+        return await self.count_referencing(org_id, storage_key) > 0
+
+    async def delete(self, media: Media) -> None:
+        await self.session.execute(
+            delete(Variant).where(Variant.org_id == media.org_id, Variant.media_id == media.id)
+        )
+        await self.session.delete(media)
+        await self.session.flush()
+
+    async def variants_of(self, org_id: str, media_ids: Sequence[str]) -> dict[str, list[Variant]]:
+        found: dict[str, list[Variant]] = {media_id: [] for media_id in media_ids}
+        if not media_ids:
+            return found
+        result = await self.session.execute(
+            select(Variant)
+            .where(Variant.org_id == org_id, Variant.media_id.in_(list(media_ids)))
+            .order_by(Variant.id)
+        )
+        for variant in result.scalars():
+            found[variant.media_id].append(variant)
+        return found
+
+    def _filtered(self, org_id: str, filters: MediaFilters) -> Select[Media]:
+        conditions: list[ColumnElement[bool]] = [Media.org_id == org_id]
+        if filters.kind:
+            conditions.append(Media.kind == filters.kind)
+        if filters.status:
+            conditions.append(Media.status == filters.status)
+        if filters.mime:
+            conditions.append(Media.mime.like(_escape_like(filters.mime) + "%", escape="\\"))
+        if filters.search:
+            pattern = "%" + _escape_like(filters.search.lower()) + "%"
+            conditions.append(
+                or_(
+                    *(
+                        func.lower(column).like(pattern, escape="\\")
+                        for column in (Media.filename, Media.alt, Media.caption, Media.description)
+                    )
+                )
+            )
+        if filters.created_after:
+            conditions.append(Media.created_at > filters.created_after)
+        if filters.created_before:
+            conditions.append(Media.created_at < filters.created_before)
+        return select(Media).where(and_(*conditions))
+
+    async def list(
+        self,
+        org_id: str,
+        filters: MediaFilters,
+        *,
+        sort: SortField,
+        order: SortOrder,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Media], str | None]:
+        column = {
+            "created_at": Media.created_at,
+            "size_bytes": Media.size_bytes,
+            "filename": Media.filename,
+        }[sort]
+        query = self._filtered(org_id, filters)
+        if cursor:
+            value, last_id = decode_cursor(cursor, sort, order)
+            if order == "desc":
+                query = query.where(or_(column < value, and_(column == value, Media.id < last_id)))
+            else:
+                query = query.where(or_(column > value, and_(column == value, Media.id > last_id)))
+        if order == "desc":
+            query = query.order_by(column.desc(), Media.id.desc())
+        else:
+            query = query.order_by(column.asc(), Media.id.asc())
+        rows = list((await self.session.execute(query.limit(limit + 1))).scalars())
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(sort, order, getattr(last, sort), last.id)
+        return rows, next_cursor
+
+    async def count(self, org_id: str, filters: MediaFilters) -> int:
+        query = self._filtered(org_id, filters).with_only_columns(func.count())
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def unreferenced_originals(self, org_id: str, storage_keys: Sequence[str]) -> set[str]:
+        """Which of these original keys no media row of the org points at."""
+        result = await self.session.execute(
+            select(Media.storage_key).where(
+                Media.org_id == org_id, Media.storage_key.in_(list(storage_keys))
+            )
+        )
+        return set(storage_keys) - {row for row in result.scalars() if row}

@@ -1,0 +1,140 @@
+"""The media object of API.md and the bodies of the media routes."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+
+from mediakeep.kit.time import rfc3339
+
+ShortText = Annotated[str, StringConstraints(max_length=10_000)]
+Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariantOut(BaseModel):
+    name: str
+    mime: str
+    width: int | None
+    height: int | None
+    size_bytes: int
+    url: str
+
+
+class DerivedFrom(BaseModel):
+    media_id: str
+    operation: str
+
+
+class MediaOut(BaseModel):
+    id: str
+    org_id: str
+    kind: Literal["image", "video", "audio", "document"]
+    source: str
+    status: str
+    filename: str
+    mime: str
+    size_bytes: int
+    sha256: str | None
+    width: int | None
+    height: int | None
+    duration_seconds: float | None
+    alt: str | None
+    caption: str | None
+    description: str | None
+    is_private: bool
+    metadata: dict[str, Any]
+    placeholder: dict[str, Any] | None
+    derived_from: DerivedFrom | None
+    url: str | None
+    expires_at: datetime | None
+    variants: list[VariantOut]
+    captions: list[dict[str, Any]]
+    transcript: dict[str, Any] | None
+    stream: dict[str, Any] | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deduped: bool | None = Field(default=None, description="Only on create calls")
+
+    @field_serializer("created_at", "updated_at", "expires_at")
+    def _times(self, value: datetime | None) -> str | None:
+        return rfc3339(value) if value else None
+
+
+class RemoteUrlSource(Schema):
+    type: Literal["remote_url"]
+    url: AnyUrl
+
+
+class DataUrlSource(Schema):
+    type: Literal["data_url"]
+    data_url: str
+
+
+class MediaFieldsIn(Schema):
+    filename: Filename | None = None
+    alt: ShortText | None = None
+    caption: ShortText | None = None
+    description: ShortText | None = None
+    is_private: bool = False
+    collection_id: str | None = None
+    generate_variants: bool = True
+    async_: bool = Field(default=False, alias="async")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CreateMediaIn(MediaFieldsIn):
+    source: Annotated[RemoteUrlSource | DataUrlSource, Field(discriminator="type")]
+
+
+class UpdateMediaIn(Schema):
+    filename: Filename | None = None
+    alt: ShortText | None = None
+    caption: ShortText | None = None
+    description: ShortText | None = None
+    is_private: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class IdsIn(Schema):
+    ids: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]], Field(min_length=1, max_length=100)
+    ]
+
+
+class MediaList(BaseModel):
+    data: list[MediaOut]
+    next_cursor: str | None
+    total: int | None = None
+
+
+class BatchOut(BaseModel):
+    data: list[MediaOut]
+    missing: list[str]
+
+
+class ResolvedUrl(BaseModel):
+    id: str
+    url: str
+    expires_at: str
+
+
+class ResolveOut(BaseModel):
+    media: list[ResolvedUrl]
+    missing: list[str]
+
+
+class PresignOut(BaseModel):
+    id: str
+    url: str
+    expires_at: str
+    expires_in: int
+
+
+class VariantList(BaseModel):
+    data: list[VariantOut]

@@ -1,0 +1,14 @@
+"""The one place that chooses the storage backend from Settings."""
+
+from mediakeep.config import Settings
+from mediakeep.storage.base import Storage
+
+
+def create_storage(settings: Settings) -> Storage:
+    if settings.storage_backend == "s3":
+        from mediakeep.storage.s3 import S3Storage  # boto3 is imported only when it is used
+
+        return S3Storage(settings)
+    from mediakeep.storage.local import LocalStorage
+
+    return LocalStorage(settings)

@@ -1,0 +1,399 @@
+"""Objects as files below one root directory; downloads are links signed by the service."""
+
+import errno
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO, Literal
+from urllib.parse import quote, urlencode
+
+from anyio import to_thread
+
+from mediakeep.config import Settings
+from mediakeep.kit import signing
+from mediakeep.storage.base import Disposition, ObjectInfo, StorageUnavailable
+
+CHUNK_SIZE = 1024 * 1024
+TEMP_MARKER = ".tmp-"
+_MAX_KEY_LENGTH = 1024
+_LIST_BATCH = 1000
+
+VerifyResult = Literal["ok", "expired", "bad"]
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could leave the store: `..`, absolute, empty or hidden segments.
+
+    Keys come from `storage/keys.py` only; this is defence in depth. Segments starting with
+    "." are refused so that no key can ever name one of the backend's own temp files.
+    """
+    if not key or len(key) > _MAX_KEY_LENGTH or "\\" in key or "\x00" in key:
+        raise ValueError(f"unsafe storage key: {key!r}")
+    for segment in key.split("/"):
+        if not segment or segment.startswith("."):
+            raise ValueError(f"unsafe storage key: {key!r}")
+    return key
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(".") and TEMP_MARKER in name
+
+
+def temp_name_for(target: Path) -> Path:
+    return target.with_name(f".{target.name}{TEMP_MARKER}{secrets.token_hex(8)}")
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs_durable(directory: Path) -> None:
+    """`mkdir -p` that also fsyncs each parent whose entries changed, so a crash keeps the tree."""
+    missing: list[Path] = []
+    current = directory
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue  # created concurrently: whoever made it fsyncs its parent
+        fsync_dir(path.parent)
+
+
+def _info(key: str, result: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        size=result.st_size,
+        modified=datetime.fromtimestamp(result.st_mtime, UTC),
+        etag=f"{result.st_size:x}-{result.st_mtime_ns:x}",
+    )
+
+
+def _walk(
+    directory: Path | str, key_prefix: str, name_prefix: str, *, hidden: bool, ordered: bool
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Files below `directory` as (key, entry), in S3's lexicographic key order when `ordered`."""
+    try:
+        with os.scandir(directory) as scan:
+            entries = [entry for entry in scan if entry.name.startswith(name_prefix)]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    items: list[tuple[str, os.DirEntry[str], bool]] = []
+    for entry in entries:
+        if entry.name.startswith(".") and not hidden:
+            continue
+        is_dir = entry.is_dir(follow_symlinks=False)
+        items.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
+    if ordered:
+        # Sorting "name/" for directories makes the flattened order equal S3's key order.
+        items.sort(key=lambda item: item[0])
+    for _, entry, is_dir in items:
+        if is_dir:
+            yield from _walk(
+                entry.path, f"{key_prefix}{entry.name}/", "", hidden=hidden, ordered=ordered
+            )
+        elif entry.is_file(follow_symlinks=False):
+            yield f"{key_prefix}{entry.name}", entry
+
+
+def _open_at(path: Path, start: int) -> BinaryIO:
+    if path.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such object", str(path))
+    handle = path.open("rb")
+    try:
+        handle.seek(start)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+class LocalStorage:
+    """The embedded-mode store: `{root}/{key}` files, atomic rename on commit."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._root = Path(settings.local_storage_path).absolute()
+        self._base_url = settings.local_storage_base_url.rstrip("/")
+        self._url_key = signing.derive_key(settings.secret_key, "files")
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # reported by ping(); the app may start and answer 503 until it is fixed
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_for(self, key: str) -> Path:
+        """The file that holds (or will hold) `key`."""
+        return self._root / check_key(key)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def spool_path(self, key: str) -> Path:
+        path = self.path_for(key)
+        make_dirs_durable(path.parent)
+        return path
+
+    async def commit_file(self, path: Path, key: str, content_type: str) -> None:
+        del content_type  # the file system keeps no type; the media row does
+        target = self.path_for(key)
+        await to_thread.run_sync(self._commit_sync, Path(path), target)
+
+    def _commit_sync(self, source: Path, target: Path) -> None:
+        fsync_file(source)
+        for attempt in range(3):
+            make_dirs_durable(target.parent)
+            try:
+                os.replace(source, target)
+            except FileNotFoundError:
+                # A concurrent delete_prefix may prune the empty parent between mkdir and
+                # rename; retry unless the source itself is gone.
+                if attempt == 2 or not source.exists():
+                    raise
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self._copy_across(source, target)
+            break
+        fsync_dir(target.parent)
+
+    @staticmethod
+    def _copy_across(source: Path, target: Path) -> None:
+        """Commit from another file system: copy beside the target, fsync, then rename."""
+        temp = temp_name_for(target)
+        try:
+            shutil.copyfile(source, temp)
+            fsync_file(temp)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        source.unlink()
+
+    async def delete(self, key: str) -> None:
+        path = self.path_for(key)
+        await to_thread.run_sync(self._delete_sync, path)
+
+    @staticmethod
+    def _delete_sync(path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except IsADirectoryError:
+            pass  # a directory is not an object
+
+    async def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to delete the whole store")
+        return await to_thread.run_sync(self._delete_prefix_sync, prefix)
+
+    def _delete_prefix_sync(self, prefix: str) -> int:
+        deleted = 0
+        directories: set[str] = set()
+        for _key, entry in self._scan(prefix, hidden=True, ordered=False):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            if not is_temp_name(entry.name):
+                deleted += 1
+            directories.add(os.path.dirname(entry.path))
+        self._prune_empty(directories, prefix)
+        return deleted
+
+    def _prune_empty(self, directories: set[str], prefix: str) -> None:
+        """Remove directories a delete emptied, deepest first, never above the prefix."""
+        base, _, partial_name = prefix.rpartition("/")
+        top = str(self._root / base) if base else str(self._root)
+        # "a/b/" names the directory a/b itself, so it may go; "a/b" or "a/b/c" keep a/b.
+        floor = os.path.dirname(top) if base and not partial_name else top
+        candidates: set[str] = set()
+        for directory in directories:
+            while len(directory) > len(floor) and directory not in candidates:
+                candidates.add(directory)
+                directory = os.path.dirname(directory)
+        for directory in sorted(candidates, key=len, reverse=True):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                continue  # not empty, or already gone
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = self.path_for(key)
+        try:
+            result = await to_thread.run_sync(os.stat, path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(result.st_mode):
+            return None
+        return _info(key, result)
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if start < 0:
+            raise ValueError("start must be >= 0")
+        path = self.path_for(key)
+        handle = await to_thread.run_sync(_open_at, path, start)
+        try:
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                chunk = await to_thread.run_sync(handle.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+
+    @asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        path = self.path_for(key)
+        if not await to_thread.run_sync(path.is_file):
+            raise FileNotFoundError(errno.ENOENT, "no such object", key)
+        yield path
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        entries = self._scan(prefix, hidden=False, ordered=True)
+        while True:
+            batch = await to_thread.run_sync(self._next_infos, entries)
+            if not batch:
+                return
+            for info in batch:
+                yield info
+
+    @staticmethod
+    def _next_infos(entries: Iterator[tuple[str, os.DirEntry[str]]]) -> list[ObjectInfo]:
+        infos: list[ObjectInfo] = []
+        for key, entry in islice(entries, _LIST_BATCH):
+            try:
+                infos.append(_info(key, entry.stat(follow_symlinks=False)))
+            except FileNotFoundError:
+                continue  # deleted while listing
+        return infos
+
+    def _scan(
+        self, prefix: str, *, hidden: bool, ordered: bool
+    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        if "\\" in prefix or "\x00" in prefix:
+            raise ValueError(f"unsafe storage prefix: {prefix!r}")
+        base, _, partial_name = prefix.rpartition("/")
+        directory = self.path_for(base) if base else self._root
+        key_prefix = f"{base}/" if base else ""
+        return _walk(directory, key_prefix, partial_name, hidden=hidden, ordered=ordered)
+
+    # -- links ---------------------------------------------------------------------------
+
+    def _signature(self, key: str, exp: int, name: str | None, type_: str | None, disp: str) -> str:
+        # Keep the part list in step with verify_signed().
+        return signing.sign(self._url_key, "GET", key, exp, name or "", type_ or "", disp)
+
+    def signed_url(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        disposition: Disposition = "inline",
+    ) -> str:
+        check_key(key)
+        exp = signing.expiry_in(expires_in)
+        sig = self._signature(key, exp, filename, content_type, disposition)
+        params = {"exp": str(exp), "sig": sig}
+        if filename:
+            params["name"] = filename
+        if content_type:
+            params["type"] = content_type
+        if disposition != "inline":
+            params["disp"] = disposition
+        return f"{self._base_url}/{quote(key, safe='/')}?{urlencode(params)}"
+
+    def verify_signed(
+        self,
+        key: str,
+        exp: int | str,
+        sig: str,
+        name: str | None = None,
+        type: str | None = None,
+        disp: str | None = None,
+    ) -> VerifyResult:
+        """Check a `/files/{key}` link's query parameters: "ok", "expired" or "bad".
+
+        "expired" is only reported for an authentic link, so it leaks nothing to a forger.
+        """
+        if disp not in (None, "", "inline", "attachment") or not sig.isascii():
+            return "bad"
+        try:
+            check_key(key)
+            expires_at = int(exp)
+        except ValueError:
+            return "bad"
+        parts = ("GET", key, expires_at, name or "", type or "", disp or "inline")
+        if not signing.verify(self._url_key, sig, *parts):
+            return "bad"
+        return "expired" if signing.expired(expires_at) else "ok"
+
+    # -- health and cleanup --------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await to_thread.run_sync(self._ping_sync)
+
+    def _ping_sync(self) -> None:
+        if not self._root.is_dir():
+            raise StorageUnavailable(f"storage root {self._root} does not exist")
+        probe = self._root / f".ping{TEMP_MARKER}{secrets.token_hex(8)}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            probe.unlink()
+        except OSError as exc:
+            raise StorageUnavailable(f"storage root {self._root} is not writable: {exc}") from exc
+
+    async def sweep_incomplete(self, older_than: datetime) -> int:
+        """Remove `*/incoming/*` files and interrupted-commit temp files older than the cutoff."""
+        return await to_thread.run_sync(self._sweep_sync, older_than.timestamp())
+
+    def _sweep_sync(self, cutoff: float) -> int:
+        removed = 0
+        for key, entry in _walk(self._root, "", "", hidden=True, ordered=False):
+            parts = key.split("/")
+            incoming = len(parts) >= 3 and parts[1] == "incoming"
+            if not (incoming or is_temp_name(entry.name)):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed += 1
+        return removed
+

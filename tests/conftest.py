@@ -1,0 +1,123 @@
+"""App fixtures: the real app over httpx, against SQLite+local storage and PostgreSQL+S3."""
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from mediakeep.app import create_app
+from mediakeep.config import Settings
+from mediakeep.migrate import upgrade_async
+from tests.factories import TestUser, new_user
+from tests.fixtures.services import (
+    PostgresServer,
+    S3Server,
+    ServiceUnavailable,
+    start_postgres,
+    start_seaweedfs,
+)
+
+BACKENDS = ["sqlite-local", "postgres-s3"]
+
+
+@pytest.fixture(scope="session")
+def service_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="mediakeep-test-") as root:
+        yield Path(root)
+
+
+@pytest.fixture(scope="session")
+def postgres(service_root: Path) -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres(service_root / "pg")
+    except ServiceUnavailable as exc:
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(service_root: Path) -> Iterator[S3Server]:
+    try:
+        server = start_seaweedfs(service_root / "s3")
+    except ServiceUnavailable as exc:
+        pytest.skip(f"S3 server not available: {exc}")
+    yield server
+    server.stop()
+
+
+def make_settings(
+    backend: str, data_dir: Path, request: pytest.FixtureRequest, **overrides: Any
+) -> Settings:
+    """Settings for one backend combination; PostgreSQL/S3 servers are started on demand."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "auth_secret_key": "test-secret-" + "x" * 40,
+        "allow_private_networks": False,
+        "sweep_interval": "1h",
+    }
+    if backend == "postgres-s3":
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        s3: S3Server = request.getfixturevalue("s3_server")
+        database = pg.create_database()
+        bucket = "mk-" + data_dir.name.lower().replace("_", "-")[-40:]
+        s3.create_bucket(bucket)
+        values |= {
+            "db_write_dsn": database,
+            "storage_backend": "s3",
+            "s3_endpoint": s3.endpoint,
+            "s3_bucket": bucket,
+            "s3_access_key_id": s3.access_key,
+            "s3_secret_access_key": s3.secret_key,
+            "s3_region": s3.region,
+            "s3_use_path_style": True,
+        }
+    values |= overrides
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+async def settings(
+    backend: str, service_root: Path, request: pytest.FixtureRequest
+) -> Settings:
+    data_dir = service_root / f"app-{backend}"
+    result = make_settings(backend, data_dir, request)
+    await upgrade_async(result)
+    return result
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, run_background=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def user(client: httpx.AsyncClient) -> TestUser:
+    return await new_user(client)
+
+
+@pytest.fixture
+async def other_user(client: httpx.AsyncClient) -> TestUser:
+    return await new_user(client)
+
+
+os.environ.setdefault("VIPS_BLOCK_UNTRUSTED", "1")
