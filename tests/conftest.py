@@ -60,6 +60,7 @@ def make_settings(
         "auth_secret_key": "test-secret-" + "x" * 40,
         "allow_private_networks": False,
         "sweep_interval": "1h",
+        "log_level": "WARNING",
     }
     if backend == "postgres-s3":
         pg: PostgresServer = request.getfixturevalue("postgres")

@@ -115,7 +115,7 @@ def _fake_resolver(
         addresses = table[host]
         if addresses is None:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        results = []
+        results: list[tuple[Any, ...]] = []
         for address in addresses:
             ip = ipaddress.ip_address(address)
             if ip.version == 4:

@@ -10,12 +10,10 @@ from mediakeep.auth.principal import Role
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # Argon2 takes any length; this only bounds the work one request can ask for
 
-Password = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
-
 
 class RegisterRequest(BaseModel):
     email: EmailStr
-    password: str = Password
+    password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
     name: str | None = Field(None, max_length=200)
 
 
@@ -53,7 +51,7 @@ class UserOut(BaseModel):
 
 class UpdateMeRequest(BaseModel):
     name: str | None = Field(None, max_length=200)
-    password: str | None = Password
+    password: str | None = Field(None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

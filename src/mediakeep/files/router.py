@@ -13,9 +13,9 @@ from mediakeep.storage.local import LocalStorage
 router = APIRouter(tags=["files"])
 
 
-@router.api_route(
+@router.head("/files/{key:path}", include_in_schema=False)
+@router.get(
     "/files/{key:path}",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 401: {}, 403: {}},
 )

@@ -185,7 +185,7 @@ async def open_remote(
         transport=transport,
         trust_env=False,  # a proxy would resolve the name itself
         timeout=timeout,
-
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     ) as client:
         with _translate_errors(timeout):

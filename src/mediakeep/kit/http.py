@@ -37,11 +37,11 @@ def _ascii_fallback(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name)
     # '%' is dropped too: some user agents percent-decode the plain `filename` parameter.
     kept = "".join(char for char in decomposed if " " <= char <= "~" and char not in '"\\%')
-    kept = " ".join(kept.split()).strip(" .")
+    kept = " ".join(kept.split())
     stem, dot, ext = kept.rpartition(".")
-    if not kept or (dot and not stem.strip(" .")):
-        return "download" + (f".{ext}" if dot and ext else "")
-    return kept
+    if dot and not stem.strip(" ."):  # only the extension survived, e.g. "日本.png"
+        kept = f"download.{ext}"
+    return kept.strip(" .") or "download"
 
 
 def content_disposition(filename: str | None, disposition: str) -> str:

@@ -365,9 +365,9 @@ async def presign(
     return await service.presign(services, session, principal.org_id, media_id, seconds, variant)
 
 
-@router.api_route(
+@router.head("/{media_id}/content", include_in_schema=False)
+@router.get(
     "/{media_id}/content",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 302: {}, 304: {}},
 )

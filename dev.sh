@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# mediakeep's entry points, with no prerequisite beyond bash and Python 3.11+:
+#   bash dev.sh run     set up .venv, migrate, start the service on 127.0.0.1:8285
+#   bash dev.sh test    set up .venv and the test services' packages, lint, run the whole suite
+#   bash dev.sh lint | bench | venv
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+BIN=$VENV/bin
+
+as_root_apt() {
+    # Installs Debian packages when we are root on an apt system; otherwise says what is missing.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        apt-get install -y -q "$@" >/dev/null
+    else
+        echo "please install these system packages: $*" >&2
+    fi
+}
+
+system_packages() {
+    local wanted=()
+    [ -e /usr/lib/x86_64-linux-gnu/libmagic.so.1 ] || ls /usr/lib/*/libmagic.so.1 >/dev/null 2>&1 \
+        || wanted+=(libmagic1)
+    "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || wanted+=(python3-venv)
+    command -v curl >/dev/null 2>&1 || wanted+=(curl)
+    if [ "${1:-}" = test ]; then
+        ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || wanted+=(postgresql)
+        command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
+        command -v espeak-ng >/dev/null 2>&1 || wanted+=(espeak-ng)
+    fi
+    if [ ${#wanted[@]} -gt 0 ]; then as_root_apt "${wanted[@]}"; fi
+}
+
+venv() {
+    local stamp=$VENV/.installed
+    if [ ! -x $BIN/python ]; then "$PYTHON" -m venv $VENV; fi
+    if [ ! -e $stamp ] || [ pyproject.toml -nt $stamp ]; then
+        $BIN/python -m pip install -q --upgrade pip
+        $BIN/python -m pip install -q -e '.[dev]'
+        touch $stamp
+    fi
+}
+
+lint() {
+    $BIN/ruff check src tests bench
+    $BIN/mypy
+}
+
+case "${1:-run}" in
+    run)
+        system_packages run
+        venv
+        $BIN/mediakeep migrate
+        exec $BIN/mediakeep serve "${@:2}"
+        ;;
+    test)
+        system_packages test
+        venv
+        lint
+        exec $BIN/pytest -q -ra "${@:2}"
+        ;;
+    lint) venv; lint ;;
+    venv) system_packages run; venv ;;
+    bench) venv; exec $BIN/python bench/run.py "${@:2}" ;;
+    *) echo "usage: bash dev.sh run|test|lint|bench|venv" >&2; exit 2 ;;
+esac
