@@ -213,11 +213,8 @@ async def test_keys_are_listed_newest_first_in_pages(
     first = (await client.get("/api/v1/api-keys?limit=2", headers=user.headers)).json()
     assert [k["id"] for k in first["data"]] == ids[::-1][:2]
     assert first["next_cursor"]
-    second = (
-        await client.get(
-            "/api/v1/api-keys", headers=user.headers, params={"limit": 2, "cursor": first["next_cursor"]}
-        )
-    ).json()
+    page_two = {"limit": 2, "cursor": first["next_cursor"]}
+    second = (await client.get("/api/v1/api-keys", headers=user.headers, params=page_two)).json()
     assert [k["id"] for k in second["data"]] == ids[:1]
     assert second["next_cursor"] is None
     bad = await client.get("/api/v1/api-keys?cursor=%%%", headers=user.headers)

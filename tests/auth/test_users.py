@@ -6,7 +6,9 @@ from tests.auth.support import assert_error, bearer
 from tests.factories import TestUser
 
 
-async def test_me_returns_the_user_and_their_orgs(client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_me_returns_the_user_and_their_orgs(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
     response = await client.get("/api/v1/users/me", headers=user.headers)
     assert response.status_code == 200, response.text
     me = response.json()

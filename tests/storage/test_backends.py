@@ -337,7 +337,9 @@ async def test_local_signed_url_detects_tampering_and_expiry(local_storage: Loca
     assert local_storage.verify_signed(key, **(query | {"name": "b.png"})) == "bad"
     assert local_storage.verify_signed(key, **(query | {"type": "text/html"})) == "bad"
     assert local_storage.verify_signed(key, **(query | {"disp": "attachment"})) == "bad"
-    assert local_storage.verify_signed(key, **(query | {"exp": str(int(query["exp"]) + 1)})) == "bad"
+    assert (
+        local_storage.verify_signed(key, **(query | {"exp": str(int(query["exp"]) + 1)})) == "bad"
+    )
     assert local_storage.verify_signed(key, **(query | {"exp": "soon"})) == "bad"
     assert local_storage.verify_signed(key, **(query | {"sig": "é" * 43})) == "bad"
     assert local_storage.verify_signed("../" + key, **query) == "bad"
@@ -367,8 +369,9 @@ async def test_s3_signed_url_points_at_the_public_endpoint(
     tmp_path: Path, s3_server: S3Server, s3_settings: Settings
 ) -> None:
     public = f"http://localhost:{s3_server.port}"
-    storage = S3Storage(s3_settings_for(tmp_path, s3_server, s3_settings.s3_bucket,
-                                        s3_public_endpoint=public))
+    storage = S3Storage(
+        s3_settings_for(tmp_path, s3_server, s3_settings.s3_bucket, s3_public_endpoint=public)
+    )
     key = keys.original(ORG, "6" * 64)
     await put(storage, key, b"public bytes")
 

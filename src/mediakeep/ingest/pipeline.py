@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,10 @@ from mediakeep.processing.probe import ProbeError, probe
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
+
+
+UPLOADS = Counter("mediakeep_uploads_total", "Files ingested", ["source", "outcome"])
+UPLOAD_BYTES = Counter("mediakeep_upload_bytes_total", "Bytes of new originals stored", ["source"])
 
 
 @dataclass
@@ -95,6 +100,7 @@ async def ingest_spooled(
     try:
         existing = await repo.get_by_sha256(org_id, spooled.sha256)
         if existing is not None:
+            UPLOADS.labels(source, "deduped").inc()
             return IngestResult(existing, deduped=True)
         kind = kind_of(spooled.mime)
         try:
@@ -137,7 +143,10 @@ async def ingest_spooled(
             winner = await repo.get_by_sha256(org_id, spooled.sha256)
             if winner is None:
                 raise
+            UPLOADS.labels(source, "deduped").inc()
             return IngestResult(winner, deduped=True)
+        UPLOADS.labels(source, "stored").inc()
+        UPLOAD_BYTES.labels(source).inc(spooled.size)
         return IngestResult(media, deduped=False)
     finally:
         await asyncio.to_thread(spooled.path.unlink, missing_ok=True)

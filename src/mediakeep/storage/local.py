@@ -156,7 +156,8 @@ class LocalStorage:
 
     def spool_path(self, key: str) -> Path:
         path = self.path_for(key)
-        make_dirs_durable(path.parent)
+        # Plain mkdir: spool files need no durability, and this runs on the caller's thread.
+        path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     async def commit_file(self, path: Path, key: str, content_type: str) -> None:
@@ -396,4 +397,3 @@ class LocalStorage:
                 continue
             removed += 1
         return removed
-

@@ -1,0 +1,93 @@
+"""Writes docs/configuration.md from Settings: `python -m mediakeep.config_docs > docs/configuration.md`."""
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import AliasChoices
+
+from mediakeep.config import Settings
+
+MEANING = {
+    "api_host": "listen address",
+    "api_port": "listen port",
+    "data_dir": "where the embedded defaults live (SQLite file, local objects, spool, secret key)",
+    "public_url_setting": "base of every link handed out; default `http://HOST:PORT`",
+    "trusted_proxies": "comma-separated addresses whose `X-Forwarded-*` headers are believed",
+    "cors_origins": "comma-separated origins allowed by CORS; empty = same origin only",
+    "db_write_dsn": "PostgreSQL DSN; unset = SQLite in the data dir",
+    "db_read_dsn": "optional PostgreSQL read replica used by GET routes",
+    "storage_backend": "`local` or `s3`",
+    "local_storage_path": "local backend root; default `$MEDIA_DATA_DIR/objects`",
+    "local_storage_path_setting": "local backend root; default `$MEDIA_DATA_DIR/objects`",
+    "local_storage_base_url_setting": "base of local download links; default `$MEDIA_PUBLIC_URL/files`",
+    "s3_bucket": "S3 bucket",
+    "s3_region": "S3 region",
+    "s3_endpoint": "S3 endpoint URL (MinIO, R2, Ceph, SeaweedFS); empty = AWS",
+    "s3_access_key_id": "S3 access key id",
+    "s3_secret_access_key": "S3 secret key",
+    "s3_use_path_style": "path-style addressing (most self-hosted S3 servers need it)",
+    "s3_public_endpoint": "endpoint used in presigned links, when clients reach S3 by another name",
+    "s3_multipart_threshold": "objects at least this big are uploaded to S3 in parts",
+    "s3_presign_ttl": "longest download URL lifetime",
+    "download_url_ttl": "lifetime of the `url` in media objects",
+    "upload_url_ttl": "lifetime of upload URLs",
+    "orphan_ttl": "age after which unfinished uploads and unreferenced objects are swept",
+    "sweep_interval": "how often the orphan sweep runs inside `mediakeep serve`",
+    "max_bytes": "largest image (and unknown-type) upload, bytes",
+    "max_bytes_video": "largest video/audio upload, bytes",
+    "max_pixels": "largest image in pixels (width × height × frames); above: 422",
+    "allowed_mime": "comma-separated allowed types (a value ending in `/` allows a prefix)",
+    "allow_svg": "accept SVG (served only as an attachment)",
+    "remote_fetch_timeout": "total time for fetching a remote URL",
+    "allow_private_networks": "let remote fetch and webhooks reach private/loopback addresses",
+    "proxy_download": "stream bytes through the API instead of redirecting to storage",
+    "retention_days": "delete media older than this many days; 0 = keep forever",
+    "id_prefix": "prefix of media ids",
+    "queue_backend": "`local` or `celery`",
+    "celery_broker_url": "Celery broker",
+    "redis_url": "Redis for shared rate limits and events",
+    "auth_enabled": "`false` = every request acts as the built-in local admin",
+    "auth_secret_key_setting": "signs tokens and URLs; generated once into the data dir when unset",
+    "auth_issuer": "external OIDC issuer whose tokens are accepted",
+    "auth_jwks_url": "JWKS URL of that issuer",
+    "access_token_ttl": "access token lifetime",
+    "refresh_token_ttl": "refresh token lifetime",
+    "log_level": "log level of the JSON logs",
+}
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        for unit, size in (("h", 3600), ("m", 60)):
+            if seconds % size == 0:
+                return f"`{seconds // size}{unit}`"
+        return f"`{seconds}s`"
+    if isinstance(value, list):
+        return "`" + ",".join(value) + "`" if value else "—"
+    if value in ("", None):
+        return "—"
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def render() -> str:
+    defaults = Settings.model_construct()
+    lines = [
+        "# Configuration",
+        "",
+        "Every setting is an environment variable (generated from `mediakeep.config.Settings`"
+        " by `python -m mediakeep.config_docs`). Durations are Go-style: `15s`, `30m`, `168h`.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices)
+        env = str(alias.choices[0])
+        lines.append(f"| `{env}` | {_default(getattr(defaults, name))} | {MEANING[name]} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")  # noqa: T201

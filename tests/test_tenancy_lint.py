@@ -1,0 +1,50 @@
+"""DESIGN.md: tenancy is enforced in the repository layer; every query on a tenant table names
+the org. This reads the repositories' source, so a new query that forgets `org_id` fails here."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "mediakeep"
+TENANT_TABLES = {"Media", "Variant", "ApiKey"}
+STATEMENTS = {"select", "update", "delete"}
+
+
+def _statements_without_org(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, table) of select/update/delete calls on tenant tables whose statement chain never
+    mentions org_id."""
+    problems: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for call in ast.walk(node):
+            if not (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in STATEMENTS
+            ):
+                continue
+            tables = {
+                arg.id if isinstance(arg, ast.Name) else getattr(arg.value, "id", "")
+                for arg in call.args
+                if isinstance(arg, ast.Name | ast.Attribute)
+            }
+            touched = tables & TENANT_TABLES
+            if touched and "org_id" not in ast.unparse(node):
+                problems.append((call.lineno, ",".join(sorted(touched))))
+    return problems
+
+
+REPOSITORIES = sorted(SRC.glob("*/repository.py"))
+
+
+@pytest.mark.parametrize("path", REPOSITORIES, ids=lambda p: p.parent.name)
+def test_every_tenant_query_is_scoped_by_org(path: Path) -> None:
+    problems = _statements_without_org(ast.parse(path.read_text()))
+    assert problems == [], f"{path}: queries without org_id at {problems}"
+
+
+def test_the_lint_catches_an_unscoped_query() -> None:
+    source = "async def leak(session):\n    return await session.execute(select(Media))\n"
+    assert _statements_without_org(ast.parse(source)) == [(2, "Media")]
