@@ -1,4 +1,4 @@
-"""Writes docs/configuration.md from Settings: `python -m mediakeep.config_docs > docs/configuration.md`."""
+"""Writes docs/configuration.md from Settings (`python -m mediakeep.config_docs`)."""
 
 from datetime import timedelta
 from typing import Any
@@ -19,7 +19,9 @@ MEANING = {
     "storage_backend": "`local` or `s3`",
     "local_storage_path": "local backend root; default `$MEDIA_DATA_DIR/objects`",
     "local_storage_path_setting": "local backend root; default `$MEDIA_DATA_DIR/objects`",
-    "local_storage_base_url_setting": "base of local download links; default `$MEDIA_PUBLIC_URL/files`",
+    "local_storage_base_url_setting": (
+        "base of local download links; default `$MEDIA_PUBLIC_URL/files`"
+    ),
     "s3_bucket": "S3 bucket",
     "s3_region": "S3 region",
     "s3_endpoint": "S3 endpoint URL (MinIO, R2, Ceph, SeaweedFS); empty = AWS",

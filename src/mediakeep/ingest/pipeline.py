@@ -21,7 +21,6 @@ from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
 
-
 UPLOADS = Counter("mediakeep_uploads_total", "Files ingested", ["source", "outcome"])
 UPLOAD_BYTES = Counter("mediakeep_upload_bytes_total", "Bytes of new originals stored", ["source"])
 
