@@ -2,7 +2,6 @@
 
 import itertools
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,10 @@ from mediakeep.storage.base import Storage
 from mediakeep.storage.factory import create_storage
 from mediakeep.storage.local import LocalStorage
 from mediakeep.storage.s3 import S3Storage
-from tests.fixtures.services import S3Server, ServiceUnavailable, start_seaweedfs
+from tests.fixtures.services import S3Server
 
 MULTIPART_THRESHOLD = 5 * 1024 * 1024
 _buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """One SeaweedFS for the storage tests; every test gets its own bucket."""
-    try:
-        server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    except ServiceUnavailable as exc:
-        pytest.skip(f"S3 server (SeaweedFS) not available: {exc.reason}")
-    yield server
-    server.stop()
 
 
 def local_settings_for(data_dir: Path, **overrides: Any) -> Settings:

@@ -167,8 +167,7 @@ async def register(session: AsyncSession, body: RegisterRequest) -> UserOut:
         )
     except IntegrityError as exc:
         # A concurrent registration took the email (or, rarely, the slug) between check and insert.
-        raise conflict("That email is already registered, or its workspace name was just taken; "
-                       "try again") from exc
+        raise conflict("That email (or its organisation slug) was just taken; try again") from exc
     log.info("user registered", user_id=user.id, org_id=org_id)
     return await _user_out(session, user)
 
@@ -346,6 +345,8 @@ def _org_not_found(ref: str) -> MediaError:
 async def _principal_from_api_key(
     request: Request, services: Services, presented: str
 ) -> Principal:
+    if not presented.startswith(security.API_KEY_PREFIX):
+        raise unauthorized("Invalid API key")
     now = utcnow()
     async with services.db.read_session() as session:
         grant = await ApiKeyRepository(session).grant_for_hash(security.sha256_hex(presented))
@@ -387,10 +388,10 @@ async def _touch_api_key(db: Database, org_id: str, key_id: str, now: datetime) 
 async def _membership(session: AsyncSession, user_id: str, ref: str | None) -> OrgRole:
     memberships = MembershipRepository(session)
     found = await (memberships.role_in(user_id, ref) if ref else memberships.default_role(user_id))
+    if found is None and ref:
+        raise _org_not_found(ref)
     if found is None:
-        raise _org_not_found(ref) if ref else MediaError(
-            "not_found", 404, "You belong to no organisation"
-        )
+        raise MediaError("not_found", 404, "You belong to no organisation")
     return found
 
 
@@ -437,7 +438,10 @@ async def authenticate_request(request: Request, services: Services) -> Principa
         match = _BEARER.match(authorization)
         if match is None:
             raise unauthorized("Authorization must be 'Bearer <token>'")
-        return await _principal_from_bearer(request, services, match.group(1))
+        token = match.group(1)
+        if token.startswith(security.API_KEY_PREFIX):  # many SDKs send API keys as bearer tokens
+            return await _principal_from_api_key(request, services, token)
+        return await _principal_from_bearer(request, services, token)
     raise unauthorized()
 
 
