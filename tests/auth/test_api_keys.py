@@ -82,10 +82,22 @@ async def test_an_api_key_authenticates_as_its_user(
     assert listed.json()["data"][0]["last_used_at"] is not None
 
 
+async def test_an_api_key_also_works_as_a_bearer_token(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    created = await _create(client, user.headers)
+    response = await client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {created['key']}"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == user.user_id
+
+
 async def test_a_wrong_api_key_is_401(client: httpx.AsyncClient, user: TestUser) -> None:
     created = await _create(client, user.headers)
-    response = await client.get("/api/v1/users/me", headers={"X-API-Key": created["key"] + "x"})
-    assert_error(response, 401, "auth.unauthorized")
+    for wrong in (created["key"] + "x", created["key"][len(API_KEY_PREFIX):], "garbage"):
+        response = await client.get("/api/v1/users/me", headers={"X-API-Key": wrong})
+        assert_error(response, 401, "auth.unauthorized")
 
 
 async def test_a_revoked_key_is_401(client: httpx.AsyncClient, user: TestUser) -> None:
