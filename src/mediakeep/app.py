@@ -4,8 +4,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -27,6 +29,52 @@ def _operation_id(route: APIRoute) -> str:
     """Stable operation ids (`media_upload`, `auth_login`) so the SDK and docs do not churn."""
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}_{route.name}"
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details", "request_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object"}},
+                "request_id": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Document the error body of API.md: validation failures are 400 here, not FastAPI's 422."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ERROR_SCHEMA
+        for components_name in ("HTTPValidationError", "ValidationError"):
+            components.pop(components_name, None)
+        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses["400"] = {"description": "Invalid request", "content": error_ref}
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response.setdefault("content", error_ref)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, *, run_background: bool = True) -> FastAPI:
@@ -59,6 +107,7 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
         redoc_url=None,
     )
     install_error_handlers(app)
+    _install_openapi(app)
     app.include_router(system_router)
     app.include_router(auth_router, prefix="/api/v1")
     app.include_router(media_router, prefix="/api/v1")
