@@ -77,6 +77,10 @@ def _created(result: IngestResult, body: MediaOut) -> JSONResponse:
 
 
 def _fields(form: MediaFieldsIn, filename: str | None) -> IngestFields:
+    if form.collection_id:
+        # Refused rather than ignored: the caller expects membership, and collections do not
+        # exist yet in this version.
+        raise invalid("Collections are not available in this version", "collection_id")
     return IngestFields(
         filename=form.filename or filename,
         alt=form.alt,
