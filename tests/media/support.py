@@ -83,14 +83,15 @@ async def upload(
     user: TestUser | None,
     data: bytes,
     *,
-    filename: str = "picture.jpg",
-    content_type: str = "image/jpeg",
+    part_name: str = "picture.jpg",
+    declared: str = "image/jpeg",
     **fields: str,
 ) -> httpx.Response:
-    """POST /media/upload as multipart; `fields` become the optional form fields."""
+    """POST /media/upload as multipart: the `file` part is named `part_name` with the declared
+    content type `declared`; `fields` become the optional form fields."""
     return await client.post(
         f"{MEDIA}/upload",
-        files={"file": (filename, data, content_type)},
+        files={"file": (part_name, data, declared)},
         data=fields,
         headers=user.headers if user else {},
     )
@@ -101,13 +102,11 @@ async def upload_ok(
     user: TestUser,
     data: bytes,
     *,
-    filename: str = "picture.jpg",
-    content_type: str = "image/jpeg",
+    part_name: str = "picture.jpg",
+    declared: str = "image/jpeg",
     **fields: str,
 ) -> dict[str, Any]:
-    response = await upload(
-        client, user, data, filename=filename, content_type=content_type, **fields
-    )
+    response = await upload(client, user, data, part_name=part_name, declared=declared, **fields)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     assert body["deduped"] is False

@@ -259,7 +259,7 @@ async def _ingest_data_url(
     )
 
 
-@router.get("", response_model=MediaList, response_model_exclude_none=True)
+@router.get("", response_model=MediaList)
 async def list_media(
     principal: Viewer,
     services: ServicesDep,
@@ -317,7 +317,7 @@ async def resolve(
     return await service.resolve(services, session, principal.org_id, body.ids)
 
 
-@router.get("/{media_id}", response_model=MediaOut, response_model_exclude_none=True)
+@router.get("/{media_id}", response_model=MediaOut)
 async def get_media(
     media_id: str, principal: Viewer, services: ServicesDep, session: ReadSession
 ) -> MediaOut:
@@ -326,7 +326,7 @@ async def get_media(
     return await service.present(services, session, media)
 
 
-@router.patch("/{media_id}", response_model=MediaOut, response_model_exclude_none=True)
+@router.patch("/{media_id}", response_model=MediaOut)
 async def update_media(
     media_id: str,
     body: UpdateMediaIn,

@@ -58,7 +58,9 @@ class MediaOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
-    deduped: bool | None = Field(default=None, description="Only on create calls")
+    deduped: bool | None = Field(
+        default=None, description="Only on create calls", exclude_if=lambda v: v is None
+    )
 
     @field_serializer("created_at", "updated_at", "expires_at")
     def _times(self, value: datetime | None) -> str | None:
@@ -110,7 +112,7 @@ class IdsIn(Schema):
 class MediaList(BaseModel):
     data: list[MediaOut]
     next_cursor: str | None
-    total: int | None = None
+    total: int | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class BatchOut(BaseModel):
