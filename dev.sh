@@ -65,6 +65,6 @@ case "${1:-run}" in
         ;;
     lint) venv; lint ;;
     venv) system_packages run; venv ;;
-    bench) venv; exec $BIN/python bench/run.py "${@:2}" ;;
+    bench) venv; exec $BIN/python bench/ingest.py "${@:2}" ;;
     *) echo "usage: bash dev.sh run|test|lint|bench|venv" >&2; exit 2 ;;
 esac
