@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,21 @@ def make_settings(
         "allow_private_networks": False,
         "sweep_interval": "1h",
         "log_level": "WARNING",
+        # Every test registers fresh users; production-cost Argon2id would dominate the run.
+        # Hashes stay Argon2id; tests/auth/test_security.py checks the production defaults.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        # The suite makes thousands of requests from one address and a few tokens: limits stay
+        # on (every request passes the middleware) but generous; tests/ratelimit sets its own.
+        "rate_limit_anonymous": "1000000/minute",
+        "rate_limit_user": "1000000/minute",
+        "rate_limit_api_key": "1000000/minute",
     }
     if backend == "postgres-s3":
         pg: PostgresServer = request.getfixturevalue("postgres")
         s3: S3Server = request.getfixturevalue("s3_server")
         database = pg.create_database()
-        bucket = "mk-" + data_dir.name.lower().replace("_", "-")[-40:]
+        bucket = f"mk-{uuid.uuid4().hex[:20]}"
         s3.create_bucket(bucket)
         values |= {
             "db_write_dsn": database,

@@ -81,3 +81,8 @@ def test_allow_list_accepts_prefixes_and_refuses_svg_by_default() -> None:
     assert not settings.mime_allowed("video/webm")
     assert not settings.mime_allowed("image/svg+xml")
     assert Settings(allow_svg=True).mime_allowed("image/svg+xml")
+
+
+def test_password_hashing_defaults_to_argon2id_at_the_recommended_cost() -> None:
+    settings = Settings()
+    assert (settings.argon2_time_cost, settings.argon2_memory_kib) == (3, 65536)

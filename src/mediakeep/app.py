@@ -17,12 +17,16 @@ from mediakeep.auth.router import router as auth_router
 from mediakeep.config import Settings
 from mediakeep.errors import install_error_handlers
 from mediakeep.files.router import router as files_router
+from mediakeep.idempotency.middleware import IdempotencyMiddleware
 from mediakeep.ingest.sweeper import run_sweeper
 from mediakeep.logging import configure_logging
 from mediakeep.media.router import router as media_router
 from mediakeep.middleware import RequestContextMiddleware
+from mediakeep.orgs.router import router as orgs_router
+from mediakeep.ratelimit.middleware import RateLimitMiddleware
 from mediakeep.services import build_services
 from mediakeep.system.router import router as system_router
+from mediakeep.usage.router import router as usage_router
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -94,6 +98,8 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+            if services.rate_limiter is not None:
+                await services.rate_limiter.close()
             await db.dispose()
 
     app = FastAPI(
@@ -111,15 +117,32 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
     app.include_router(system_router)
     app.include_router(auth_router, prefix="/api/v1")
     app.include_router(media_router, prefix="/api/v1")
+    app.include_router(orgs_router, prefix="/api/v1")
+    app.include_router(usage_router, prefix="/api/v1")
     app.include_router(files_router)
 
+    # Innermost first: idempotency sees only requests the rate limit let through, and both sit
+    # inside CORS (so a browser can read a 429) and the request context (request ids).
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=False,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "PUT"],
         allow_headers=["*"],
-        expose_headers=["X-Request-Id", "ETag", "Content-Range", "Content-Length", "Location"],
+        expose_headers=[
+            "X-Request-Id",
+            "ETag",
+            "Content-Range",
+            "Content-Length",
+            "Location",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+            "Idempotent-Replayed",
+        ],
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware)

@@ -1,14 +1,21 @@
-"""The `mediakeep` command: serve, migrate, sweep (client commands come with the SDK)."""
+"""The `mediakeep` command: serve, migrate, sweep, admin (client commands come with the SDK)."""
 
 import asyncio
 import os
+import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 import uvicorn
 
 from mediakeep.config import Settings
 from mediakeep.kit.durations import parse_duration
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(help="mediakeep: a self-hosted media service.", no_args_is_help=True)
 
@@ -86,6 +93,140 @@ def sweep(
         )
 
     asyncio.run(run())
+
+
+# ---------------------------------------------------------------- admin
+
+admin = typer.Typer(
+    help="Operator commands: act directly on the database of the configured settings.",
+    no_args_is_help=True,
+)
+app.add_typer(admin, name="admin")
+
+_T = TypeVar("_T")
+
+
+def _admin_run(work: "Callable[[AsyncSession], Awaitable[_T]]") -> _T:
+    """Run `work` in one unit of work on the configured database; errors end the command."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mediakeep.db import Database
+    from mediakeep.errors import MediaError
+    from mediakeep.logging import configure_logging
+
+    settings = Settings()
+    configure_logging("WARNING")  # logs go to stderr; stdout carries only the answer
+
+    async def run() -> _T:
+        db = Database(settings)
+        try:
+            async with db.write_session() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except MediaError as exc:
+        typer.echo(f"error: {exc.message} ({exc.code})", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        typer.echo(
+            f"error: the database refused: {str(exc).splitlines()[0]}\n"
+            "(has `mediakeep migrate` run on this MEDIA_DATA_DIR / DB_POSTGRESQL_WRITE_DSN?)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+
+
+def _invalid(exc: "ValidationError") -> typer.Exit:
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "input"
+        typer.echo(f"error: {field}: {error['msg']}", err=True)
+    return typer.Exit(2)
+
+
+@admin.command("create-user")
+def create_user(
+    email: str = typer.Argument(..., help="The new user's email"),
+    password: str = typer.Option(
+        None, help="At least 8 characters; generated (and printed once) when omitted"
+    ),
+    name: str = typer.Option(None, help="Display name"),
+) -> None:
+    """Create a user and their personal organisation (as registration does)."""
+    from pydantic import ValidationError
+
+    from mediakeep.auth.schemas import RegisterRequest
+    from mediakeep.auth.service import register
+
+    secret = password or secrets.token_urlsafe(18)
+    try:
+        body = RegisterRequest.model_validate({"email": email, "password": secret, "name": name})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    user = _admin_run(lambda session: register(session, body))
+    org = next((o for o in user.orgs if o.id == user.default_org_id), None)
+    typer.echo(f"id: {user.id}")
+    typer.echo(f"email: {user.email}")
+    if org is not None:
+        typer.echo(f"org: {org.slug}")
+    if password is None:
+        typer.echo(f"password: {secret}")
+        typer.echo("the generated password is shown only now", err=True)
+
+
+@admin.command("create-key")
+def create_key(
+    email: str = typer.Option(..., help="The user the key acts as"),
+    org: str = typer.Option(None, help="Slug (or id) of the org; default: the user's own org"),
+    role: str = typer.Option("member", help="viewer, member, admin or owner (at most the user's)"),
+    name: str = typer.Option("cli", help="A name to recognise the key by"),
+) -> None:
+    """Create an API key for a user; the key is printed once, on stdout."""
+    from pydantic import ValidationError
+
+    from mediakeep.auth.schemas import ApiKeyCreate, ApiKeyCreated
+    from mediakeep.auth.service import create_api_key
+    from mediakeep.orgs.service import principal_for
+
+    try:
+        body = ApiKeyCreate.model_validate({"name": name, "role": role})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+    async def work(session: "AsyncSession") -> tuple[ApiKeyCreated, str]:
+        principal = await principal_for(session, email, org)
+        return await create_api_key(session, principal, body), principal.org_slug
+
+    created, slug = _admin_run(work)
+    typer.echo(created.key)
+    typer.echo(
+        f"created {created.id} ({created.role}) in org {slug} for {email}; "
+        "the key is shown only now",
+        err=True,
+    )
+
+
+@admin.command("list-orgs")
+def list_orgs() -> None:
+    """Every organisation with its member and media counts."""
+    from mediakeep.orgs.service import all_orgs
+    from mediakeep.usage.service import media_counts
+
+    async def work(session: "AsyncSession") -> list[tuple[str, ...]]:
+        orgs = await all_orgs(session)
+        media = await media_counts(session, [o.id for o in orgs])
+        return [(o.id, o.slug, o.name, str(o.members), str(media[o.id])) for o in orgs]
+
+    rows = [("id", "slug", "name", "members", "media"), *_admin_run(work)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i >= 3 else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        typer.echo("  ".join(cells).rstrip())
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -127,6 +128,9 @@ class Settings(BaseSettings):
     max_bytes_video: int = Field(
         2 * 1024**3, validation_alias=AliasChoices("MEDIA_MAX_BYTES_VIDEO", "max_bytes_video")
     )
+    org_quota_bytes: int = Field(
+        0, ge=0, validation_alias=AliasChoices("MEDIA_ORG_QUOTA_BYTES", "org_quota_bytes")
+    )
     max_pixels: int = Field(
         100_000_000, validation_alias=AliasChoices("MEDIA_MAX_PIXELS", "max_pixels")
     )
@@ -163,12 +167,55 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field("", validation_alias=AliasChoices("REDIS_URL", "redis_url"))
 
+    rate_limit_enabled: bool = Field(
+        True, validation_alias=AliasChoices("MEDIA_RATE_LIMIT_ENABLED", "rate_limit_enabled")
+    )
+    rate_limit_anonymous: str = Field(
+        "60/minute",
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_ANONYMOUS", "rate_limit_anonymous"),
+    )
+    rate_limit_user: str = Field(
+        "1000/minute", validation_alias=AliasChoices("MEDIA_RATE_LIMIT_USER", "rate_limit_user")
+    )
+    rate_limit_api_key: str = Field(
+        "5000/minute",
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_API_KEY", "rate_limit_api_key"),
+    )
+    rate_limit_upload_url: str = Field(
+        "30/minute",
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_UPLOAD_URL", "rate_limit_upload_url"),
+    )
+    rate_limit_caption: str = Field(
+        "10/minute",
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_CAPTION", "rate_limit_caption"),
+    )
+    idempotency_ttl: timedelta = Field(
+        timedelta(hours=24),
+        validation_alias=AliasChoices("MEDIA_IDEMPOTENCY_TTL", "idempotency_ttl"),
+    )
+
     auth_enabled: bool = Field(True, validation_alias=AliasChoices("AUTH_ENABLED", "auth_enabled"))
     auth_secret_key_setting: str = Field(
         "", validation_alias=AliasChoices("AUTH_SECRET_KEY", "auth_secret_key")
     )
     auth_issuer: str = Field("", validation_alias=AliasChoices("AUTH_ISSUER", "auth_issuer"))
     auth_jwks_url: str = Field("", validation_alias=AliasChoices("AUTH_JWKS_URL", "auth_jwks_url"))
+    auth_audience: str = Field(
+        "", validation_alias=AliasChoices("AUTH_AUDIENCE", "auth_audience")
+    )
+    auth_jwks_cache_ttl: timedelta = Field(
+        timedelta(minutes=10),
+        validation_alias=AliasChoices("AUTH_JWKS_CACHE_TTL", "auth_jwks_cache_ttl"),
+    )
+    auth_guest_enabled: bool = Field(
+        False, validation_alias=AliasChoices("AUTH_GUEST_ENABLED", "auth_guest_enabled")
+    )
+    argon2_time_cost: int = Field(
+        3, ge=1, validation_alias=AliasChoices("AUTH_ARGON2_TIME_COST", "argon2_time_cost")
+    )
+    argon2_memory_kib: int = Field(
+        65536, ge=64, validation_alias=AliasChoices("AUTH_ARGON2_MEMORY_KIB", "argon2_memory_kib")
+    )
     access_token_ttl: timedelta = Field(
         timedelta(minutes=15),
         validation_alias=AliasChoices("AUTH_ACCESS_TOKEN_TTL", "access_token_ttl"),
@@ -189,11 +236,26 @@ class Settings(BaseSettings):
         "remote_fetch_timeout",
         "access_token_ttl",
         "refresh_token_ttl",
+        "idempotency_ttl",
+        "auth_jwks_cache_ttl",
         mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator(
+        "rate_limit_anonymous",
+        "rate_limit_user",
+        "rate_limit_api_key",
+        "rate_limit_upload_url",
+        "rate_limit_caption",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # Refuse a malformed limit at start-up rather than on the first request it governs.
+        parse_rate_limit(value)
+        return value
 
     @field_validator("trusted_proxies", "cors_origins", "allowed_mime", mode="before")
     @classmethod

@@ -30,6 +30,9 @@ def after_commit(session: AsyncSession, action: AfterCommit) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are begun by us (below), not by the driver: pysqlite's own handling runs
+    # SELECTs outside any transaction, so a read-then-write unit of work would not be isolated.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
@@ -38,10 +41,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
+    """An engine; on SQLite a writer's transactions start with BEGIN IMMEDIATE (the write lock
+    up front, waiting on busy_timeout) so read-check-write units of work are serialised, and a
+    reader's with a plain BEGIN (one consistent snapshot)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(
+            engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql(begin)
+        )
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -53,11 +63,12 @@ class Database:
         if settings.database_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.write_engine = make_engine(settings.database_url)
-        self.read_engine = (
-            make_engine(settings.database_read_url)
-            if settings.database_read_url
-            else self.write_engine
-        )
+        if settings.database_read_url:
+            self.read_engine = make_engine(settings.database_read_url, writer=False)
+        elif settings.database_url.startswith("sqlite"):
+            self.read_engine = make_engine(settings.database_url, writer=False)
+        else:
+            self.read_engine = self.write_engine
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
 

@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass, field
 
+from mediakeep.auth.jwks import ExternalVerifier, external_verifier
 from mediakeep.config import Settings
 from mediakeep.db import Database
+from mediakeep.ratelimit.limiter import RateLimiter, create_rate_limiter
 from mediakeep.storage.base import Storage
 
 
@@ -13,15 +15,21 @@ class Services:
     db: Database
     storage: Storage
     local_admin: tuple[str, str] | None = field(default=None)  # (user_id, org_id) when auth is off
+    rate_limiter: RateLimiter | None = field(default=None)  # None when limits are off
+    external_identity: ExternalVerifier | None = field(default=None)  # AUTH_ISSUER's tokens
 
 
 async def build_services(settings: Settings) -> Services:
+    from mediakeep.auth.security import configure_password_hashing
     from mediakeep.auth.service import ensure_local_admin
     from mediakeep.storage.factory import create_storage
 
+    configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings)
     services = Services(settings=settings, db=db, storage=create_storage(settings))
+    services.rate_limiter = create_rate_limiter(settings)
+    services.external_identity = external_verifier(settings)
     if not settings.auth_enabled:
         services.local_admin = await ensure_local_admin(db)
     return services

@@ -48,6 +48,13 @@ class UserRepository:
         self.session.add(user)
         await self.session.flush()
 
+    async def get_by_external_subject(self, external_subject: str) -> User | None:
+        """The user an external identity provider knows as `issuer|sub`."""
+        result = await self.session.execute(
+            select(User).where(User.external_subject == external_subject)
+        )
+        return result.scalar_one_or_none()
+
 
 class OrgRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -166,6 +173,16 @@ class ApiKeyRepository:
                 or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before),
             )
             .values(last_used_at=when)
+        )
+
+    async def revoke_all_of_user(self, org_id: str, user_id: str, when: datetime) -> None:
+        """Revoke every key the user holds in the org (when they leave it)."""
+        await self.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.org_id == org_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)
+            )
+            .values(revoked_at=when)
         )
 
 

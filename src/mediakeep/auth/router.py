@@ -120,6 +120,15 @@ async def login(request: Request, session: WriteSession, settings: SettingsDep) 
     return await service.login(session, settings, email, password)
 
 
+@router.post("/auth/guest-login", tags=["auth"], response_model=TokenPair, responses=_errors(404))
+async def guest_login(session: WriteSession, settings: SettingsDep) -> TokenPair:
+    """Tokens of a new guest user with their own organisation.
+
+    Only when the server runs with `AUTH_GUEST_ENABLED=true`; otherwise 404.
+    """
+    return await service.guest_login(session, settings)
+
+
 @router.post("/auth/refresh", tags=["auth"], response_model=TokenPair, responses=_errors(400, 401))
 async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenPair:
     """Rotate a refresh token into a new token pair."""

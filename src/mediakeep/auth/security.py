@@ -1,4 +1,9 @@
-"""Password hashing (Argon2id), access tokens (JWT, one fixed algorithm) and API key hashing."""
+"""Password hashing (Argon2id), access tokens (JWT, one fixed algorithm) and API key hashing.
+
+Our own access tokens are HS256 only, signed with AUTH_SECRET_KEY; `none`, every other HMAC
+and every asymmetric algorithm are refused here (external RS256/ES256 tokens are verified by
+auth/jwks.py against the issuer's keys, never against our secret).
+"""
 
 import hashlib
 import secrets
@@ -15,6 +20,15 @@ ALGORITHM = "HS256"
 API_KEY_PREFIX = "mk_"
 
 _hasher = PasswordHasher()
+
+
+def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
+    """Argon2id cost for new hashes (AUTH_ARGON2_TIME_COST / AUTH_ARGON2_MEMORY_KIB).
+
+    Existing hashes carry their own parameters, so they verify whatever the setting is now.
+    """
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
 
 
 def hash_password(password: str) -> str:
@@ -43,8 +57,11 @@ def create_access_token(secret: str, user_id: str, ttl: timedelta) -> str:
 
 
 def decode_access_token(secret: str, token: str) -> str | None:
-    """The user id of a valid access token, else None (expired, altered, wrong alg/iss/aud)."""
+    """The user id of a valid access token, else None (expired, not yet valid, altered, wrong
+    alg/iss/aud/typ)."""
     try:
+        if jwt.get_unverified_header(token).get("alg") != ALGORITHM:
+            return None
         claims = jwt.decode(
             token,
             secret,
@@ -58,6 +75,17 @@ def decode_access_token(secret: str, token: str) -> str | None:
     if claims.get("typ") != "access" or not isinstance(claims.get("sub"), str):
         return None
     return str(claims["sub"])
+
+
+def unverified_alg_and_issuer(token: str) -> tuple[object, object]:
+    """The header `alg` and the `iss` claim of a token, UNVERIFIED: only for choosing which
+    verifier to hand the token to; (None, None) when it is not a JWT at all."""
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None, None
+    return header.get("alg"), claims.get("iss")
 
 
 def new_secret_token(prefix: str = "") -> str:

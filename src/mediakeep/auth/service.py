@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import cast
 
+import jwt
 import structlog
 from fastapi import Request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth import security
+from mediakeep.auth.jwks import ExternalVerifier, JwksUnavailable
 from mediakeep.auth.principal import ROLE_RANK, Principal, Role
 from mediakeep.auth.repository import (
     ApiKeyRepository,
@@ -52,9 +54,14 @@ REFRESH_TOKEN_PREFIX = "mkr_"  # noqa: S105 - a marker for secret scanners, not 
 API_KEY_DISPLAY_CHARS = 10
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 BAD_CREDENTIALS = "Invalid email or password"
+GUEST_EMAIL_DOMAIN = "guest.invalid"
+EXTERNAL_EMAIL_DOMAIN = "external.invalid"
+EXTERNAL_SUBJECT_MAX = 300  # users.external_subject
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+_EMAIL_LOCAL_JUNK = re.compile(r"[^a-z0-9._+-]+")
+_PLAUSIBLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # ---------------------------------------------------------------- helpers
@@ -135,12 +142,20 @@ async def _create_user_with_org(
     password_hash: str | None,
     slug: str,
     org_name: str,
+    is_guest: bool = False,
+    external_subject: str | None = None,
 ) -> tuple[User, str]:
     """A user, their personal org and their owner membership; (user, org_id)."""
     user_id, org_id = new_id("usr"), new_id("org")
     await OrgRepository(session).add(Org(id=org_id, slug=slug, name=org_name, is_personal=True))
     user = User(
-        id=user_id, email=email, name=name, password_hash=password_hash, personal_org_id=org_id
+        id=user_id,
+        email=email,
+        name=name,
+        password_hash=password_hash,
+        personal_org_id=org_id,
+        is_guest=is_guest,
+        external_subject=external_subject,
     )
     await UserRepository(session).add(user)
     await MembershipRepository(session).add(org_id, user_id, "owner")
@@ -224,6 +239,30 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
     ok = await _verify_password(user.password_hash if user else None, password)
     if user is None or not ok:
         raise unauthorized(BAD_CREDENTIALS)
+    return await _issue_pair(session, settings, user.id)
+
+
+async def guest_login(session: AsyncSession, settings: Settings) -> TokenPair:
+    """Tokens of a new guest user with their own personal org (only with AUTH_GUEST_ENABLED)."""
+    if not settings.auth_guest_enabled:
+        raise MediaError("not_found", 404, "Guest login is not enabled on this server")
+    tag = security.new_secret_token()[:12].lower()
+    email = f"guest-{tag}@{GUEST_EMAIL_DOMAIN}"
+    base = slug_base(email)
+    slug = pick_slug(base, await OrgRepository(session).slugs_like(base))
+    try:
+        user, org_id = await _create_user_with_org(
+            session,
+            email=email,
+            name="Guest",
+            password_hash=None,
+            slug=slug,
+            org_name="Guest",
+            is_guest=True,
+        )
+    except IntegrityError as exc:  # a random 12-character tag clashing: astronomically rare
+        raise conflict("Could not create a guest user; try again") from exc
+    log.info("guest user created", user_id=user.id, org_id=org_id)
     return await _issue_pair(session, settings, user.id)
 
 
@@ -395,18 +434,132 @@ async def _membership(session: AsyncSession, user_id: str, ref: str | None) -> O
     return found
 
 
-async def _principal_from_bearer(request: Request, services: Services, token: str) -> Principal:
-    user_id = security.decode_access_token(services.settings.secret_key, token)
-    if user_id is None:
-        raise unauthorized("Invalid or expired access token")
-    async with services.db.read_session() as session:
+async def _user_membership(
+    db: Database, user_id: str, ref: str | None, *, primary: bool
+) -> OrgRole:
+    sessions = db.write_session if primary else db.read_session
+    async with sessions() as session:
         if await UserRepository(session).get(user_id) is None:
             raise unauthorized("This user no longer exists")
-        found = await _membership(session, user_id, _org_ref(request))
+        return await _membership(session, user_id, ref)
+
+
+async def _principal_of_user(request: Request, services: Services, user_id: str) -> Principal:
+    """The user's principal in the requested (or else their default) org."""
+    db, ref = services.db, _org_ref(request)
+    try:
+        found = await _user_membership(db, user_id, ref, primary=False)
+    except MediaError:
+        if db.read_engine is db.write_engine:
+            raise
+        # A read replica may lag behind a user (guest, external, just registered) or a
+        # membership made moments ago: the primary has the last word.
+        found = await _user_membership(db, user_id, ref, primary=True)
     return Principal(
         user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
         via="token",
     )
+
+
+async def _principal_from_bearer(request: Request, services: Services, token: str) -> Principal:
+    user_id = security.decode_access_token(services.settings.secret_key, token)
+    if user_id is None:
+        raise unauthorized("Invalid or expired access token")
+    return await _principal_of_user(request, services, user_id)
+
+
+# ---------------------------------------------------------------- external identity
+
+
+def _claim_text(claims: dict[str, object], *names: str, limit: int) -> str | None:
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:limit]
+    return None
+
+
+async def _external_email(users: UserRepository, claims: dict[str, object], subject: str) -> str:
+    """The `email` claim when it is plausible, verified (or not said otherwise) and free; else
+    `{sub}@external.invalid`. An external identity never takes over an existing account."""
+    claimed = claims.get("email")
+    if (
+        isinstance(claimed, str)
+        and len(claimed) <= 320
+        and _PLAUSIBLE_EMAIL.match(claimed.strip())
+        and claims.get("email_verified") not in (False, "false")  # some IdPs send a string
+    ):
+        email = normalize_email(claimed)
+        if await users.get_by_email(email) is None:
+            return email
+    sub = str(claims["sub"])
+    local = _EMAIL_LOCAL_JUNK.sub("-", sub.lower()).strip(".-")[:64] or "user"
+    email = f"{local}@{EXTERNAL_EMAIL_DOMAIN}"
+    if local == sub.lower() and await users.get_by_email(email) is None:
+        return email
+    # The sub needed cleaning (or another issuer has the same sub): make it unique.
+    return f"{local[:55]}-{security.sha256_hex(subject)[:8]}@{EXTERNAL_EMAIL_DOMAIN}"
+
+
+async def _create_external_user(db: Database, subject: str, claims: dict[str, object]) -> str:
+    """Create the user (personal org, owner membership) of a first-seen external subject."""
+    async with db.write_session() as session:
+        users = UserRepository(session)
+        existing = await users.get_by_external_subject(subject)
+        if existing is not None:
+            return existing.id
+        email = await _external_email(users, claims, subject)
+        name = _claim_text(claims, "name", "preferred_username", limit=200)
+        base = slug_base(_claim_text(claims, "preferred_username", limit=64) or email)
+        slug = pick_slug(base, await OrgRepository(session).slugs_like(base))
+        user, org_id = await _create_user_with_org(
+            session,
+            email=email,
+            name=name,
+            password_hash=None,
+            slug=slug,
+            org_name=name or email.partition("@")[0],
+            external_subject=subject,
+        )
+        created = user.id
+    log.info("external user created", user_id=created, org_id=org_id, subject=subject)
+    return created
+
+
+async def _external_user_id(db: Database, issuer: str, claims: dict[str, object]) -> str:
+    """The user of a verified external token, created on first sight."""
+    subject = f"{issuer}|{claims['sub']}"
+    if len(subject) > EXTERNAL_SUBJECT_MAX:
+        raise unauthorized("The token's issuer and subject are too long to map to a user")
+    async with db.read_session() as session:
+        user = await UserRepository(session).get_by_external_subject(subject)
+    if user is not None:
+        return user.id
+    for _attempt in range(3):
+        try:
+            return await _create_external_user(db, subject, claims)
+        except IntegrityError:
+            # A concurrent first request created the same subject (the next attempt finds it),
+            # or took the email or slug we picked (the next attempt picks again).
+            continue
+    raise unauthorized("Could not set up a user for this identity; try again")
+
+
+async def _principal_from_external(
+    request: Request, services: Services, verifier: ExternalVerifier, token: str
+) -> Principal:
+    try:
+        claims = await verifier.verify(token)
+    except JwksUnavailable as exc:
+        log.warning("external token refused: the issuer's keys are unavailable", error=str(exc))
+        raise unauthorized(
+            "The identity provider's signing keys (JWKS) could not be fetched; try again later"
+        ) from None
+    except jwt.PyJWTError as exc:
+        log.info("external token refused", issuer=verifier.issuer, reason=str(exc))
+        raise unauthorized("Invalid or expired access token") from None
+    user_id = await _external_user_id(services.db, verifier.issuer, claims)
+    return await _principal_of_user(request, services, user_id)
 
 
 async def _local_principal(request: Request, services: Services) -> Principal:
@@ -427,7 +580,8 @@ async def _local_principal(request: Request, services: Services) -> Principal:
 
 
 async def authenticate_request(request: Request, services: Services) -> Principal:
-    """The acting principal: local admin (auth off), an API key, or a bearer access token."""
+    """The acting principal: local admin (auth off), an API key, or a bearer access token
+    (ours, HS256; or, with AUTH_ISSUER and AUTH_JWKS_URL, the issuer's RS256/ES256)."""
     if not services.settings.auth_enabled:
         return await _local_principal(request, services)
     api_key = request.headers.get("x-api-key")
@@ -441,6 +595,13 @@ async def authenticate_request(request: Request, services: Services) -> Principa
         token = match.group(1)
         if token.startswith(security.API_KEY_PREFIX):  # many SDKs send API keys as bearer tokens
             return await _principal_from_api_key(request, services, token)
+        verifier = services.external_identity
+        # Routing looks at the unverified alg and iss; each path then verifies with its own
+        # fixed algorithms and keys, so a forged header only chooses which check fails.
+        if verifier is not None and verifier.claims_route_here(
+            *security.unverified_alg_and_issuer(token)
+        ):
+            return await _principal_from_external(request, services, verifier, token)
         return await _principal_from_bearer(request, services, token)
     raise unauthorized()
 

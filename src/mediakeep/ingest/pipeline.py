@@ -53,9 +53,19 @@ def unprocessable(reason: str) -> MediaError:
 
 @contextlib.asynccontextmanager
 async def open_spool(services: Services, org_id: str) -> AsyncIterator[Spool]:
-    """A spool for one incoming file; on any failure its bytes are removed."""
+    """A spool for one incoming file; on any failure its bytes are removed.
+
+    With MEDIA_ORG_QUOTA_BYTES set, the org's remaining quota caps the stream (413
+    `quota.exceeded` at the first byte over it). Two uploads racing for the last bytes of a
+    quota may both pass; the overshoot is bounded by one file.
+    """
+    quota_left: int | None = None
+    if services.settings.org_quota_bytes:
+        async with services.db.read_session() as session:
+            used = await MediaRepository(session).bytes_stored(org_id)
+        quota_left = max(0, services.settings.org_quota_bytes - used)
     path = services.storage.spool_path(keys.incoming(org_id, new_id("upl")))
-    async with Spool(services.settings, path) as spool:
+    async with Spool(services.settings, path, quota_left) as spool:
         yield spool
 
 
@@ -97,7 +107,11 @@ async def ingest_spooled(
     """Finish an upload whose bytes are fully spooled. Consumes the spool file in every case."""
     repo = MediaRepository(session)
     try:
-        existing = await repo.get_by_sha256(org_id, spooled.sha256)
+        # Looked up on the read side first: the write transaction (which on SQLite holds the
+        # write lock) starts only at the insert, after probing and storing the bytes.
+        async with services.db.read_session() as reader:
+            found = await MediaRepository(reader).get_by_sha256(org_id, spooled.sha256)
+        existing = await repo.get(org_id, found.id) if found is not None else None
         if existing is not None:
             UPLOADS.labels(source, "deduped").inc()
             return IngestResult(existing, deduped=True)

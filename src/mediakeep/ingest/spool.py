@@ -34,6 +34,15 @@ def unsupported_type(mime: str) -> MediaError:
     )
 
 
+def quota_error(quota: int) -> MediaError:
+    return MediaError(
+        "quota.exceeded",
+        413,
+        f"This upload would take the organisation over its storage quota of {quota} bytes",
+        [{"field": "file", "message": "storage quota exceeded"}],
+    )
+
+
 @dataclass(frozen=True)
 class SpooledFile:
     path: Path
@@ -46,8 +55,9 @@ class Spool:
     """One file being received. `write` refuses the first byte over the limit (413) and a
     disallowed type as soon as it is sniffed (415); `finish` fsyncs and returns the facts."""
 
-    def __init__(self, settings: Settings, path: Path) -> None:
+    def __init__(self, settings: Settings, path: Path, quota_left: int | None = None) -> None:
         self._settings = settings
+        self._quota_left = quota_left
         self.path = path
         self._hash = hashlib.sha256()
         self._size = 0
@@ -82,6 +92,8 @@ class Spool:
         self._size += len(chunk)
         if self._size > self._limit:
             raise size_error(self._size, self._limit)
+        if self._quota_left is not None and self._size > self._quota_left:
+            raise quota_error(self._settings.org_quota_bytes)
         if self._mime is None and len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import structlog
 
+from mediakeep.idempotency.service import purge_expired as purge_expired_idempotency_keys
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
 from mediakeep.services import Services
@@ -48,6 +49,7 @@ async def sweep_once(services: Services, max_age: timedelta | None = None) -> Sw
 async def run_sweeper(services: Services) -> None:
     interval = services.settings.sweep_interval.total_seconds()
     while True:
+        await purge_expired_idempotency_keys(services.db)
         with contextlib.suppress(StorageUnavailable):
             try:
                 await sweep_once(services)

@@ -74,6 +74,15 @@ class MediaRepository:
         )
         return result.scalar_one_or_none()
 
+    async def bytes_stored(self, org_id: str) -> int:
+        """Bytes of the org's originals (one row per distinct original: the dedup rule)."""
+        result = await self.session.execute(
+            select(func.coalesce(func.sum(Media.size_bytes), 0)).where(
+                Media.org_id == org_id, Media.storage_key.is_not(None)
+            )
+        )
+        return int(result.scalar_one())
+
     async def get_many(self, org_id: str, ids: Sequence[str]) -> list[Media]:
         if not ids:
             return []

@@ -1,7 +1,18 @@
 """Every table of the service; Alembic's metadata comes from here."""
 
 from mediakeep.models.base import Base
+from mediakeep.models.idempotency import IdempotencyKey
 from mediakeep.models.identity import ApiKey, Membership, Org, RefreshToken, User
 from mediakeep.models.media import Media, Variant
 
-__all__ = ["ApiKey", "Base", "Media", "Membership", "Org", "RefreshToken", "User", "Variant"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "IdempotencyKey",
+    "Media",
+    "Membership",
+    "Org",
+    "RefreshToken",
+    "User",
+    "Variant",
+]

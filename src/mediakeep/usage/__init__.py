@@ -1,0 +1,1 @@
+"""What an organisation stores and uses, against its quota."""

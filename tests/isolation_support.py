@@ -1,0 +1,729 @@
+"""The tenant-isolation walker: every operation of the OpenAPI document, as every kind of
+principal that must not reach org A's data (issue 3).
+
+The tables below are the classification a new route needs. An operation that is in neither
+PUBLIC_OPERATIONS nor POLICY, a path parameter nobody mapped, a required query/header parameter
+nobody filled, or a route hidden from the OpenAPI document that nobody listed, is a failure:
+the next engineer has to say what the route is before the suite is green again.
+
+`walk()` collects every failure and raises one AssertionError naming them all, so the self-check
+in tests/test_tenant_isolation.py can run it on an app with a leaky route and see it fail.
+"""
+
+import copy
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import httpx
+from fastapi import FastAPI
+from starlette.routing import Mount, WebSocketRoute
+
+from mediakeep.auth.security import create_access_token
+from mediakeep.ids import new_id
+from tests.factories import TestUser, new_user
+from tests.mediagen import data_url, png
+
+API = "/api/v1"
+
+# ------------------------------------------------------------------ classification tables
+
+# Operations anyone may call, each with the reason it needs no credentials.
+PUBLIC_OPERATIONS: dict[str, str] = {
+    "GET /healthz": "liveness probe; API.md: no auth, no I/O",
+    "GET /readyz": "readiness probe for load balancers; says only which backend is down",
+    "GET /metrics": "Prometheus scrape; aggregate counters only, no tenant data",
+    "GET /files/{key}": "local storage's signed links: the HMAC signature and expiry are the "
+    "credential (checked in test_signed_files_need_a_valid_signature)",
+    "POST /api/v1/auth/register": "creating an account cannot need one",
+    "POST /api/v1/auth/login": "exchanges email and password for tokens",
+    "POST /api/v1/auth/refresh": "the refresh token in the body is the credential",
+    "POST /api/v1/auth/logout": "the refresh token in the body is the credential",
+    "POST /api/v1/auth/guest-login": "mints a new guest with its own empty org (off by default)",
+}
+
+# Routes the OpenAPI document does not show (so the walker would not see them on its own).
+# A value "walk as GET" makes the walker call it with the GET twin's policy.
+WALK_AS_GET = "walk as GET"
+HIDDEN_ROUTES: dict[str, str] = {
+    "GET /openapi.json": "public: the OpenAPI document itself",
+    "HEAD /openapi.json": "public: the OpenAPI document itself",
+    "GET /docs": "public: Swagger UI page (static HTML)",
+    "HEAD /docs": "public: Swagger UI page (static HTML)",
+    "GET /docs/oauth2-redirect": "public: Swagger UI's OAuth2 redirect page (static HTML)",
+    "HEAD /docs/oauth2-redirect": "public: Swagger UI's OAuth2 redirect page (static HTML)",
+    "HEAD /files/{key}": "public: HEAD twin of the signed files route",
+    "HEAD /api/v1/media/{media_id}/content": WALK_AS_GET,
+}
+
+Need = Literal["viewer", "member", "admin", "owner", "self"]
+
+# The least role in org A an operation needs. "self" = it acts on the caller's own account
+# (profile, the orgs they belong to, creating a new org), never on an org's resources: any
+# signed-in user may call it, and it must still show nothing of an org they are not in.
+POLICY: dict[str, Need] = {
+    "GET /api/v1/users/me": "self",
+    "PATCH /api/v1/users/me": "self",
+    "GET /api/v1/orgs": "self",
+    "POST /api/v1/orgs": "self",
+    "POST /api/v1/api-keys": "admin",
+    "GET /api/v1/api-keys": "admin",
+    "DELETE /api/v1/api-keys/{id}": "admin",
+    "POST /api/v1/media/upload": "member",
+    "POST /api/v1/media": "member",
+    "GET /api/v1/media": "viewer",
+    "POST /api/v1/media/batch": "viewer",
+    "POST /api/v1/media/resolve": "viewer",
+    "GET /api/v1/media/{media_id}": "viewer",
+    "PATCH /api/v1/media/{media_id}": "member",
+    "DELETE /api/v1/media/{media_id}": "member",
+    "GET /api/v1/media/{media_id}/presign": "viewer",
+    "GET /api/v1/media/{media_id}/content": "viewer",
+    "GET /api/v1/media/{media_id}/variants": "viewer",
+    "GET /api/v1/media/{media_id}/variants/{name}": "viewer",
+    "POST /api/v1/orgs/{slug}/members": "owner",
+    "GET /api/v1/orgs/{slug}/members": "viewer",
+    "DELETE /api/v1/orgs/{slug}/members/{user_id}": "owner",
+    "GET /api/v1/usage": "viewer",
+}
+
+# Statuses a viewer's allowed call may also get besides the operation's documented 2xx/3xx,
+# with the reason. Empty today: A's image has its `thumbnail` variant, so even the variant
+# redirect is a plain 302. A route whose fixture resource legitimately does not exist goes here.
+VIEWER_ALSO_ACCEPTED: dict[str, tuple[set[int], str]] = {}
+
+
+@dataclass
+class World:
+    """Org A (owner, a viewer member, one image, an API key) and the principals that try it."""
+
+    owner: TestUser
+    viewer: TestUser
+    stranger: TestUser  # owner of org B, not a member of A
+    bystander: TestUser  # a third user, in no shared org
+    media: dict[str, Any]
+    key_id: str
+    key_secret: str
+    revoked_key: str
+    expired_token: str
+    forged_token: str
+    baseline: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        return self.owner.org_slug
+
+    def markers(self) -> dict[str, str]:
+        """Strings that only org A's data contains: none may reach an outsider's answer."""
+        return {
+            "A's org id": self.owner.org_id,
+            "A's slug": self.owner.org_slug,
+            "A's media id": self.media["id"],
+            "A's media sha256": self.media["sha256"],
+            "A's media filename": self.media["filename"],
+            "A's API key id": self.key_id,
+            "A owner's user id": self.owner.user_id,
+            "A owner's email": self.owner.email,
+            "A viewer's email": self.viewer.email,
+        }
+
+
+# Path parameters: (path prefix, name) -> (A's value, a well-formed value that exists nowhere,
+# whether the value names a resource of A). The first matching prefix wins.
+ParamValue = tuple[Callable[[World], str], Callable[[World], str], bool]
+PATH_PARAMS: list[tuple[str, str, ParamValue]] = [
+    (
+        f"{API}/media/",
+        "media_id",
+        (lambda w: w.media["id"], lambda w: _fake_id(w.media["id"]), True),
+    ),
+    (f"{API}/media/", "id", (lambda w: w.media["id"], lambda w: _fake_id(w.media["id"]), True)),
+    (f"{API}/media/", "name", (lambda w: "thumbnail", lambda w: "thumbnail", False)),
+    (f"{API}/api-keys/", "id", (lambda w: w.key_id, lambda w: _fake_id(w.key_id), True)),
+    (f"{API}/api-keys/", "key_id", (lambda w: w.key_id, lambda w: _fake_id(w.key_id), True)),
+    (f"{API}/orgs/", "slug", (lambda w: w.slug, lambda w: f"no-such-{os.urandom(4).hex()}", True)),
+    (
+        f"{API}/",
+        "user_id",
+        (lambda w: w.owner.user_id, lambda w: _fake_id(w.owner.user_id), True),
+    ),
+]
+
+# Required query / header parameters, by name. Empty today: no protected operation has one.
+REQUIRED_PARAMS: dict[str, Callable[[World], str]] = {}
+
+
+def _fake_id(real: str) -> str:
+    """A fresh id with the same prefix: well formed, but no resource anywhere has it."""
+    return new_id(real.partition("_")[0])
+
+
+def _upload_body(world: World) -> dict[str, Any]:
+    return {"files": {"file": ("walker.png", png(), "image/png")}}
+
+
+# Request bodies: small valid bodies by operation, fresh per request. A JSON operation missing
+# here gets a body made from its schema (required fields only).
+BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "PATCH /api/v1/users/me": lambda w: {"json": {"name": "Walked"}},
+    "POST /api/v1/orgs": lambda w: {
+        "json": {"slug": f"walker-{os.urandom(5).hex()}", "name": "Walker"}
+    },
+    "POST /api/v1/api-keys": lambda w: {"json": {"name": "walker", "role": "member"}},
+    "POST /api/v1/media/upload": _upload_body,
+    "POST /api/v1/media": lambda w: {
+        "json": {"source": {"type": "data_url", "data_url": data_url(png())}}
+    },
+    "POST /api/v1/media/batch": lambda w: {"json": {"ids": [w.media["id"]]}},
+    "POST /api/v1/media/resolve": lambda w: {"json": {"ids": [w.media["id"]]}},
+    "PATCH /api/v1/media/{media_id}": lambda w: {
+        "json": {"alt": "changed by the walker", "filename": "walked.png", "is_private": True}
+    },
+    # The most harmful write: making the outsider an owner of A.
+    "POST /api/v1/orgs/{slug}/members": lambda w: {
+        "json": {"email": w.stranger.email, "role": "owner"}
+    },
+}
+
+# ------------------------------------------------------------------ principals
+
+Expect = Literal["unauthenticated", "outsider", "not_member", "viewer"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    expect: Expect
+    headers: Callable[[World], dict[str, str]]
+    query: Callable[[World], dict[str, str]] = lambda w: {}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+PRINCIPALS: list[Principal] = [
+    Principal("no credentials", "unauthenticated", lambda w: {}),
+    Principal("expired token", "unauthenticated", lambda w: _bearer(w.expired_token)),
+    Principal("token signed with another secret", "unauthenticated", lambda w: _bearer(w.forged_token)),
+    Principal("revoked API key", "unauthenticated", lambda w: {"X-API-Key": w.revoked_key}),
+    Principal("revoked API key as bearer", "unauthenticated", lambda w: _bearer(w.revoked_key)),
+    Principal("stranger (org B)", "outsider", lambda w: w.stranger.headers),
+    Principal(
+        "stranger with X-Org A", "not_member", lambda w: w.stranger.headers | {"X-Org": w.slug}
+    ),
+    Principal(
+        "stranger with ?org=A", "not_member", lambda w: w.stranger.headers, lambda w: {"org": w.slug}
+    ),
+    Principal(
+        "A's API key with X-Org B",
+        "not_member",
+        lambda w: {"X-API-Key": w.key_secret, "X-Org": w.stranger.org_slug},
+    ),
+    Principal("viewer of A", "viewer", lambda w: w.viewer.headers | {"X-Org": w.slug}),
+]
+
+# ------------------------------------------------------------------ building org A
+
+
+async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
+    owner = await new_user(client, name="Alice Owner")
+    viewer = await new_user(client, name="Vic Viewer")
+    stranger = await new_user(client, name="Sam Stranger")
+    bystander = await new_user(client, name="Bea Bystander")
+
+    added = await client.post(
+        f"{API}/orgs/{owner.org_slug}/members",
+        json={"email": viewer.email, "role": "viewer"},
+        headers=owner.headers,
+    )
+    assert added.status_code == 201, added.text
+
+    uploaded = await client.post(
+        f"{API}/media/upload",
+        files={"file": (f"a-secret-{os.urandom(4).hex()}.png", png(), "image/png")},
+        data={"alt": "A's alt text", "caption": "A's caption"},
+        headers=owner.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    media = uploaded.json()
+    assert media["org_id"] == owner.org_id
+
+    key = await client.post(
+        f"{API}/api-keys", json={"name": "A's key", "role": "admin"}, headers=owner.headers
+    )
+    assert key.status_code == 201, key.text
+    doomed = await client.post(f"{API}/api-keys", json={"name": "doomed"}, headers=owner.headers)
+    assert doomed.status_code == 201, doomed.text
+    revoked = await client.delete(f"{API}/api-keys/{doomed.json()['id']}", headers=owner.headers)
+    assert revoked.status_code == 204, revoked.text
+
+    secret = app.state.services.settings.secret_key
+    world = World(
+        owner=owner,
+        viewer=viewer,
+        stranger=stranger,
+        bystander=bystander,
+        media=media,
+        key_id=key.json()["id"],
+        key_secret=key.json()["key"],
+        revoked_key=doomed.json()["key"],
+        expired_token=create_access_token(secret, owner.user_id, timedelta(seconds=-60)),
+        forged_token=create_access_token("not-the-secret-" + "y" * 40, owner.user_id, timedelta(minutes=5)),
+    )
+    # Sanity: the credentials that must work do, and org B starts empty.
+    for headers in (owner.headers, {"X-API-Key": world.key_secret}, viewer.headers | {"X-Org": world.slug}):
+        seen = await client.get(f"{API}/media/{media['id']}", headers=headers)
+        assert seen.status_code == 200, seen.text
+    usage = await client.get(f"{API}/usage", headers=stranger.headers)
+    assert usage.status_code == 200, usage.text
+    assert usage.json()["media_count"] == 0, usage.json()
+    world.baseline = await snapshot(client, world)
+    return world
+
+
+def _stable(value: Any) -> Any:
+    """A media answer without its short-lived links (they are re-signed on every read)."""
+    if isinstance(value, dict):
+        return {
+            k: _stable(v)
+            for k, v in value.items()
+            if k not in ("url", "expires_at") and not k.endswith("_url")
+        }
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+async def media_state(client: httpx.AsyncClient, world: World) -> Any:
+    response = await client.get(f"{API}/media/{world.media['id']}", headers=world.owner.headers)
+    if response.status_code != 200:
+        return f"GET A's media as its owner: {response.status_code} {response.text[:200]}"
+    return _stable(response.json())
+
+
+async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
+    """What org A holds, read by its owner: its media, API keys and members."""
+    owner = world.owner.headers
+    media = await client.get(f"{API}/media", params={"include_total": "true"}, headers=owner)
+    keys = await client.get(f"{API}/api-keys", headers=owner)
+    members = await client.get(f"{API}/orgs/{world.slug}/members", headers=owner)
+    usage = await client.get(f"{API}/usage", headers=owner)
+    for response in (media, keys, members, usage):
+        assert response.status_code == 200, response.text
+    return {
+        "media": await media_state(client, world),
+        "media ids": sorted(item["id"] for item in media.json()["data"]),
+        "media total": media.json()["total"],
+        "api keys": sorted((k["id"], k["role"]) for k in keys.json()["data"]),
+        "members": sorted((m["user_id"], m["role"]) for m in members.json()["data"]),
+        "usage": {k: usage.json()[k] for k in ("media_count", "bytes_stored")},
+    }
+
+
+# ------------------------------------------------------------------ the walker
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    spec: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def policy_key(self) -> str:
+        return f"GET {self.path}" if self.method == "HEAD" else self.key
+
+    @property
+    def writes(self) -> bool:
+        return self.method not in ("GET", "HEAD")
+
+    def documented_success(self) -> set[int]:
+        found = {int(s) for s in self.spec.get("responses", {}) if s[:1] in "23" and s.isdigit()}
+        return found or {200}
+
+
+@dataclass
+class WalkReport:
+    """How many calls each principal made and what they got."""
+
+    operations: list[str] = field(default_factory=list)
+    public: list[str] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    statuses: dict[str, Counter[int]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+_METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
+
+
+def operations_of(openapi: dict[str, Any]) -> list[Operation]:
+    found = []
+    for path, item in openapi.get("paths", {}).items():
+        for method, spec in item.items():
+            if method in _METHODS:
+                found.append(Operation(method.upper(), path, spec))
+    return found
+
+
+def _normal(path: str) -> str:
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
+
+
+def app_routes(app: FastAPI) -> set[str]:
+    """'METHOD path' of every route the app answers, including those hidden from OpenAPI;
+    'MOUNT path' / 'WEBSOCKET path' for sub-apps and sockets, which OpenAPI never shows."""
+    found: set[str] = set()
+
+    def add(route: Any) -> None:
+        if hasattr(route, "effective_route_contexts"):  # FastAPI's included routers
+            for context in route.effective_route_contexts():
+                add(context)
+            return
+        original = getattr(route, "original_route", route)
+        path = getattr(route, "path", None)
+        methods = getattr(route, "methods", None)
+        if path is None:
+            found.add(f"UNKNOWN {route!r}")
+        elif isinstance(original, Mount):
+            found.add(f"MOUNT {_normal(path)}")
+        elif isinstance(original, WebSocketRoute):
+            found.add(f"WEBSOCKET {_normal(path)}")
+        elif methods:
+            found.update(f"{m} {_normal(path)}" for m in methods)
+        else:
+            found.add(f"UNKNOWN {_normal(path)}")
+
+    for route in app.routes:
+        add(route)
+    return found
+
+
+def audit_routes(app: FastAPI, openapi: dict[str, Any]) -> list[str]:
+    """Routes the app serves that are neither in the OpenAPI document nor in HIDDEN_ROUTES."""
+    documented = {op.key for op in operations_of(openapi)}
+    return sorted(
+        f"{route}: served but not in /openapi.json nor in HIDDEN_ROUTES (classify it)"
+        for route in app_routes(app)
+        if route not in documented and route not in HIDDEN_ROUTES
+    )
+
+
+def _resolve(ref: str, openapi: dict[str, Any]) -> dict[str, Any]:
+    node: Any = openapi
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return dict(node)
+
+
+def minimal_json(schema: dict[str, Any], openapi: dict[str, Any], depth: int = 0) -> Any:
+    """The smallest value the schema allows, filling only required properties."""
+    if depth > 8:
+        raise ValueError("schema too deep")
+    if "$ref" in schema:
+        return minimal_json(_resolve(schema["$ref"], openapi), openapi, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema:
+        return schema["default"]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        if combinator in schema:
+            options = [s for s in schema[combinator] if s.get("type") != "null"]
+            return minimal_json(options[0], openapi, depth + 1)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next(k for k in kind if k != "null")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {
+            name: minimal_json(properties.get(name, {}), openapi, depth + 1)
+            for name in schema.get("required", [])
+        }
+    if kind == "array":
+        count = schema.get("minItems", 0)
+        return [minimal_json(schema.get("items", {}), openapi, depth + 1) for _ in range(count)]
+    if kind == "string":
+        return "x" * max(1, schema.get("minLength", 1))
+    if kind == "integer":
+        return max(1, schema.get("minimum", 1))
+    if kind == "number":
+        return 1.0
+    if kind == "boolean":
+        return False
+    raise ValueError(f"no minimal value for {schema}")
+
+
+@dataclass
+class Built:
+    url: str
+    params: dict[str, str]
+    body: dict[str, Any]
+    names_a: bool  # a path parameter names a resource of org A
+    substitutions: list[tuple[str, str]]  # (A's value, fake value) per path parameter
+    text: str  # everything the request carries, to know what an answer may echo
+
+
+def build_request(op: Operation, world: World, openapi: dict[str, Any], *, fake: bool = False) -> Built:
+    """The request for one operation against org A (or, with fake=True, against ids that exist
+    nowhere). Raises LookupError for anything nobody classified."""
+    names_a = False
+    substitutions: list[tuple[str, str]] = []
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal names_a
+        name = match.group(1)
+        for prefix, param, (real, unreal, of_a) in PATH_PARAMS:
+            if param == name and op.path.startswith(prefix):
+                value, other = real(world), unreal(world)
+                names_a = names_a or of_a
+                substitutions.append((value, other))
+                return other if fake else value
+        raise LookupError(
+            f"{op.key}: path parameter {{{name}}} is not in PATH_PARAMS; map it to a resource "
+            "of org A (and say whether it names one)"
+        )
+
+    url = _PARAM.sub(fill, op.path)
+    params: dict[str, str] = {}
+    headers_needed: list[str] = []
+    for parameter in op.spec.get("parameters", []):
+        if not parameter.get("required") or parameter["in"] == "path":
+            continue
+        filler = REQUIRED_PARAMS.get(parameter["name"])
+        if filler is None:
+            raise LookupError(
+                f"{op.key}: required {parameter['in']} parameter {parameter['name']!r} is not "
+                "in REQUIRED_PARAMS"
+            )
+        if parameter["in"] == "query":
+            params[parameter["name"]] = filler(world)
+        else:
+            headers_needed.append(parameter["name"])
+    if headers_needed:
+        raise LookupError(f"{op.key}: required header/cookie parameters {headers_needed}")
+
+    body: dict[str, Any] = {}
+    maker = BODIES.get(op.policy_key)
+    request_body = op.spec.get("requestBody")
+    if maker is not None:
+        body = maker(world)
+    elif request_body:
+        content = request_body.get("content", {})
+        if "application/json" in content:
+            try:
+                body = {"json": minimal_json(content["application/json"]["schema"], openapi)}
+            except (ValueError, KeyError, StopIteration, IndexError) as exc:
+                raise LookupError(f"{op.key}: cannot derive a body ({exc}); add it to BODIES") from exc
+        elif request_body.get("required"):
+            raise LookupError(f"{op.key}: a {sorted(content)} body is needed; add it to BODIES")
+    text = url + json.dumps(params) + json.dumps(body.get("json")) + json.dumps(body.get("data"))
+    return Built(url, params, body, names_a, substitutions, text)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    op: Operation,
+    built: Built,
+    headers: dict[str, str],
+    extra_params: dict[str, str],
+) -> httpx.Response:
+    return await client.request(
+        op.method,
+        built.url,
+        params=built.params | extra_params,
+        headers=headers,
+        follow_redirects=False,
+        **built.body,
+    )
+
+
+def _leaks(response: httpx.Response, world: World, built: Built) -> list[str]:
+    """Markers of org A in the answer that the request itself did not carry."""
+    text = response.text
+    return [
+        label
+        for label, marker in world.markers().items()
+        if marker and marker in text and marker not in built.text
+    ]
+
+
+def _expected_error(
+    response: httpx.Response, status: int, code: str, head_request: bool
+) -> str | None:
+    if response.status_code != status:
+        return f"expected {status} {code}, got {response.status_code}: {response.text[:300]}"
+    if not head_request and _error_code(response) != code:
+        return f"expected error code {code}, got {response.text[:300]}"
+    return None
+
+
+def _normalise(message: str, substitutions: list[tuple[str, str]]) -> str:
+    for real, fake in substitutions:
+        message = message.replace(real, "<ref>").replace(fake, "<ref>")
+    return message
+
+
+async def walk(
+    client: httpx.AsyncClient,
+    openapi: dict[str, Any],
+    world: World,
+    *,
+    policy: dict[str, Need] | None = None,
+    app: FastAPI | None = None,
+) -> WalkReport:
+    """Call every operation of `openapi` as every principal of PRINCIPALS and check each answer.
+
+    Raises AssertionError listing every failure (unclassified routes, wrong statuses, leaks of
+    A's data, changes to A). With `app`, routes hidden from the document are walked too (those
+    HIDDEN_ROUTES marks "walk as GET") and unlisted hidden routes fail.
+    """
+    policy = POLICY if policy is None else policy
+    report = WalkReport()
+    walked: list[Operation] = []
+    for op in operations_of(openapi):
+        if op.key in PUBLIC_OPERATIONS:
+            report.public.append(op.key)
+        elif op.key in policy:
+            walked.append(op)
+        else:
+            report.failures.append(
+                f"{op.key}: not classified: add it to POLICY (the least role in the org it "
+                "needs) or, with a reason, to PUBLIC_OPERATIONS"
+            )
+    if app is not None:
+        report.failures.extend(audit_routes(app, openapi))
+        documented = {op.key: op for op in walked}
+        for route, reason in HIDDEN_ROUTES.items():
+            method, _, path = route.partition(" ")
+            twin = documented.get(f"GET {path}")
+            if reason == WALK_AS_GET and twin is not None and route in app_routes(app):
+                walked.append(Operation(method, path, twin.spec))
+    # Writes last, deletes at the very end: a wrong success must not hide later checks.
+    walked.sort(key=lambda op: (op.writes, op.method == "DELETE", op.path))
+    report.operations = [op.key for op in walked]
+
+    for principal in PRINCIPALS:
+        statuses: Counter[int] = Counter()
+        report.statuses[principal.name] = statuses
+        for op in walked:
+            try:
+                built = build_request(op, world, openapi)
+            except LookupError as exc:
+                if principal is PRINCIPALS[0]:
+                    report.failures.append(str(exc))
+                continue
+            headers = principal.headers(world)
+            response = await _send(client, op, built, headers, principal.query(world))
+            statuses[response.status_code] += 1
+            report.calls[principal.name] += 1
+            problem = await _check(client, op, built, principal, response, world, openapi, policy)
+            if problem is None and op.writes:
+                after = await media_state(client, world)
+                if after != world.baseline["media"]:
+                    problem = f"A's media changed: {after}"
+            if problem:
+                report.failures.append(f"{principal.name}: {op.key}: {problem}")
+        state = await snapshot(client, world)
+        if state != world.baseline:
+            report.failures.append(
+                f"{principal.name}: org A changed: {state} (it was {world.baseline})"
+            )
+            world.baseline = state  # report each change once
+    if report.failures:
+        raise AssertionError(
+            f"{len(report.failures)} tenant-isolation failures:\n  " + "\n  ".join(report.failures)
+        )
+    return report
+
+
+async def _check(
+    client: httpx.AsyncClient,
+    op: Operation,
+    built: Built,
+    principal: Principal,
+    response: httpx.Response,
+    world: World,
+    openapi: dict[str, Any],
+    policy: dict[str, Need],
+) -> str | None:
+    head = op.method == "HEAD"
+    if principal.expect == "unauthenticated":
+        return _expected_error(response, 401, "auth.unauthorized", head)
+    if principal.expect == "not_member":
+        return _expected_error(response, 404, "not_found", head)
+    need = policy[op.policy_key]
+    if principal.expect == "outsider":
+        if built.names_a:
+            problem = _expected_error(response, 404, "not_found", head)
+            if problem is None:
+                problem = await _probe(client, op, built, principal, response, world, openapi)
+            return problem
+        if response.status_code not in op.documented_success():
+            return f"expected success in its own org, got {response.status_code}: {response.text[:300]}"
+        leaks = _leaks(response, world, built)
+        return f"answer shows {leaks}: {response.text[:300]}" if leaks else None
+    # The viewer, acting in A.
+    if need in ("viewer", "self"):
+        accepted = op.documented_success() | VIEWER_ALSO_ACCEPTED.get(op.policy_key, (set(), ""))[0]
+        if response.status_code not in accepted:
+            return f"a viewer may do this; expected {sorted(accepted)}, got {response.status_code}: {response.text[:300]}"
+        return None
+    return _expected_error(response, 403, "auth.forbidden", head)
+
+
+async def _probe(
+    client: httpx.AsyncClient,
+    op: Operation,
+    real: Built,
+    principal: Principal,
+    response: httpx.Response,
+    world: World,
+    openapi: dict[str, Any],
+) -> str | None:
+    """An outsider's answer for A's resource equals the answer for one that exists nowhere,
+    so ids cannot be probed."""
+    fake = build_request(op, world, openapi, fake=True)
+    other = await _send(client, op, fake, principal.headers(world), principal.query(world))
+    pairs = real.substitutions + fake.substitutions
+    mine = (response.status_code, _error_code(response), _normalise(_error_message(response), pairs))
+    theirs = (other.status_code, _error_code(other), _normalise(_error_message(other), pairs))
+    if mine != theirs:
+        return f"A's resource answers {mine}, one that does not exist {theirs}: ids can be probed"
+    return None
+
+
+def only_paths(openapi: dict[str, Any], *paths: str) -> dict[str, Any]:
+    """A copy of the document keeping only these paths (components stay)."""
+    document = copy.deepcopy(openapi)
+    document["paths"] = {p: v for p, v in document["paths"].items() if p in paths}
+    return document
