@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
@@ -39,6 +40,10 @@ class Media(Timestamps, Base):
     derived_from_id: Mapped[str | None] = mapped_column(String(40))
     derived_operation: Mapped[str | None] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(default=1)
+    # Direct-to-storage uploads: a `pending` row holds what was declared until finalize.
+    declared_size: Mapped[int | None] = mapped_column(BigInteger)
+    upload_key: Mapped[str | None] = mapped_column(String(300))
+    upload_expires_at: Mapped[datetime | None]
 
 
 class Variant(Timestamps, Base):
