@@ -65,6 +65,10 @@ case "${1:-run}" in
         ;;
     lint) venv; lint ;;
     venv) system_packages run; venv ;;
-    bench) venv; exec $BIN/python bench/ingest.py "${@:2}" ;;
+    bench)
+        # Every benchmark, one after another (each compares with its peer or limit in-run).
+        venv
+        for b in ingest tus jobs images transforms; do $BIN/python bench/$b.py; done
+        ;;
     *) echo "usage: bash dev.sh run|test|lint|bench|venv" >&2; exit 2 ;;
 esac

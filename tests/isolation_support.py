@@ -45,6 +45,8 @@ PUBLIC_OPERATIONS: dict[str, str] = {
     "POST /api/v1/auth/refresh": "the refresh token in the body is the credential",
     "POST /api/v1/auth/logout": "the refresh token in the body is the credential",
     "POST /api/v1/auth/guest-login": "mints a new guest with its own empty org (off by default)",
+    "GET /t/{signature}/{options}/{media_id}": "signed transform URLs: the HMAC over options "
+    "and media id with the media's org key is the credential (tests/transforms)",
 }
 
 # Routes the OpenAPI document does not show (so the walker would not see them on its own).
@@ -59,6 +61,13 @@ HIDDEN_ROUTES: dict[str, str] = {
     "HEAD /docs/oauth2-redirect": "public: Swagger UI's OAuth2 redirect page (static HTML)",
     "HEAD /files/{key}": "public: HEAD twin of the signed files route",
     "HEAD /api/v1/media/{media_id}/content": WALK_AS_GET,
+    "HEAD /t/{signature}/{options}/{media_id}": "public: HEAD twin of the signed transform route",
+}
+PUBLIC_OPERATIONS |= {
+    "PUT /uploads/local/{key}": "local storage's signed upload URLs: the HMAC over key, size, "
+    "type and expiry is the credential (tests/uploads/test_enforcement.py)",
+    "OPTIONS /api/v1/uploads/tus": "tus discovery: the server's capabilities, no tenant data",
+    "OPTIONS /api/v1/uploads/tus/{upload_id}": "tus discovery: the server's capabilities only",
 }
 
 Need = Literal["viewer", "member", "admin", "owner", "self"]
@@ -86,10 +95,34 @@ POLICY: dict[str, Need] = {
     "GET /api/v1/media/{media_id}/content": "viewer",
     "GET /api/v1/media/{media_id}/variants": "viewer",
     "GET /api/v1/media/{media_id}/variants/{name}": "viewer",
+    "POST /api/v1/media/{media_id}/variants": "member",
+    "POST /api/v1/media/{media_id}/convert": "member",
+    "POST /api/v1/media/{media_id}/resize": "member",
+    "POST /api/v1/media/{media_id}/crop": "member",
+    "POST /api/v1/media/{media_id}/transform-url": "viewer",
     "POST /api/v1/orgs/{slug}/members": "owner",
     "GET /api/v1/orgs/{slug}/members": "viewer",
     "DELETE /api/v1/orgs/{slug}/members/{user_id}": "owner",
     "GET /api/v1/usage": "viewer",
+    "POST /api/v1/collections": "member",
+    "GET /api/v1/collections": "viewer",
+    "GET /api/v1/collections/{collection_id}": "viewer",
+    "PATCH /api/v1/collections/{collection_id}": "member",
+    "DELETE /api/v1/collections/{collection_id}": "member",
+    "POST /api/v1/collections/{collection_id}/media": "member",
+    "GET /api/v1/collections/{collection_id}/media": "viewer",
+    "DELETE /api/v1/collections/{collection_id}/media/{media_id}": "member",
+    "GET /api/v1/jobs": "viewer",
+    "GET /api/v1/jobs/{job_id}": "viewer",
+    "POST /api/v1/jobs/{job_id}/cancel": "member",
+    "POST /api/v1/media/upload-url": "member",
+    "POST /api/v1/media/prepare-upload": "member",
+    "POST /api/v1/media/{media_id}/finalize": "member",
+    "POST /api/v1/uploads/tus": "member",
+    "HEAD /api/v1/uploads/tus/{upload_id}": "member",
+    "GET /api/v1/uploads/tus/{upload_id}": "member",  # HEAD is checked under its GET key
+    "PATCH /api/v1/uploads/tus/{upload_id}": "member",
+    "DELETE /api/v1/uploads/tus/{upload_id}": "member",
 }
 
 # Statuses a viewer's allowed call may also get besides the operation's documented 2xx/3xx,
@@ -99,6 +132,11 @@ VIEWER_ALSO_ACCEPTED: dict[str, tuple[Callable[["World"], set[int]], str]] = {
         lambda w: set() if w.media["variants"] else {404},
         "the walker asks for A's first variant; while this version makes no variants (no "
         "processing yet) A's image has none, so 404 is right; once it has one, only 302 is",
+    ),
+    "GET /api/v1/jobs/{job_id}": (
+        lambda _: {404},
+        "org A has no job (its image was uploaded synchronously): the walker asks for an id "
+        "that exists nowhere",
     ),
 }
 
@@ -118,6 +156,7 @@ class World:
     expired_token: str
     forged_token: str
     baseline: dict[str, Any] = field(default_factory=dict)
+    collection: dict[str, Any] = field(default_factory=dict)  # holds `media`
 
     @property
     def slug(self) -> str:
@@ -137,6 +176,8 @@ class World:
             "A's media sha256": self.media["sha256"],
             "A's media filename": self.media["filename"],
             "A's API key id": self.key_id,
+            "A's collection id": self.collection.get("id", ""),
+            "A's collection name": self.collection.get("name", ""),
             "A owner's user id": self.owner.user_id,
             "A owner's email": self.owner.email,
             "A viewer's email": self.viewer.email,
@@ -151,9 +192,22 @@ PATH_PARAMS: list[tuple[str, str, ParamValue]] = [
     (f"{API}/", "media_id", (lambda w: w.media["id"], lambda w: _fake_id(w.media["id"]), True)),
     (f"{API}/media/", "id", (lambda w: w.media["id"], lambda w: _fake_id(w.media["id"]), True)),
     (f"{API}/media/", "name", (lambda w: w.variant_name, lambda w: w.variant_name, False)),
+    (
+        f"{API}/collections/",
+        "collection_id",
+        (lambda w: w.collection["id"], lambda w: _fake_id(w.collection["id"]), True),
+    ),
     (f"{API}/api-keys/", "id", (lambda w: w.key_id, lambda w: _fake_id(w.key_id), True)),
     (f"{API}/api-keys/", "key_id", (lambda w: w.key_id, lambda w: _fake_id(w.key_id), True)),
     (f"{API}/orgs/", "slug", (lambda w: w.slug, lambda _: f"no-such-{os.urandom(4).hex()}", True)),
+    # Org A has no tus upload in flight: both values exist nowhere; outsiders get the same 404.
+    (
+        f"{API}/uploads/tus/",
+        "upload_id",
+        (lambda _: new_id("upl"), lambda _: new_id("upl"), True),
+    ),
+    # Org A has no job: both values exist nowhere, and every outsider must get the same 404.
+    (f"{API}/jobs/", "job_id", (lambda _: new_id("job"), lambda _: new_id("job"), True)),
     (
         f"{API}/",
         "user_id",
@@ -187,7 +241,39 @@ BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "json": {"source": {"type": "data_url", "data_url": data_url(png())}}
     },
     "POST /api/v1/media/batch": lambda w: {"json": {"ids": [w.media["id"]]}},
+    "POST /api/v1/collections": lambda _: {"json": {"name": "walker"}},
+    "PATCH /api/v1/collections/{collection_id}": lambda _: {"json": {"name": "walked"}},
+    "POST /api/v1/collections/{collection_id}/media": lambda w: {
+        "json": {"media_ids": [w.media["id"]]}
+    },
+    "POST /api/v1/media/{media_id}/variants": lambda _: {"json": {}},
+    "POST /api/v1/media/{media_id}/convert": lambda _: {"json": {"format": "png"}},
+    "POST /api/v1/media/{media_id}/resize": lambda _: {"json": {"width": 8}},
+    "POST /api/v1/media/{media_id}/crop": lambda _: {
+        "json": {"x": 0, "y": 0, "width": 4, "height": 4, "mode": "replace"}
+    },
     "POST /api/v1/media/resolve": lambda w: {"json": {"ids": [w.media["id"]]}},
+    "POST /api/v1/media/upload-url": lambda _: {
+        "json": {"filename": "w.png", "mime": "image/png", "size_bytes": 100}
+    },
+    "POST /api/v1/media/prepare-upload": lambda _: {
+        "json": {"filename": "w.png", "mime": "image/png", "size_bytes": 100}
+    },
+    "POST /api/v1/media/{media_id}/finalize": lambda _: {"json": {}},
+    "POST /api/v1/uploads/tus": lambda _: {
+        "headers": {"Tus-Resumable": "1.0.0", "Upload-Length": "100"}
+    },
+    "PATCH /api/v1/uploads/tus/{upload_id}": lambda _: {
+        "headers": {
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+        "content": b"x",
+    },
+    "DELETE /api/v1/uploads/tus/{upload_id}": lambda _: {"headers": {"Tus-Resumable": "1.0.0"}},
+    "HEAD /api/v1/uploads/tus/{upload_id}": lambda _: {"headers": {"Tus-Resumable": "1.0.0"}},
+    "GET /api/v1/uploads/tus/{upload_id}": lambda _: {"headers": {"Tus-Resumable": "1.0.0"}},
     "PATCH /api/v1/media/{media_id}": lambda _: {
         "json": {"alt": "changed by the walker", "filename": "walked.png", "is_private": True}
     },
@@ -290,6 +376,19 @@ async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
             "not-the-secret-" + "y" * 40, owner.user_id, timedelta(minutes=5)
         ),
     )
+    collection = await client.post(
+        f"{API}/collections",
+        json={"name": f"A-collection-{os.urandom(4).hex()}"},
+        headers=owner.headers,
+    )
+    assert collection.status_code == 201, collection.text
+    world.collection = collection.json()
+    filled = await client.post(
+        f"{API}/collections/{world.collection['id']}/media",
+        json={"media_ids": [media["id"]]},
+        headers=owner.headers,
+    )
+    assert filled.status_code == 200, filled.text
     # Sanity: the credentials that must work do, and org B starts empty.
     for headers in (
         owner.headers,
@@ -332,7 +431,11 @@ async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     keys = await client.get(f"{API}/api-keys", headers=owner)
     members = await client.get(f"{API}/orgs/{world.slug}/members", headers=owner)
     usage = await client.get(f"{API}/usage", headers=owner)
-    for response in (media, keys, members, usage):
+    collections = await client.get(f"{API}/collections", headers=owner)
+    in_collection = await client.get(
+        f"{API}/collections/{world.collection['id']}/media", headers=owner
+    )
+    for response in (media, keys, members, usage, collections, in_collection):
         assert response.status_code == 200, response.text
     return {
         "media": await media_state(client, world),
@@ -341,6 +444,10 @@ async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "api keys": sorted((k["id"], k["role"]) for k in keys.json()["data"]),
         "members": sorted((m["user_id"], m["role"]) for m in members.json()["data"]),
         "usage": {k: usage.json()[k] for k in ("media_count", "bytes_stored")},
+        "collections": sorted(
+            (c["id"], c["name"], c["media_count"]) for c in collections.json()["data"]
+        ),
+        "collection media": sorted(item["id"] for item in in_collection.json()["data"]),
     }
 
 
@@ -579,13 +686,15 @@ async def _send(
     headers: dict[str, str],
     extra_params: dict[str, str],
 ) -> httpx.Response:
+    body = dict(built.body)
+    protocol_headers = body.pop("headers", {})  # e.g. tus's Tus-Resumable, never credentials
     return await client.request(
         op.method,
         built.url,
         params=built.params | extra_params,
-        headers=headers,
+        headers=protocol_headers | headers,
         follow_redirects=False,
-        **built.body,
+        **body,
     )
 
 

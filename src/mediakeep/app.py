@@ -14,11 +14,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mediakeep import __version__
 from mediakeep.auth.router import router as auth_router
+from mediakeep.collections.router import router as collections_router
 from mediakeep.config import Settings
 from mediakeep.errors import install_error_handlers
 from mediakeep.files.router import router as files_router
 from mediakeep.idempotency.middleware import IdempotencyMiddleware
+from mediakeep.imageops.router import router as imageops_router
 from mediakeep.ingest.sweeper import run_sweeper
+from mediakeep.jobs.dispatch import create_dispatcher
+from mediakeep.jobs.router import router as jobs_router
 from mediakeep.logging import configure_logging
 from mediakeep.media.router import router as media_router
 from mediakeep.middleware import RequestContextMiddleware
@@ -26,7 +30,13 @@ from mediakeep.orgs.router import router as orgs_router
 from mediakeep.ratelimit.middleware import RateLimitMiddleware
 from mediakeep.services import build_services
 from mediakeep.system.router import router as system_router
+from mediakeep.transforms.router import public_router as transforms_public_router
+from mediakeep.transforms.router import router as transforms_router
+from mediakeep.tus.router import router as tus_router
+from mediakeep.uploads.router import local_router as local_uploads_router
+from mediakeep.uploads.router import router as uploads_router
 from mediakeep.usage.router import router as usage_router
+from mediakeep.variants.router import router as variants_router
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -81,19 +91,27 @@ def _install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None, *, run_background: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, run_background: bool = True, workers: bool | None = None
+) -> FastAPI:
+    """The app; `run_background` runs the orphan sweeper, `workers` (default: the same) the
+    local dispatcher's worker processes (MEDIA_QUEUE_BACKEND=local only)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    own_workers = run_background if workers is None else workers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         db = services.db
         app.state.services = services
+        services.dispatcher = create_dispatcher(settings, workers=own_workers)
+        await services.dispatcher.start()
         sweeper = asyncio.create_task(run_sweeper(services)) if run_background else None
         try:
             yield
         finally:
+            await services.dispatcher.stop()
             if sweeper:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -114,12 +132,22 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
     )
     install_error_handlers(app)
     _install_openapi(app)
+    # First: the cheapest match for the hottest public route (cached transforms).
+    app.include_router(transforms_public_router)
     app.include_router(system_router)
     app.include_router(auth_router, prefix="/api/v1")
+    app.include_router(uploads_router, prefix="/api/v1")
+    app.include_router(tus_router, prefix="/api/v1")
     app.include_router(media_router, prefix="/api/v1")
+    app.include_router(variants_router, prefix="/api/v1")
+    app.include_router(imageops_router, prefix="/api/v1")
+    app.include_router(collections_router, prefix="/api/v1")
     app.include_router(orgs_router, prefix="/api/v1")
     app.include_router(usage_router, prefix="/api/v1")
+    app.include_router(jobs_router, prefix="/api/v1")
     app.include_router(files_router)
+    app.include_router(local_uploads_router)
+    app.include_router(transforms_router, prefix="/api/v1")
 
     # Innermost first: idempotency sees only requests the rate limit let through, and both sit
     # inside CORS (so a browser can read a 429) and the request context (request ids).
@@ -142,6 +170,17 @@ def create_app(settings: Settings | None = None, *, run_background: bool = True)
             "X-RateLimit-Reset",
             "Retry-After",
             "Idempotent-Replayed",
+            # tus: a browser client (tus-js-client, Uppy) must read these.
+            "Upload-Offset",
+            "Upload-Length",
+            "Upload-Expires",
+            "Upload-Metadata",
+            "Tus-Version",
+            "Tus-Resumable",
+            "Tus-Extension",
+            "Tus-Max-Size",
+            "Tus-Checksum-Algorithm",
+            "Media-Id",
         ],
         max_age=600,
     )

@@ -37,6 +37,8 @@ def serve(
 
     application = create_app(settings, run_background=not no_worker)
     typer.echo(f"mediakeep listening on {settings.public_url}", err=True)
+    if settings.queue_backend == "celery" and not no_worker:
+        typer.echo("jobs run in `mediakeep worker` processes (celery queue backend)", err=True)
     if settings.auth_enabled:
         typer.echo(
             f"get a token: curl -X POST {settings.public_url}/api/v1/auth/register "
@@ -57,6 +59,65 @@ def serve(
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(
+        None, "--concurrency", "-c", min=1, help="Jobs run at once (default MEDIA_WORKERS)"
+    ),
+    local: bool = typer.Option(
+        False,
+        "--local",
+        help="Run jobs from the jobs table (the local dispatcher) even if "
+        "MEDIA_QUEUE_BACKEND=celery",
+    ),
+    nudge_stdin: bool = typer.Option(
+        False, "--nudge-stdin", hidden=True, help="Owned by `serve`: woken through stdin"
+    ),
+    loglevel: str = typer.Option("WARNING", help="Celery's log level"),
+) -> None:
+    """Run jobs: a Celery worker (MEDIA_QUEUE_BACKEND=celery) or local worker processes."""
+    from mediakeep.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    count = concurrency or settings.worker_count
+    if local or settings.queue_backend == "local":
+        if count == 1 or nudge_stdin:
+            from mediakeep.jobs.local import run_local_worker
+
+            asyncio.run(run_local_worker(settings, nudge_stdin=nudge_stdin))
+        else:
+            _run_local_pool(settings, count)
+        return
+    if not settings.broker_url:
+        typer.echo("error: the celery queue backend needs CELERY_BROKER_URL or REDIS_URL", err=True)
+        raise typer.Exit(2)
+    from mediakeep.jobs.celery_app import run_worker
+
+    run_worker(settings, count, loglevel.upper())
+
+
+def _run_local_pool(settings: Settings, count: int) -> None:
+    """`mediakeep worker --local -c N`: N worker processes, restarted when they die."""
+    import signal
+
+    from mediakeep.jobs.local import LocalWorkerPool
+
+    async def run() -> None:
+        pool = LocalWorkerPool(settings, count)
+        await pool.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await pool.stop()
+
+    asyncio.run(run())
 
 
 @app.command()
@@ -229,6 +290,13 @@ def list_orgs() -> None:
         typer.echo("  ".join(cells).rstrip())
 
 
+__import__("mediakeep.client.cli", fromlist=["register"]).register(app)  # upload, ls, get, ...
+
+
 def main() -> None:
     os.environ.setdefault("VIPS_BLOCK_UNTRUSTED", "1")
     app()
+
+
+if __name__ == "__main__":  # `python -m mediakeep.cli`: how `serve` starts its local workers
+    main()

@@ -1,5 +1,6 @@
 """One Settings object; environment names are those of API.md's configuration table."""
 
+import os
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -11,6 +12,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mediakeep.kit.durations import parse_duration
+from mediakeep.processing.presets import DEFAULT_VARIANTS, VariantSpec, parse_variant_specs
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -139,6 +141,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MEDIA_ALLOWED_MIME", "allowed_mime"),
     )
     allow_svg: bool = Field(False, validation_alias=AliasChoices("MEDIA_ALLOW_SVG", "allow_svg"))
+    strip_exif_original: bool = Field(
+        False, validation_alias=AliasChoices("MEDIA_STRIP_EXIF_ORIGINAL", "strip_exif_original")
+    )
+    variants: str = Field(
+        DEFAULT_VARIANTS, validation_alias=AliasChoices("MEDIA_VARIANTS", "variants")
+    )
     remote_fetch_timeout: timedelta = Field(
         timedelta(seconds=15),
         validation_alias=AliasChoices("MEDIA_REMOTE_FETCH_TIMEOUT", "remote_fetch_timeout"),
@@ -166,6 +174,36 @@ class Settings(BaseSettings):
         "", validation_alias=AliasChoices("CELERY_BROKER_URL", "celery_broker_url")
     )
     redis_url: str = Field("", validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    workers: int = Field(0, ge=0, validation_alias=AliasChoices("MEDIA_WORKERS", "workers"))
+    job_max_attempts: int = Field(
+        3,
+        ge=1,
+        le=100,
+        validation_alias=AliasChoices("MEDIA_JOB_MAX_ATTEMPTS", "job_max_attempts"),
+    )
+    job_retry_delay: timedelta = Field(
+        timedelta(seconds=10),
+        validation_alias=AliasChoices("MEDIA_JOB_RETRY_DELAY", "job_retry_delay"),
+    )
+    job_timeout: timedelta = Field(
+        timedelta(hours=2), validation_alias=AliasChoices("MEDIA_JOB_TIMEOUT", "job_timeout")
+    )
+    job_heartbeat_interval: timedelta = Field(
+        timedelta(seconds=2),
+        validation_alias=AliasChoices("MEDIA_JOB_HEARTBEAT_INTERVAL", "job_heartbeat_interval"),
+    )
+    job_stale_after: timedelta = Field(
+        timedelta(seconds=30),
+        validation_alias=AliasChoices("MEDIA_JOB_STALE_AFTER", "job_stale_after"),
+    )
+    job_poll_interval: timedelta = Field(
+        timedelta(seconds=1),
+        validation_alias=AliasChoices("MEDIA_JOB_POLL_INTERVAL", "job_poll_interval"),
+    )
+    job_republish_after: timedelta = Field(
+        timedelta(minutes=10),
+        validation_alias=AliasChoices("MEDIA_JOB_REPUBLISH_AFTER", "job_republish_after"),
+    )
 
     rate_limit_enabled: bool = Field(
         True, validation_alias=AliasChoices("MEDIA_RATE_LIMIT_ENABLED", "rate_limit_enabled")
@@ -189,6 +227,31 @@ class Settings(BaseSettings):
         "10/minute",
         validation_alias=AliasChoices("MEDIA_RATE_LIMIT_CAPTION", "rate_limit_caption"),
     )
+    transform_max_derivatives_per_org: int = Field(
+        10_000,
+        ge=0,
+        validation_alias=AliasChoices(
+            "MEDIA_TRANSFORM_MAX_DERIVATIVES_PER_ORG", "transform_max_derivatives_per_org"
+        ),
+    )
+    transform_concurrency_setting: int = Field(
+        0,
+        ge=0,
+        validation_alias=AliasChoices("MEDIA_TRANSFORM_CONCURRENCY", "transform_concurrency"),
+    )
+    transform_source_cache_ttl: timedelta = Field(
+        timedelta(seconds=2),
+        validation_alias=AliasChoices(
+            "MEDIA_TRANSFORM_SOURCE_CACHE_TTL", "transform_source_cache_ttl"
+        ),
+    )
+    transform_memory_cache_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        validation_alias=AliasChoices(
+            "MEDIA_TRANSFORM_MEMORY_CACHE_BYTES", "transform_memory_cache_bytes"
+        ),
+    )
     idempotency_ttl: timedelta = Field(
         timedelta(hours=24),
         validation_alias=AliasChoices("MEDIA_IDEMPOTENCY_TTL", "idempotency_ttl"),
@@ -200,9 +263,7 @@ class Settings(BaseSettings):
     )
     auth_issuer: str = Field("", validation_alias=AliasChoices("AUTH_ISSUER", "auth_issuer"))
     auth_jwks_url: str = Field("", validation_alias=AliasChoices("AUTH_JWKS_URL", "auth_jwks_url"))
-    auth_audience: str = Field(
-        "", validation_alias=AliasChoices("AUTH_AUDIENCE", "auth_audience")
-    )
+    auth_audience: str = Field("", validation_alias=AliasChoices("AUTH_AUDIENCE", "auth_audience"))
     auth_jwks_cache_ttl: timedelta = Field(
         timedelta(minutes=10),
         validation_alias=AliasChoices("AUTH_JWKS_CACHE_TTL", "auth_jwks_cache_ttl"),
@@ -238,10 +299,21 @@ class Settings(BaseSettings):
         "refresh_token_ttl",
         "idempotency_ttl",
         "auth_jwks_cache_ttl",
+        "job_retry_delay",
+        "job_timeout",
+        "job_heartbeat_interval",
+        "job_stale_after",
+        "job_poll_interval",
+        "job_republish_after",
         mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("transform_source_cache_ttl", mode="before")
+    @classmethod
+    def _transform_duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
 
     @field_validator(
@@ -255,6 +327,13 @@ class Settings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         # Refuse a malformed limit at start-up rather than on the first request it governs.
         parse_rate_limit(value)
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: str) -> str:
+        # Refuse a malformed MEDIA_VARIANTS at start-up rather than at the first upload.
+        parse_variant_specs(value)
         return value
 
     @field_validator("trusted_proxies", "cors_origins", "allowed_mime", mode="before")
@@ -287,9 +366,19 @@ class Settings(BaseSettings):
         return _async_postgres_url(self.db_read_dsn) if self.db_read_dsn else None
 
     @cached_property
+    def variant_specs(self) -> tuple[VariantSpec, ...]:
+        """MEDIA_VARIANTS parsed: the presets every image gets."""
+        return parse_variant_specs(self.variants)
+
+    @cached_property
     def spool_dir(self) -> Path:
         """Local scratch space for bytes in flight (probing, S3 staging)."""
         return self.data_dir / "spool"
+
+    @cached_property
+    def transform_concurrency(self) -> int:
+        """Signed transforms rendered at once per process; 0 = the number of CPUs."""
+        return self.transform_concurrency_setting or os.cpu_count() or 1
 
     @cached_property
     def secret_key(self) -> str:
@@ -308,6 +397,26 @@ class Settings(BaseSettings):
                 pass  # another process won the race; use its key
         return path.read_text(encoding="ascii").strip()
 
+    @cached_property
+    def worker_count(self) -> int:
+        """MEDIA_WORKERS, else one local worker process per CPU."""
+        return self.workers or os.cpu_count() or 1
+
+    @cached_property
+    def broker_url(self) -> str:
+        """The Celery broker: CELERY_BROKER_URL, else REDIS_URL."""
+        return self.celery_broker_url or self.redis_url
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as environment variables, so a child process (a local worker) builds
+        the same Settings whatever mix of environment and arguments built these."""
+        env: dict[str, str] = {}
+        for name, info in type(self).model_fields.items():
+            alias = info.validation_alias
+            assert isinstance(alias, AliasChoices)
+            env[str(alias.choices[0])] = _env_value(getattr(self, name))
+        return env
+
     def max_bytes_for(self, mime: str | None) -> int:
         if mime and mime.startswith(("video/", "audio/")):
             return self.max_bytes_video
@@ -322,6 +431,16 @@ class Settings(BaseSettings):
             mime == allowed or (allowed.endswith("/") and mime.startswith(allowed))
             for allowed in self.allowed_mime
         )
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds()}s"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def _async_postgres_url(dsn: str) -> str:

@@ -41,14 +41,43 @@ MEANING = {
     "max_pixels": "largest image in pixels (width × height × frames); above: 422",
     "allowed_mime": "comma-separated allowed types (a value ending in `/` allows a prefix)",
     "allow_svg": "accept SVG (served only as an attachment)",
+    "strip_exif_original": (
+        "`true` = remove GPS, serial numbers, maker notes, XMP and IPTC from stored originals too"
+        " (JPEG/PNG/WebP losslessly; TIFF/HEIC/AVIF re-encoded); variants and derived files never"
+        " carry them"
+    ),
+    "variants": (
+        "image variant presets, comma-separated `name:size[:fit][:format][:qN]`: size `W`, `xH`,"
+        " `WxH` or `original`; fit `inside` (default) or `cover` (needs `WxH`); format `webp`"
+        " (default), `jpeg`, `png`, `avif` or `gif`; never upscaled (larger presets are skipped,"
+        " `cover` boxes shrink to the source)"
+    ),
     "remote_fetch_timeout": "total time for fetching a remote URL",
     "allow_private_networks": "let remote fetch and webhooks reach private/loopback addresses",
     "proxy_download": "stream bytes through the API instead of redirecting to storage",
     "retention_days": "delete media older than this many days; 0 = keep forever",
     "id_prefix": "prefix of media ids",
-    "queue_backend": "`local` or `celery`",
-    "celery_broker_url": "Celery broker",
-    "redis_url": "Redis for shared rate limits and events",
+    "queue_backend": (
+        "`local` (worker processes owned by `mediakeep serve`, fed from the jobs table) or "
+        "`celery` (`mediakeep worker` processes behind a broker)"
+    ),
+    "celery_broker_url": "Celery broker (`redis://...`); default `REDIS_URL`",
+    "redis_url": "Redis for shared rate limits and events (and the Celery broker by default)",
+    "workers": "local worker processes started by `mediakeep serve`; 0 = one per CPU",
+    "job_max_attempts": "tries of a job (crashes, lost workers) before it is `failed`",
+    "job_retry_delay": "wait before the 2nd try of a failed job; doubles with each further try",
+    "job_timeout": (
+        "longest a job may run before it is stopped and `failed` (the Celery broker's "
+        "visibility timeout is set 1 h above it)"
+    ),
+    "job_heartbeat_interval": (
+        "how often a running job reports that its worker lives (and sees a cancel request)"
+    ),
+    "job_stale_after": "an active job without a heartbeat for this long is re-queued (worker died)",
+    "job_poll_interval": "how often idle local workers look for due jobs (new ones wake them)",
+    "job_republish_after": (
+        "Celery: a due `pending` job not started for this long is sent to the broker again"
+    ),
     "rate_limit_enabled": "apply rate limits to `/api/v1` (429 `rate.limited` over a limit)",
     "rate_limit_anonymous": (
         "budget of a caller without credentials, per client IP (`60/minute`, `1000/hour`, ...)"
@@ -57,6 +86,21 @@ MEANING = {
     "rate_limit_api_key": "budget of an API key, per key",
     "rate_limit_upload_url": "per-user budget of `POST /api/v1/media/upload-url`",
     "rate_limit_caption": "per-user budget of `POST /api/v1/ai/generate-caption`",
+    "transform_max_derivatives_per_org": (
+        "distinct cached signed-transform outputs one org may have; over it a new one is refused"
+        " with 429 `rate.limited`; 0 = no cap"
+    ),
+    "transform_concurrency_setting": (
+        "signed transforms rendered at once per process (more wait); 0 = the number of CPUs"
+    ),
+    "transform_source_cache_ttl": (
+        "how long a process trusts what it read of a media for `/t/` URLs (a new version, a"
+        " quarantine or a delete shows after at most this); `0s` = read it every time"
+    ),
+    "transform_memory_cache_bytes": (
+        "per-process memory for transform outputs asked for twice (up to 1 MiB each);"
+        " 0 = always read from storage"
+    ),
     "idempotency_ttl": "how long a POST's answer is kept for replays of its `Idempotency-Key`",
     "auth_enabled": "`false` = every request acts as the built-in local admin",
     "auth_secret_key_setting": "signs tokens and URLs; generated once into the data dir when unset",

@@ -1,12 +1,16 @@
 """The long-lived objects of one running service, built from Settings by the app's lifespan."""
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mediakeep.auth.jwks import ExternalVerifier, external_verifier
 from mediakeep.config import Settings
 from mediakeep.db import Database
 from mediakeep.ratelimit.limiter import RateLimiter, create_rate_limiter
 from mediakeep.storage.base import Storage
+
+if TYPE_CHECKING:
+    from mediakeep.jobs.dispatch import Dispatcher
 
 
 @dataclass
@@ -17,11 +21,13 @@ class Services:
     local_admin: tuple[str, str] | None = field(default=None)  # (user_id, org_id) when auth is off
     rate_limiter: RateLimiter | None = field(default=None)  # None when limits are off
     external_identity: ExternalVerifier | None = field(default=None)  # AUTH_ISSUER's tokens
+    dispatcher: "Dispatcher | None" = field(default=None)  # told about jobs after commit
 
 
 async def build_services(settings: Settings) -> Services:
     from mediakeep.auth.security import configure_password_hashing
     from mediakeep.auth.service import ensure_local_admin
+    from mediakeep.jobs.dispatch import create_dispatcher
     from mediakeep.storage.factory import create_storage
 
     configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
@@ -30,6 +36,8 @@ async def build_services(settings: Settings) -> Services:
     services = Services(settings=settings, db=db, storage=create_storage(settings))
     services.rate_limiter = create_rate_limiter(settings)
     services.external_identity = external_verifier(settings)
+    # Owns no workers: enough to enqueue. The app's lifespan swaps in one that runs them.
+    services.dispatcher = create_dispatcher(settings)
     if not settings.auth_enabled:
         services.local_admin = await ensure_local_admin(db)
     return services

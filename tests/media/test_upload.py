@@ -208,16 +208,6 @@ async def test_concurrent_uploads_of_the_same_bytes_make_one_media(
     assert listed.json()["total"] == 1
 
 
-async def test_upload_naming_a_collection_is_400_until_collections_exist(
-    client: httpx.AsyncClient, user: TestUser
-) -> None:
-    response = await upload(
-        client, user, mediagen.jpeg(), collection_id="col_01aaaaaaaaaaaaaaaaaaaaaaaa"
-    )
-    error = assert_error(response, 400, "validation.invalid")
-    assert error["details"][0]["field"] == "collection_id"
-
-
 @pytest.mark.parametrize(
     "payload",
     [

@@ -175,3 +175,12 @@ async def test_without_auth_every_caller_gets_the_user_budget(make_app: MakeApp)
         answer = await client.get("/api/v1/media")
         assert answer.status_code == 200
         assert answer.headers["x-ratelimit-limit"] == "5"
+
+
+def test_tus_chunks_are_not_counted_but_creating_uploads_is() -> None:
+    from mediakeep.ratelimit.middleware import applies_to
+
+    assert not applies_to("/api/v1/uploads/tus/upl_01abc", "PATCH")
+    assert not applies_to("/api/v1/uploads/tus/upl_01abc", "HEAD")
+    assert applies_to("/api/v1/uploads/tus", "POST")
+    assert applies_to("/api/v1/media", "GET")

@@ -165,3 +165,15 @@ async def test_the_configured_quota_is_reported(
     ):
         user = await new_user(client)
         assert (await _usage(client, user.headers))["quota_bytes"] == 5_000_000
+
+
+async def test_jobs_are_counted_by_status(client: httpx.AsyncClient, user: TestUser) -> None:
+    answer = await client.post(
+        "/api/v1/media/upload",
+        files={"file": ("a.png", mediagen.png(), "image/png")},
+        data={"async": "true"},
+        headers=user.headers,
+    )
+    assert answer.status_code == 202, answer.text
+    counts = (await _usage(client, user.headers))["jobs_by_status"]
+    assert sum(counts.values()) == 1  # pending or already picked up, but exactly one job

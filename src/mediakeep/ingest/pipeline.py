@@ -2,7 +2,8 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +15,11 @@ from mediakeep.errors import MediaError
 from mediakeep.ids import new_id
 from mediakeep.ingest.sniff import kind_of
 from mediakeep.ingest.spool import Spool, SpooledFile
+from mediakeep.jobs import service as jobs
 from mediakeep.media.repository import MediaRepository
-from mediakeep.models import Media
-from mediakeep.processing.probe import ProbeError, probe
+from mediakeep.models import Job, Media
+from mediakeep.processing.image import strip_private_metadata
+from mediakeep.processing.probe import ProbeError, ProbeResult, probe
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
@@ -41,6 +44,13 @@ class IngestFields:
 class IngestResult:
     media: Media
     deduped: bool
+    job: Job | None = None  # the `media.process` job of an async upload
+
+
+# Places the verified bytes at the final key (default: commit the spool file there).
+CommitOriginal = Callable[[str], Awaitable[None]]
+# Locks and returns the `pending` row a direct upload reserved (409 `conflict` if it is gone).
+ClaimReserved = Callable[[], Awaitable[Media]]
 
 
 def storage_unavailable(exc: Exception) -> MediaError:
@@ -103,38 +113,65 @@ async def ingest_spooled(
     source: str,
     spooled: SpooledFile,
     fields: IngestFields,
+    commit: CommitOriginal | None = None,
+    reserved: ClaimReserved | None = None,
+    async_processing: bool = False,
 ) -> IngestResult:
-    """Finish an upload whose bytes are fully spooled. Consumes the spool file in every case."""
+    """Finish an upload whose bytes are fully spooled. Consumes the spool file in every case.
+
+    With `async_processing` the probe is left to a `media.process` job: the row is inserted as
+    `processing` together with that job, and the queue is checked before anything is stored.
+
+    Direct uploads pass `commit` (move the already stored object to the final key) and
+    `reserved` (their `pending` row, which is filled in, or deleted when the bytes turn out to
+    be a duplicate).
+    """
     repo = MediaRepository(session)
     try:
+        if services.settings.strip_exif_original and commit is None:
+            # Before the dedup lookup: the stored (stripped) bytes are what the sha256 names.
+            spooled = await asyncio.to_thread(
+                strip_private_exif, spooled, services.settings.max_pixels
+            )
         # Looked up on the read side first: the write transaction (which on SQLite holds the
         # write lock) starts only at the insert, after probing and storing the bytes.
         async with services.db.read_session() as reader:
             found = await MediaRepository(reader).get_by_sha256(org_id, spooled.sha256)
         existing = await repo.get(org_id, found.id) if found is not None else None
         if existing is not None:
+            if reserved is not None:
+                await repo.delete(await reserved())
             UPLOADS.labels(source, "deduped").inc()
             return IngestResult(existing, deduped=True)
         kind = kind_of(spooled.mime)
-        try:
-            facts = await asyncio.to_thread(
-                probe, spooled.path, kind, max_pixels=services.settings.max_pixels
-            )
-        except ProbeError as exc:
-            raise unprocessable(str(exc)) from exc
+        if async_processing:
+            facts = ProbeResult()
+            await jobs.ensure_queue(services)  # 503 queue.unavailable before any write
+        else:
+            try:
+                facts = await asyncio.to_thread(
+                    probe, spooled.path, kind, max_pixels=services.settings.max_pixels
+                )
+            except ProbeError as exc:
+                raise unprocessable(str(exc)) from exc
         key = keys.original(org_id, spooled.sha256)
         try:
-            await services.storage.commit_file(spooled.path, key, spooled.mime)
+            if commit is None:
+                await services.storage.commit_file(spooled.path, key, spooled.mime)
+            else:
+                await commit(key)
         except StorageUnavailable as exc:
             raise storage_unavailable(exc) from exc
+        if reserved is not None:
+            return await _fill_reserved(session, reserved, org_id, source, spooled, kind, facts)
         media = Media(
             id=new_id(services.settings.id_prefix),
             org_id=org_id,
             uploaded_by=user_id,
             kind=kind,
             source=source,
-            status="ready",
-            filename=_clean_filename(fields.filename) or f"{spooled.sha256[:12]}",
+            status="processing" if async_processing else "ready",
+            filename=clean_filename(fields.filename) or f"{spooled.sha256[:12]}",
             mime=spooled.mime,
             size_bytes=spooled.size,
             sha256=spooled.sha256,
@@ -147,6 +184,7 @@ async def ingest_spooled(
             description=fields.description,
             is_private=fields.is_private,
             metadata_={**facts.metadata, **fields.metadata},
+            placeholder=facts.placeholder,
         )
         try:
             await repo.add(media)
@@ -158,16 +196,74 @@ async def ingest_spooled(
                 raise
             UPLOADS.labels(source, "deduped").inc()
             return IngestResult(winner, deduped=True)
+        job = None
+        if async_processing:  # same transaction as the row: both commit, or neither does
+            job = await jobs.enqueue(
+                services, session, org_id=org_id, type="media.process", media_id=media.id
+            )
         UPLOADS.labels(source, "stored").inc()
         UPLOAD_BYTES.labels(source).inc(spooled.size)
-        return IngestResult(media, deduped=False)
+        return IngestResult(media, deduped=False, job=job)
     finally:
         await asyncio.to_thread(spooled.path.unlink, missing_ok=True)
 
 
-def _clean_filename(name: str | None) -> str:
+async def _fill_reserved(
+    session: AsyncSession,
+    reserved: ClaimReserved,
+    org_id: str,
+    source: str,
+    spooled: SpooledFile,
+    kind: str,
+    facts: ProbeResult,
+) -> IngestResult:
+    """Turn a direct upload's `pending` row into the media its verified bytes make."""
+    media = await reserved()
+    media.kind = kind
+    media.status = "ready"
+    media.mime = spooled.mime
+    media.size_bytes = spooled.size
+    media.sha256 = spooled.sha256
+    media.storage_key = keys.original(org_id, spooled.sha256)
+    media.width, media.height = facts.width, facts.height
+    media.duration_seconds = facts.duration_seconds
+    media.filename = media.filename or spooled.sha256[:12]
+    media.metadata_ = {**facts.metadata, **(media.metadata_ or {})}
+    media.placeholder = facts.placeholder
+    media.declared_size = media.upload_key = media.upload_expires_at = None
+    try:
+        await session.flush()
+    except IntegrityError:
+        # The same bytes were stored meanwhile by another upload: collapse onto that media.
+        await session.rollback()
+        winner = await MediaRepository(session).get_by_sha256(org_id, spooled.sha256)
+        if winner is None:
+            raise
+        await MediaRepository(session).delete(await reserved())
+        UPLOADS.labels(source, "deduped").inc()
+        return IngestResult(winner, deduped=True)
+    UPLOADS.labels(source, "stored").inc()
+    UPLOAD_BYTES.labels(source).inc(spooled.size)
+    return IngestResult(media, deduped=False)
+
+
+def clean_filename(name: str | None) -> str:
     if not name:
         return ""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in "\r\n\t\x00")
     return cleaned.strip()[:255]
+
+
+def strip_private_exif(spooled: SpooledFile, max_pixels: int) -> SpooledFile:
+    """MEDIA_STRIP_EXIF_ORIGINAL: the spooled image without GPS, serials and the like, with
+    its hash and size taken again when anything was removed."""
+    if not spooled.mime.startswith("image/"):
+        return spooled
+    if not strip_private_metadata(spooled.path, max_pixels=max_pixels):
+        return spooled
+    digest = hashlib.sha256()
+    with spooled.path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return SpooledFile(spooled.path, digest.hexdigest(), spooled.path.stat().st_size, spooled.mime)

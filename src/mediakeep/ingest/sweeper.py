@@ -10,8 +10,11 @@ import structlog
 from mediakeep.idempotency.service import purge_expired as purge_expired_idempotency_keys
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
+from mediakeep.retention.service import run_retention
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.tus.service import sweep_expired as sweep_expired_tus_uploads
+from mediakeep.uploads.service import sweep_expired_uploads
 
 log = structlog.get_logger(__name__)
 
@@ -20,14 +23,20 @@ log = structlog.get_logger(__name__)
 class SweepReport:
     incomplete: int
     unreferenced_originals: int
+    expired_uploads: int = 0
+    expired_tus_uploads: int = 0
 
 
 async def sweep_once(services: Services, max_age: timedelta | None = None) -> SweepReport:
     """Remove spool/incoming files, unfinished multipart uploads and originals no row points to,
-    all older than `max_age` (default MEDIA_ORPHAN_TTL)."""
+    all older than `max_age` (default MEDIA_ORPHAN_TTL), and direct uploads (row and object)
+    past their finalize deadline; the incoming objects of live direct uploads are kept."""
     cutoff = now() - (max_age if max_age is not None else services.settings.orphan_ttl)
     storage = services.storage
-    incomplete = await storage.sweep_incomplete(cutoff)
+    expired_uploads, live_uploads = await sweep_expired_uploads(services)
+    # tus uploads past Upload-Expires go (row, spool file, multipart upload); live ones are kept.
+    expired_tus, live_tus = await sweep_expired_tus_uploads(services)
+    incomplete = await storage.sweep_incomplete(cutoff, keep=live_uploads | live_tus)
     candidates: dict[str, list[str]] = {}
     async for info in storage.list_objects(""):
         parts = info.key.split("/")
@@ -40,9 +49,20 @@ async def sweep_once(services: Services, max_age: timedelta | None = None) -> Sw
         for key in sorted(orphans):
             await storage.delete(key)
             removed += 1
-    report = SweepReport(incomplete=incomplete, unreferenced_originals=removed)
-    if incomplete or removed:
-        log.info("sweep", incomplete=incomplete, unreferenced_originals=removed)
+    report = SweepReport(
+        incomplete=incomplete,
+        unreferenced_originals=removed,
+        expired_uploads=expired_uploads,
+        expired_tus_uploads=expired_tus,
+    )
+    if incomplete or removed or expired_uploads or expired_tus:
+        log.info(
+            "sweep",
+            incomplete=incomplete,
+            unreferenced_originals=removed,
+            expired_uploads=expired_uploads,
+            expired_tus_uploads=expired_tus,
+        )
     return report
 
 
@@ -50,6 +70,7 @@ async def run_sweeper(services: Services) -> None:
     interval = services.settings.sweep_interval.total_seconds()
     while True:
         await purge_expired_idempotency_keys(services.db)
+        await run_retention(services)  # before the orphan sweep, which cleans up after it
         with contextlib.suppress(StorageUnavailable):
             try:
                 await sweep_once(services)

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from fastapi import Request, Response
@@ -65,7 +65,10 @@ async def object_response(
 ) -> Response:
     headers = {
         "ETag": etag,
-        "Last-Modified": format_datetime(last_modified.replace(microsecond=0), usegmt=True),
+        # astimezone: S3's times carry dateutil's tzutc, which format_datetime refuses.
+        "Last-Modified": format_datetime(
+            last_modified.astimezone(UTC).replace(microsecond=0), usegmt=True
+        ),
         "Cache-Control": cache_control,
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import invalid
-from mediakeep.models import Media, Variant
+from mediakeep.models import CollectionMedia, Media, Variant
 
 SortField = Literal["created_at", "size_bytes", "filename"]
 SortOrder = Literal["asc", "desc"]
@@ -25,6 +25,7 @@ class MediaFilters:
     search: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    collection_id: str | None = None
 
 
 def _escape_like(term: str) -> str:
@@ -106,6 +107,12 @@ class MediaRepository:
         await self.session.execute(
             delete(Variant).where(Variant.org_id == media.org_id, Variant.media_id == media.id)
         )
+        # Also ON DELETE CASCADE; explicit so it never depends on SQLite's foreign_keys pragma.
+        await self.session.execute(
+            delete(CollectionMedia).where(
+                CollectionMedia.org_id == media.org_id, CollectionMedia.media_id == media.id
+            )
+        )
         await self.session.delete(media)
         await self.session.flush()
 
@@ -144,6 +151,14 @@ class MediaRepository:
             conditions.append(Media.created_at > filters.created_after)
         if filters.created_before:
             conditions.append(Media.created_at < filters.created_before)
+        if filters.collection_id:
+            conditions.append(
+                exists().where(
+                    CollectionMedia.org_id == org_id,
+                    CollectionMedia.collection_id == filters.collection_id,
+                    CollectionMedia.media_id == Media.id,
+                )
+            )
         return select(Media).where(and_(*conditions))
 
     async def list(

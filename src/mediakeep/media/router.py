@@ -7,12 +7,16 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 
+from mediakeep.auth.principal import Principal
+from mediakeep.collections import service as collections
 from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer, WriteSession
 from mediakeep.errors import MediaError, invalid
 from mediakeep.ingest import remote
 from mediakeep.ingest.data_url import iter_data_url
 from mediakeep.ingest.multipart import read_multipart
 from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
+from mediakeep.jobs import service as jobs
+from mediakeep.jobs.schemas import AsyncUploadOut
 from mediakeep.kit.serving import object_response
 from mediakeep.media import service
 from mediakeep.media.repository import MediaFilters, SortField, SortOrder
@@ -30,6 +34,7 @@ from mediakeep.media.schemas import (
 )
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.variants import service as variants
 
 router = APIRouter(prefix="/media", tags=["media"])
 
@@ -73,14 +78,13 @@ _CREATE_SCHEMA: dict[str, Any] = {
 
 
 def _created(result: IngestResult, body: MediaOut) -> JSONResponse:
+    if result.job is not None:  # async=true: the media is `processing` until its job ends
+        answer = AsyncUploadOut(media=body, job=jobs.to_out(result.job))
+        return JSONResponse(answer.model_dump(mode="json"), status_code=202)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if result.deduped else 201)
 
 
 def _fields(form: MediaFieldsIn, filename: str | None) -> IngestFields:
-    if form.collection_id:
-        # Refused rather than ignored: the caller expects membership, and collections do not
-        # exist yet in this version.
-        raise invalid("Collections are not available in this version", "collection_id")
     return IngestFields(
         filename=form.filename or filename,
         alt=form.alt,
@@ -88,6 +92,30 @@ def _fields(form: MediaFieldsIn, filename: str | None) -> IngestFields:
         description=form.description,
         is_private=form.is_private,
     )
+
+
+async def _check_collection(services: Services, principal: Principal, form: MediaFieldsIn) -> None:
+    # Before any byte is stored: an unknown collection must leave no media and no object.
+    if form.collection_id:
+        await collections.check_upload_target(services, principal, form.collection_id)
+
+
+async def _into_collection(
+    session: WriteSession, principal: Principal, form: MediaFieldsIn, result: IngestResult
+) -> None:
+    if form.collection_id:
+        await collections.add_uploaded(session, principal, form.collection_id, result.media.id)
+
+
+async def _make_variants(
+    services: Services, session: WriteSession, form: MediaFieldsIn, result: IngestResult
+) -> None:
+    if result.job is not None:  # the job makes them; it is written with this unit of work
+        result.job.params = {**result.job.params, "generate_variants": form.generate_variants}
+    # A new image gets its variants now (heavy work in a thread); an async upload's job and a
+    # deduped upload (which has them already) do not come here.
+    if form.generate_variants and not result.deduped and result.job is None:
+        await variants.variants_after_upload(services, session, result.media)
 
 
 def _refuse_declared_oversize(request: Request, limit: int) -> None:
@@ -106,7 +134,11 @@ def _refuse_declared_oversize(request: Request, limit: int) -> None:
     status_code=201,
     response_model=MediaOut,
     openapi_extra=_UPLOAD_FORM_SCHEMA,
-    responses={200: {"description": "the same bytes already exist in the org (deduped)"}},
+    responses={
+        200: {"description": "the same bytes already exist in the org (deduped)"},
+        202: {"model": AsyncUploadOut, "description": "async=true: processed by the job"},
+        503: {"description": "async=true and the job queue is down; nothing was stored"},
+    },
 )
 async def upload(
     request: Request, principal: Member, services: ServicesDep, session: WriteSession
@@ -120,6 +152,7 @@ async def upload(
             fields = MediaFieldsIn.model_validate(form.fields)
         except ValidationError as exc:
             raise _as_invalid(exc) from exc
+        await _check_collection(services, principal, fields)
         spooled = await spool.finish()
         result = await ingest_spooled(
             services,
@@ -129,7 +162,10 @@ async def upload(
             source="upload",
             spooled=spooled,
             fields=_fields(fields, form.filename),
+            async_processing=fields.async_,
         )
+        await _into_collection(session, principal, fields, result)
+    await _make_variants(services, session, fields, result)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 
 
@@ -159,7 +195,11 @@ async def _read_json_body(request: Request, limit: int) -> bytes:
     status_code=201,
     response_model=MediaOut,
     openapi_extra=_CREATE_SCHEMA,
-    responses={200: {"description": "deduped"}, 502: {"description": "remote fetch failed"}},
+    responses={
+        200: {"description": "deduped"},
+        202: {"model": AsyncUploadOut, "description": "async=true: processed by the job"},
+        502: {"description": "remote fetch failed"},
+    },
 )
 async def create(
     request: Request, principal: Member, services: ServicesDep, session: WriteSession
@@ -172,6 +212,7 @@ async def create(
         body = CreateMediaIn.model_validate_json(raw)
     except ValidationError as exc:
         raise _as_invalid(exc) from exc
+    await _check_collection(services, principal, body)
     if body.source.type == "remote_url":
         result = await _ingest_remote(
             services, session, principal.org_id, principal.user_id, str(body.source.url), body
@@ -180,6 +221,8 @@ async def create(
         result = await _ingest_data_url(
             services, session, principal.org_id, principal.user_id, body.source.data_url, body
         )
+    await _into_collection(session, principal, body, result)
+    await _make_variants(services, session, body, result)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 
 
@@ -233,6 +276,7 @@ async def _ingest_remote(
         source="remote_url",
         spooled=spooled,
         fields=_fields(body, filename),
+        async_processing=body.async_,
     )
 
 
@@ -256,6 +300,7 @@ async def _ingest_data_url(
         source="data_url",
         spooled=spooled,
         fields=_fields(body, None),
+        async_processing=body.async_,
     )
 
 
@@ -268,6 +313,7 @@ async def list_media(
     status: Literal["pending", "processing", "ready", "failed", "quarantined"] | None = None,
     mime: Annotated[str | None, Query(max_length=100)] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
+    collection_id: Annotated[str | None, Query(max_length=64)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     sort: SortField = "created_at",
@@ -278,8 +324,16 @@ async def list_media(
 ) -> MediaList:
     """List the org's media with filters, sorting and cursor pagination."""
     filters = MediaFilters(
-        kind, status, mime, search, _aware(created_after), _aware(created_before)
+        kind,
+        status,
+        mime,
+        search,
+        _aware(created_after),
+        _aware(created_before),
+        collection_id=collection_id,
     )
+    if collection_id:  # an unknown (or another org's) collection is 404, not an empty list
+        await collections.get_collection(session, principal.org_id, collection_id)
     data, next_cursor, total = await service.list_media(
         services,
         session,

@@ -83,7 +83,7 @@ class MediaFieldsIn(Schema):
     caption: ShortText | None = None
     description: ShortText | None = None
     is_private: bool = False
-    collection_id: str | None = None
+    collection_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     generate_variants: bool = True
     async_: bool = Field(default=False, alias="async")
 

@@ -8,7 +8,9 @@ from typing import Any
 os.environ.setdefault("VIPS_BLOCK_UNTRUSTED", "1")  # before pyvips loads: no ImageMagick & co.
 
 import av  # noqa: E402
-import pyvips  # noqa: E402
+
+from mediakeep.processing.image import ImageError  # noqa: E402
+from mediakeep.processing.image import inspect as inspect_image  # noqa: E402
 
 
 class ProbeError(Exception):
@@ -21,6 +23,7 @@ class ProbeResult:
     height: int | None = None
     duration_seconds: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    placeholder: dict[str, Any] | None = None  # images: blurhash, thumbhash, dominant_color
 
 
 def probe(path: Path, kind: str, *, max_pixels: int) -> ProbeResult:
@@ -33,43 +36,15 @@ def probe(path: Path, kind: str, *, max_pixels: int) -> ProbeResult:
 
 def probe_image(path: Path, *, max_pixels: int) -> ProbeResult:
     try:
-        header = pyvips.Image.new_from_file(str(path), access="sequential")
-    except pyvips.Error as exc:
-        raise ProbeError("the image does not decode") from exc
-    width, height = header.width, header.height
-    pages = _get(header, "n-pages") or 1
-    if width * height * pages > max_pixels:
-        raise ProbeError(
-            f"the image declares {width}x{height}"
-            + (f"x{pages} frames" if pages > 1 else "")
-            + f" pixels, over the limit of {max_pixels}"
-        )
-    try:
-        # A full sequential decode: truncated or corrupt data fails here, header-only checks
-        # would let it through.
-        decoded = pyvips.Image.new_from_file(str(path), access="sequential", fail_on="truncated")
-        decoded.avg()
-    except pyvips.Error as exc:
-        raise ProbeError("the image is truncated or corrupt") from exc
-    orientation = _get(header, "orientation") or 1
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
-    metadata: dict[str, Any] = {
-        "format": str(_get(header, "vips-loader") or "").removesuffix("load") or None,
-        "orientation": orientation,
-        "pages": pages,
-        "bands": header.bands,
-    }
-    return ProbeResult(width=width, height=height, metadata=metadata)
-
-
-def _get(image: Any, name: str) -> Any:
-    try:
-        if image.get_typeof(name) == 0:
-            return None
-        return image.get(name)
-    except pyvips.Error:
-        return None
+        facts = inspect_image(path, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise ProbeError(str(exc)) from exc
+    return ProbeResult(
+        width=facts.width,
+        height=facts.height,
+        metadata=facts.metadata,
+        placeholder=facts.placeholder,
+    )
 
 
 def probe_av(path: Path, kind: str) -> ProbeResult:

@@ -63,7 +63,15 @@ def rate_limited(result: RateLimitResult, what: str) -> MediaError:
     )
 
 
-def applies_to(path: str) -> bool:
+TUS_PREFIX = API_PREFIX + "/uploads/tus/"
+
+
+def applies_to(path: str, method: str = "GET") -> bool:
+    # The chunks of a resumable upload are bandwidth, already bounded by the upload's declared
+    # length: counting each PATCH/HEAD would cap a 1 MiB-chunk upload near 17 MB/s. Creating
+    # tus uploads (POST) is still counted.
+    if path.startswith(TUS_PREFIX) and method in ("PATCH", "HEAD"):
+        return False
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
@@ -72,7 +80,7 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not applies_to(scope["path"]):
+        if scope["type"] != "http" or not applies_to(scope["path"], scope["method"]):
             await self.app(scope, receive, send)
             return
         services = getattr(getattr(scope.get("app"), "state", None), "services", None)

@@ -5,9 +5,10 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -17,7 +18,15 @@ from anyio import to_thread
 
 from mediakeep.config import Settings
 from mediakeep.kit import signing
-from mediakeep.storage.base import Disposition, ObjectInfo, StorageUnavailable
+from mediakeep.storage.base import (
+    Disposition,
+    ObjectChanged,
+    ObjectInfo,
+    ObjectTooLarge,
+    Staging,
+    StorageUnavailable,
+    UploadTarget,
+)
 
 CHUNK_SIZE = 1024 * 1024
 TEMP_MARKER = ".tmp-"
@@ -118,16 +127,53 @@ def _walk(
             yield f"{key_prefix}{entry.name}", entry
 
 
-def _open_at(path: Path, start: int) -> BinaryIO:
+def _restore(claimed: Path, source: Path) -> None:
+    """Put a claimed file back unless a newer one took its place meanwhile."""
+    try:
+        os.link(claimed, source)  # never replaces a newer file, unlike rename
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        return
+    except OSError:  # no hard links on this file system
+        if not source.exists():
+            os.rename(claimed, source)
+            return
+    claimed.unlink(missing_ok=True)
+
+
+def _open_at(path: Path, start: int, if_match: str | None = None) -> BinaryIO:
     if path.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no such object", str(path))
     handle = path.open("rb")
     try:
+        if if_match is not None and _info("", os.fstat(handle.fileno())).etag != if_match:
+            raise ObjectChanged(f"{path.name} is not version {if_match}")
         handle.seek(start)
     except BaseException:
         handle.close()
         raise
     return handle
+
+
+def prepare_resumable(path: Path, offset: int) -> int:
+    """Create the resumable upload's spool file if it is missing (durably: its directory entry
+    is fsynced) and cut what lies past `offset`; return how many bytes it held before."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY)
+        created = False
+    try:
+        held = os.fstat(fd).st_size
+        if held > offset:
+            os.ftruncate(fd, offset)
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(path.parent)
+    return held
 
 
 class LocalStorage:
@@ -139,6 +185,9 @@ class LocalStorage:
         self._root = Path(settings.local_storage_path).absolute()
         self._base_url = settings.local_storage_base_url.rstrip("/")
         self._url_key = signing.derive_key(settings.secret_key, "files")
+        self._upload_key = signing.derive_key(settings.secret_key, "upload")
+        # Direct uploads go to this service itself (uploads/router.py), never to a CDN.
+        self._upload_base_url = f"{settings.public_url}/uploads/local"
         try:
             self._root.mkdir(parents=True, exist_ok=True)
         except OSError:
@@ -244,6 +293,64 @@ class LocalStorage:
             except OSError:
                 continue  # not empty, or already gone
 
+    async def promote(
+        self, src_key: str, dst_key: str, content_type: str, *, if_match: str | None = None
+    ) -> None:
+        del content_type
+        source, target = self.path_for(src_key), self.path_for(dst_key)
+        await to_thread.run_sync(self._promote_sync, source, target, if_match)
+
+    def _promote_sync(self, source: Path, target: Path, if_match: str | None) -> None:
+        # Claim first: whatever is at `source` now is ours alone, so a re-upload racing with
+        # this lands on a new file instead of changing the bytes that are being checked.
+        claimed = temp_name_for(source)
+        os.rename(source, claimed)  # FileNotFoundError when there is nothing to promote
+        try:
+            if if_match is not None and _info("", os.stat(claimed)).etag != if_match:
+                raise ObjectChanged(f"{source.name} is not version {if_match}")
+            self._commit_sync(claimed, target)
+        except BaseException:
+            _restore(claimed, source)
+            raise
+
+    async def receive(self, key: str, chunks: AsyncIterator[bytes], max_size: int) -> ObjectInfo:
+        """Store a direct upload's body at `key`, never visible half-written.
+
+        The bytes go to a temp file beside the key, are refused with ObjectTooLarge at the
+        first byte over `max_size` (ValueError for an empty body), then fsynced and renamed.
+        """
+        target = self.path_for(key)
+        temp = temp_name_for(target)
+        await to_thread.run_sync(partial(target.parent.mkdir, parents=True, exist_ok=True))
+        handle = await to_thread.run_sync(temp.open, "xb")
+        try:
+            size = 0
+            block: list[bytes] = []
+            block_size = 0
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_size:
+                    raise ObjectTooLarge(f"more than {max_size} bytes")
+                block.append(chunk)
+                block_size += len(chunk)
+                if block_size >= CHUNK_SIZE:
+                    await to_thread.run_sync(handle.write, b"".join(block))
+                    block, block_size = [], 0
+            if size == 0:
+                raise ValueError("the body is empty")
+            await to_thread.run_sync(handle.write, b"".join(block))
+            await to_thread.run_sync(handle.close)
+            await to_thread.run_sync(self._commit_sync, temp, target)
+        except BaseException:
+            # Synchronous on purpose: this also runs while the request is being cancelled.
+            handle.close()
+            temp.unlink(missing_ok=True)
+            raise
+        info = await self.stat(key)
+        if info is None:
+            raise FileNotFoundError(errno.ENOENT, "no such object", key)  # deleted meanwhile
+        return info
+
     # -- reading -------------------------------------------------------------------------
 
     async def stat(self, key: str) -> ObjectInfo | None:
@@ -256,11 +363,13 @@ class LocalStorage:
             return None
         return _info(key, result)
 
-    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def read(
+        self, key: str, start: int = 0, end: int | None = None, *, if_match: str | None = None
+    ) -> AsyncIterator[bytes]:
         if start < 0:
             raise ValueError("start must be >= 0")
         path = self.path_for(key)
-        handle = await to_thread.run_sync(_open_at, path, start)
+        handle = await to_thread.run_sync(_open_at, path, start, if_match)
         try:
             remaining = None if end is None else end - start + 1
             while remaining is None or remaining > 0:
@@ -362,6 +471,32 @@ class LocalStorage:
             return "bad"
         return "expired" if signing.expired(expires_at) else "ok"
 
+    def presigned_upload(
+        self, key: str, content_type: str, max_size: int, expires_in: int
+    ) -> UploadTarget:
+        url = self.signed_put_url(key, content_type, max_size, signing.expiry_in(expires_in))
+        return UploadTarget(url, "PUT", {}, {"Content-Type": content_type})
+
+    def signed_put_url(self, key: str, content_type: str, max_size: int, expires_at: int) -> str:
+        """`PUT /uploads/local/{key}`: signed over method, key, expiry, size and type."""
+        check_key(key)
+        sig = signing.sign(self._upload_key, "PUT", key, expires_at, max_size, content_type)
+        params = {"exp": str(expires_at), "size": str(max_size), "type": content_type, "sig": sig}
+        return f"{self._upload_base_url}/{quote(key, safe='/')}?{urlencode(params)}"
+
+    def verify_upload(self, key: str, exp: str, size: str, type: str, sig: str) -> VerifyResult:
+        """Check a signed PUT URL's query: "ok", "expired" or "bad" (as verify_signed)."""
+        if not sig.isascii():
+            return "bad"
+        try:
+            check_key(key)
+            expires_at, max_size = int(exp), int(size)
+        except ValueError:
+            return "bad"
+        if not signing.verify(self._upload_key, sig, "PUT", key, expires_at, max_size, type):
+            return "bad"
+        return "expired" if signing.expired(expires_at) else "ok"
+
     # -- health and cleanup --------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -378,16 +513,19 @@ class LocalStorage:
         except OSError as exc:
             raise StorageUnavailable(f"storage root {self._root} is not writable: {exc}") from exc
 
-    async def sweep_incomplete(self, older_than: datetime) -> int:
-        """Remove `*/incoming/*` files and interrupted-commit temp files older than the cutoff."""
-        return await to_thread.run_sync(self._sweep_sync, older_than.timestamp())
+    async def sweep_incomplete(
+        self, older_than: datetime, *, keep: Collection[str] = frozenset()
+    ) -> int:
+        """Remove `*/incoming/*` files (but those in `keep`) and interrupted-commit temp files
+        older than the cutoff."""
+        return await to_thread.run_sync(self._sweep_sync, older_than.timestamp(), keep)
 
-    def _sweep_sync(self, cutoff: float) -> int:
+    def _sweep_sync(self, cutoff: float, keep: Collection[str] = frozenset()) -> int:
         removed = 0
         for key, entry in _walk(self._root, "", "", hidden=True, ordered=False):
             parts = key.split("/")
             incoming = len(parts) >= 3 and parts[1] == "incoming"
-            if not (incoming or is_temp_name(entry.name)):
+            if not (incoming or is_temp_name(entry.name)) or key in keep:
                 continue
             try:
                 if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
@@ -397,3 +535,50 @@ class LocalStorage:
                 continue
             removed += 1
         return removed
+
+    # -- resumable (tus) uploads: the spool file is the store's own incoming file ------------
+
+    async def stage_begin(self, key: str, length: int) -> Staging:
+        del length
+        check_key(key)
+        return Staging()
+
+    async def stage_resume(self, key: str, staging: Staging, offset: int) -> tuple[int, Staging]:
+        held = await to_thread.run_sync(prepare_resumable, self.spool_path(key), offset)
+        # Every acknowledged byte was fsynced here, so `held < offset` means the file was
+        # damaged from outside: go on from what is left.
+        return min(held, offset), staging
+
+    async def stage_parts(
+        self, key: str, staging: Staging, available: int, *, end: bool
+    ) -> Staging:
+        del key, available, end
+        return staging
+
+    async def stage_collect(self, key: str, staging: Staging, length: int) -> tuple[Staging, bool]:
+        del key, length
+        return staging, False
+
+    async def stage_commit(
+        self, key: str, staging: Staging, length: int, final_key: str, content_type: str
+    ) -> Staging:
+        del length, content_type
+        source, target = self.path_for(key), self.path_for(final_key)
+        await to_thread.run_sync(self._commit_linked_sync, source, target)
+        return staging
+
+    def _commit_linked_sync(self, source: Path, target: Path) -> None:
+        # A second name for the spool file is committed, so the upload keeps its bytes (and
+        # can finish again) until its row says it is done.
+        make_dirs_durable(target.parent)
+        temp = temp_name_for(target)
+        os.link(source, temp)
+        try:
+            self._commit_sync(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    async def stage_discard(self, key: str, staging: Staging) -> None:
+        del staging
+        await to_thread.run_sync(self._delete_sync, self.path_for(key))

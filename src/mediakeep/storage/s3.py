@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+import socket
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -20,19 +22,35 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from mediakeep.config import Settings
 from mediakeep.kit.http import content_disposition
-from mediakeep.storage.base import Disposition, ObjectInfo, StorageUnavailable
-from mediakeep.storage.local import CHUNK_SIZE, check_key
+from mediakeep.storage.base import (
+    Disposition,
+    ObjectChanged,
+    ObjectInfo,
+    Staging,
+    StorageUnavailable,
+    UploadTarget,
+)
+from mediakeep.storage.local import CHUNK_SIZE, check_key, prepare_resumable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef, ListObjectsV2OutputTypeDef
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 MULTIPART_CHUNK_SIZE = 8 * 1024 * 1024
+COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; bigger objects are copied part by part
+COPY_PART_SIZE = 256 * 1024 * 1024
+# Resumable uploads: S3 wants parts of at least 5 MiB (but the last) and at most 10,000 of
+# them; parts are cut at PART_TARGET while bytes stream in, and a request's tail becomes a
+# part of its own when it is at least the minimum (so the part count stays below MAX_PARTS).
+MIN_PART = 5 * 1024 * 1024
+PART_TARGET = 8 * 1024 * 1024
+MAX_PARTS = 9_000
 _DOWNLOADS = ".downloads"  # under the spool dir; a key can never start with "."
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+_PRECONDITION = frozenset({"412", "PreconditionFailed"})
 _SERVER_TROUBLE = frozenset({500, 502, 503, 504})
 
 
@@ -71,6 +89,10 @@ def _etag(value: str | None) -> str | None:
     return value.strip('"') or None if value else None
 
 
+def _quoted(etag: str) -> str:
+    return f'"{etag.strip(chr(34))}"'
+
+
 class S3Storage:
     """The distributed-mode store: one bucket, signed links straight to S3."""
 
@@ -81,6 +103,8 @@ class S3Storage:
             raise ValueError("MEDIA_S3_BUCKET is required for the S3 storage backend")
         self._bucket = settings.s3_bucket
         self._spool = Path(settings.spool_dir).absolute()
+        # Which spool a resumable upload's unstaged tail lies in: this machine's spool dir.
+        self.spool_id = f"{socket.gethostname()}:{self._spool}"
         self._threshold = settings.s3_multipart_threshold
         config = Config(
             signature_version="s3v4",
@@ -115,6 +139,14 @@ class S3Storage:
             multipart_threshold=self._threshold,
             multipart_chunksize=MULTIPART_CHUNK_SIZE,
             max_concurrency=4,
+            preferred_transfer_client="classic",
+        )
+        self.copy_limit = COPY_LIMIT
+        # promote() decides itself when to copy part by part, hence the threshold of 1 here.
+        self._copy_transfer = TransferConfig(
+            multipart_threshold=1,
+            multipart_chunksize=COPY_PART_SIZE,
+            max_concurrency=8,
             preferred_transfer_client="classic",
         )
 
@@ -206,6 +238,47 @@ class S3Storage:
             deleted += len(keys)
         return deleted
 
+    async def promote(
+        self, src_key: str, dst_key: str, content_type: str, *, if_match: str | None = None
+    ) -> None:
+        check_key(src_key)
+        check_key(dst_key)
+        await self._run(self._promote_sync, src_key, dst_key, content_type, if_match)
+
+    def _promote_sync(
+        self, src_key: str, dst_key: str, content_type: str, if_match: str | None
+    ) -> None:
+        head_object = partial(self._client.head_object, Bucket=self._bucket, Key=src_key)
+        if if_match:
+            head_object = partial(head_object, IfMatch=_quoted(if_match))
+        source: CopySourceTypeDef = {"Bucket": self._bucket, "Key": src_key}
+        extra: dict[str, Any] = {"MetadataDirective": "REPLACE", "ContentType": content_type}
+        if if_match:
+            extra["CopySourceIfMatch"] = _quoted(if_match)
+        try:
+            head = head_object()
+            # Server-side: the bytes never leave the store. CopyObject takes up to 5 GiB;
+            # boto3's managed copy does larger ones as a multipart upload of copied parts.
+            if head["ContentLength"] <= self.copy_limit:
+                self._client.copy_object(
+                    Bucket=self._bucket,
+                    Key=dst_key,
+                    CopySource=source,
+                    **extra,
+                )
+            else:
+                self._client.copy(
+                    source, self._bucket, dst_key, ExtraArgs=extra, Config=self._copy_transfer
+                )
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in _NOT_FOUND:
+                raise FileNotFoundError(2, "no such object", src_key) from exc
+            if code in _PRECONDITION:
+                raise ObjectChanged(f"{src_key} is not version {if_match}") from exc
+            raise
+        self._client.delete_object(Bucket=self._bucket, Key=src_key)
+
     # -- reading -------------------------------------------------------------------------
 
     async def stat(self, key: str) -> ObjectInfo | None:
@@ -223,7 +296,9 @@ class S3Storage:
             etag=_etag(head.get("ETag")),
         )
 
-    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def read(
+        self, key: str, start: int = 0, end: int | None = None, *, if_match: str | None = None
+    ) -> AsyncIterator[bytes]:
         if start < 0:
             raise ValueError("start must be >= 0")
         check_key(key)
@@ -233,12 +308,16 @@ class S3Storage:
         get = partial(self._client.get_object, Bucket=self._bucket, Key=key)
         if ranged:
             get = partial(get, Range=f"bytes={start}-{'' if end is None else end}")
+        if if_match:
+            get = partial(get, IfMatch=_quoted(if_match))
         try:
             response = await self._run(get)
         except ClientError as exc:
             code = _error_code(exc)
             if code in _NOT_FOUND:
                 raise FileNotFoundError(2, "no such object", key) from exc
+            if code in _PRECONDITION:
+                raise ObjectChanged(f"{key} is not version {if_match}") from exc
             if code == "InvalidRange":  # start is past the end: nothing to send
                 return
             raise
@@ -311,6 +390,27 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=expires_in
         )
 
+    def presigned_upload(
+        self, key: str, content_type: str, max_size: int, expires_in: int
+    ) -> UploadTarget:
+        url, fields = self.presigned_post(key, content_type, max_size, expires_in)
+        return UploadTarget(url, "POST", fields, {})
+
+    def presigned_post(
+        self, key: str, content_type: str, max_size: int, expires_in: int
+    ) -> tuple[str, dict[str, str]]:
+        """A browser form POST straight to the bucket. boto3 pins the bucket and the exact key
+        in the policy; the type and `content-length-range` [1, max_size] are added here."""
+        check_key(key)
+        post = self._signer.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_size]],
+            ExpiresIn=expires_in,
+        )
+        return post["url"], {name: str(value) for name, value in post["fields"].items()}
+
     # -- health and cleanup --------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -319,24 +419,48 @@ class S3Storage:
         except (BotoCoreError, ClientError) as exc:
             raise StorageUnavailable(f"S3 bucket {self._bucket!r} did not answer: {exc}") from exc
 
-    async def sweep_incomplete(self, older_than: datetime) -> int:
-        """Abort multipart uploads and remove spool files older than `older_than`.
+    async def sweep_incomplete(
+        self, older_than: datetime, *, keep: Collection[str] = frozenset()
+    ) -> int:
+        """Abort multipart uploads, remove `*/incoming/*` objects (but those in `keep`: direct
+        uploads awaiting finalize) and spool files older than `older_than`.
 
         A naive `older_than` is taken as local time (as `datetime.timestamp()` does).
         """
         cutoff = older_than.astimezone(UTC)
-        aborted = await self._run(self._abort_uploads_sync, cutoff)
-        removed = await to_thread.run_sync(self._sweep_spool_sync, cutoff.timestamp())
-        return aborted + removed
+        aborted = await self._run(self._abort_uploads_sync, cutoff, keep)
+        incoming = await self._run(self._sweep_incoming_sync, cutoff, keep)
+        removed = await to_thread.run_sync(self._sweep_spool_sync, cutoff.timestamp(), keep)
+        return aborted + incoming + removed
 
-    def _abort_uploads_sync(self, cutoff: datetime) -> int:
+    def _sweep_incoming_sync(self, cutoff: datetime, keep: Collection[str]) -> int:
+        removed = 0
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Delimiter="/"):
+            for org in page.get("CommonPrefixes", []):
+                prefix = f"{org.get('Prefix', '')}incoming/"
+                for listing in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                    stale = [
+                        item["Key"]
+                        for item in listing.get("Contents", [])
+                        if item["LastModified"] < cutoff and item["Key"] not in keep
+                    ]
+                    if stale:
+                        self._client.delete_objects(
+                            Bucket=self._bucket,
+                            Delete={"Objects": [{"Key": key} for key in stale], "Quiet": True},
+                        )
+                    removed += len(stale)
+        return removed
+
+    def _abort_uploads_sync(self, cutoff: datetime, keep: Collection[str] = frozenset()) -> int:
         aborted = 0
         paginator = self._client.get_paginator("list_multipart_uploads")
         for page in paginator.paginate(Bucket=self._bucket):
             for upload in page.get("Uploads", []):
                 initiated = upload.get("Initiated")
-                if initiated is None or initiated >= cutoff:
-                    continue
+                if initiated is None or initiated >= cutoff or upload["Key"] in keep:
+                    continue  # recent, or a live resumable upload's staged parts
                 try:
                     self._client.abort_multipart_upload(
                         Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
@@ -348,11 +472,13 @@ class S3Storage:
                 aborted += 1
         return aborted
 
-    def _sweep_spool_sync(self, cutoff: float) -> int:
+    def _sweep_spool_sync(self, cutoff: float, keep: Collection[str] = frozenset()) -> int:
         removed = 0
         for directory, _dirs, files in os.walk(self._spool):
             for name in files:
                 path = os.path.join(directory, name)
+                if keep and os.path.relpath(path, self._spool) in keep:
+                    continue  # a live resumable upload's bytes
                 try:
                     if os.lstat(path).st_mtime >= cutoff:
                         continue
@@ -361,6 +487,149 @@ class S3Storage:
                     continue
                 removed += 1
         return removed
+
+    # -- resumable (tus) uploads: spool file + multipart upload parts -------------------------
+
+    async def stage_begin(self, key: str, length: int) -> Staging:
+        check_key(key)
+        created = await self._run(
+            self._client.create_multipart_upload,
+            Bucket=self._bucket,
+            Key=key,
+            ContentType="application/octet-stream",
+        )
+        min_part = max(MIN_PART, -(-length // MAX_PARTS))
+        return Staging(upload_id=created["UploadId"], min_part=min_part, holder=self.spool_id)
+
+    async def stage_resume(self, key: str, staging: Staging, offset: int) -> tuple[int, Staging]:
+        path = self.spool_path(key)
+        if staging.holder == self.spool_id:
+            held = await to_thread.run_sync(prepare_resumable, path, offset)
+            if held >= offset:
+                return offset, staging
+        # The bytes after the last staged part were received by another node (or lost with
+        # it): go on from that part. This spool now holds the upload from there on.
+        resumed = staging.staged
+        await to_thread.run_sync(prepare_resumable, path, resumed)
+        return resumed, replace(staging, holder=self.spool_id, local_from=resumed)
+
+    async def stage_parts(
+        self, key: str, staging: Staging, available: int, *, end: bool
+    ) -> Staging:
+        if staging.upload_id is None or staging.completed:
+            return staging
+        return await self._run(self._stage_parts_sync, key, staging, available, end, False)
+
+    def _stage_parts_sync(
+        self, key: str, staging: Staging, available: int, end: bool, last: bool
+    ) -> Staging:
+        assert staging.upload_id is not None
+        target = max(PART_TARGET, staging.min_part)
+        parts = list(staging.parts)
+        fd = os.open(self.spool_path(key), os.O_RDONLY)
+        try:
+            while True:
+                start = parts[-1][2] if parts else 0
+                left = available - start
+                if left >= target:
+                    size = target
+                elif left > 0 and (last or (end and left >= staging.min_part)):
+                    size = left
+                else:
+                    break
+                # One part at a time in memory (at most `target` bytes), never the upload.
+                body = os.pread(fd, size, start)
+                if len(body) != size:
+                    raise OSError(f"the spool file of {key} ends before {start + size}")
+                number = len(parts) + 1
+                answer = self._client.upload_part(
+                    Bucket=self._bucket,
+                    Key=key,
+                    UploadId=staging.upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentLength=size,
+                )
+                parts.append((number, answer["ETag"], start + size))
+        finally:
+            os.close(fd)
+        return replace(staging, parts=tuple(parts))
+
+    def _assemble_sync(self, key: str, staging: Staging, length: int) -> Staging:
+        """Stage the rest (the last part may be short) and complete the multipart upload."""
+        if staging.completed:
+            return staging
+        try:
+            staging = self._stage_parts_sync(key, staging, length, True, True)
+            assert staging.upload_id is not None
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=staging.upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": etag} for n, etag, _ in staging.parts]
+                },
+            )
+        except ClientError as exc:
+            # Completed by an attempt that died before it could record so?
+            if _error_code(exc) != "NoSuchUpload" or not self._has_size_sync(key, length):
+                raise
+        return replace(staging, completed=True)
+
+    def _has_size_sync(self, key: str, length: int) -> bool:
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return False
+            raise
+        return head["ContentLength"] == length
+
+    async def stage_collect(self, key: str, staging: Staging, length: int) -> tuple[Staging, bool]:
+        if staging.holder == self.spool_id and staging.local_from == 0:
+            return staging, False
+        # This spool holds only a tail: assemble the object and fetch it back whole.
+        staging = await self._run(self._assemble_sync, key, staging, length)
+        await self._run(
+            self._client.download_file,
+            self._bucket,
+            key,
+            str(self.spool_path(key)),
+            Config=self._transfer,
+        )
+        return replace(staging, holder=self.spool_id, local_from=0), True
+
+    async def stage_commit(
+        self, key: str, staging: Staging, length: int, final_key: str, content_type: str
+    ) -> Staging:
+        check_key(final_key)
+        try:
+            staging = await self._run(self._assemble_sync, key, staging, length)
+            # Server-side: the bytes staged as parts are not sent again.
+            await self.promote(key, final_key, content_type)
+        except (ClientError, FileNotFoundError):
+            # An earlier attempt got this far before it died? The final key names the bytes'
+            # SHA-256, so an object of the right size there is this upload's.
+            if not await self._run(self._has_size_sync, final_key, length):
+                raise
+        return replace(staging, completed=True)
+
+    async def stage_discard(self, key: str, staging: Staging) -> None:
+        check_key(key)
+        if staging.upload_id is not None and not staging.completed:
+            try:
+                await self._run(
+                    self._client.abort_multipart_upload,
+                    Bucket=self._bucket,
+                    Key=key,
+                    UploadId=staging.upload_id,
+                )
+            except ClientError as exc:
+                if _error_code(exc) != "NoSuchUpload":
+                    raise
+        if staging.upload_id is not None:
+            await self._run(self._client.delete_object, Bucket=self._bucket, Key=key)
+        await to_thread.run_sync(partial(self.spool_path(key).unlink, missing_ok=True))
 
 
 def _next_page(pages: Iterator[ListObjectsV2OutputTypeDef]) -> ListObjectsV2OutputTypeDef | None:

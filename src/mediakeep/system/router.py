@@ -6,6 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from mediakeep.deps import ServicesDep
+from mediakeep.jobs.dispatch import QueueUnavailable
 from mediakeep.storage.base import StorageUnavailable
 
 router = APIRouter(tags=["system"])
@@ -19,7 +20,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="system_readyz", responses={503: {"description": "not ready"}})
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Readiness: the database and storage answer."""
+    """Readiness: the database, storage and job queue (broker or local workers) answer."""
     checks: dict[str, str] = {}
     try:
         async with services.db.read_session() as session:
@@ -32,7 +33,12 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         checks["storage"] = "ok"
     except StorageUnavailable as exc:
         checks["storage"] = f"unavailable: {exc}"
-    checks["queue"] = "ok"  # in-process until the job system lands
+    checks["queue"] = "ok"
+    if services.dispatcher is not None:
+        try:
+            await services.dispatcher.check(services.db)
+        except QueueUnavailable as exc:
+            checks["queue"] = f"unavailable: {exc}"
     failing = [name for name, state in checks.items() if state != "ok"]
     body = {"status": "ok" if not failing else "unavailable", "checks": checks, "failing": failing}
     return JSONResponse(body, status_code=503 if failing else 200)

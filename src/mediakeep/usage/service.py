@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.config import Settings
+from mediakeep.jobs.repository import JobRepository
 from mediakeep.usage.repository import UsageRepository
 from mediakeep.usage.schemas import KindUsage, UsageOut
 
@@ -33,9 +34,8 @@ async def get_usage(session: AsyncSession, settings: Settings, org_id: str) -> U
         by_kind={
             kind: KindUsage(count=counts.get(kind, 0), bytes=sizes.get(kind, 0)) for kind in kinds
         },
-        # Filled in by the jobs and AI domains once they exist; nothing runs yet.
-        jobs_by_status={},
-        ai_requests_today=0,
+        jobs_by_status=await JobRepository(session).counts_by_status(org_id),
+        ai_requests_today=0,  # no AI generation in this version yet
         quota_bytes=quota_bytes(settings),
     )
 

@@ -1,0 +1,1 @@
+"""Signed on-the-fly image transforms (`/t/{signature}/{options}/{media_id}`)."""

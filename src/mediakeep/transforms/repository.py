@@ -1,0 +1,93 @@
+"""SQL for signed transforms: the source media of a URL and the org's cached outputs."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediakeep.models import Media, TransformCache
+
+
+@dataclass(frozen=True)
+class TransformSource:
+    """The columns of a media that a transform needs."""
+
+    id: str
+    org_id: str
+    kind: str
+    status: str
+    mime: str
+    storage_key: str | None
+    version: int
+
+
+class TransformRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def source_by_signed_id(self, media_id: str) -> TransformSource | None:
+        """The media a transform URL names, whatever its org_id.
+
+        The one lookup without an org: `/t/` URLs carry no org, the media tells it. Callers
+        must verify the URL's signature with the key of the returned `org_id` before using
+        anything else of it; a signature made for one org never validates for another.
+        """
+        result = await self.session.execute(
+            select(
+                Media.id,
+                Media.org_id,
+                Media.kind,
+                Media.status,
+                Media.mime,
+                Media.storage_key,
+                Media.version,
+            ).where(Media.id == media_id)
+        )
+        row = result.one_or_none()
+        return TransformSource(*row) if row is not None else None
+
+    async def count_outputs(self, org_id: str) -> int:
+        result = await self.session.execute(
+            select(func.count()).select_from(TransformCache).where(TransformCache.org_id == org_id)
+        )
+        return int(result.scalar_one())
+
+    async def record_output(
+        self,
+        org_id: str,
+        media_id: str,
+        version: int,
+        options_hash: str,
+        storage_key: str,
+        mime: str,
+        size_bytes: int,
+    ) -> None:
+        """Remember one stored output; recording the same key twice (another process rendered
+        it too) is not an error."""
+        values = {
+            "org_id": org_id,
+            "media_id": media_id,
+            "version": version,
+            "options_hash": options_hash,
+            "storage_key": storage_key,
+            "mime": mime,
+            "size_bytes": size_bytes,
+        }
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(TransformCache).values(**values)
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["storage_key"]))
+
+    async def drop_older_versions(self, org_id: str, media_id: str, version: int) -> list[str]:
+        """Forget the outputs of the media's older versions; returns their storage keys."""
+        result = await self.session.execute(
+            delete(TransformCache)
+            .where(
+                TransformCache.org_id == org_id,
+                TransformCache.media_id == media_id,
+                TransformCache.version < version,
+            )
+            .returning(TransformCache.storage_key)
+        )
+        return list(result.scalars())

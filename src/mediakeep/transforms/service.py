@@ -1,0 +1,499 @@
+"""Signed transform URLs: signing them, resolving one to a cached output, rendering it once.
+
+A URL is `/t/{signature}/{options}/{media_id}`; the signature is an HMAC-SHA256 over
+`{options}/{media_id}` with the media's org key, `derive_key(secret, "transform:" + org_id)`.
+The URL carries no org: the media names it, so a signature made with org B's key never opens
+org A's media. The output of (media, version, resolved options, format) is rendered once and
+kept in storage under `keys.transform(...)`; a row in `transform_cache` counts it against the
+org's cap. Identical concurrent requests in one process wait on one lock and render once; two
+processes may both render, and both write the same object and row (idempotent).
+"""
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+from anyio import to_thread
+from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediakeep.config import Settings
+from mediakeep.errors import MediaError, forbidden, invalid, not_found
+from mediakeep.ids import new_id
+from mediakeep.kit import signing
+from mediakeep.kit.time import now, rfc3339
+from mediakeep.media import service as media_service
+from mediakeep.processing.transform import (
+    EXTENSION_OF,
+    MIME_OF,
+    TransformError,
+    TransformSpec,
+    configure_engine,
+    render,
+)
+from mediakeep.services import Services
+from mediakeep.storage import keys
+from mediakeep.storage.base import ObjectInfo, Storage, StorageUnavailable
+from mediakeep.transforms.options import OptionError, TransformOptions, options_hash, parse
+from mediakeep.transforms.repository import TransformRepository, TransformSource
+from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
+
+log = structlog.get_logger(__name__)
+
+RENDERS = Counter(
+    "mediakeep_transform_renders_total",
+    "Signed-transform outputs rendered (cache misses that ran the engine)",
+    ["format"],
+)
+ANSWERS = Counter(
+    "mediakeep_transform_answers_total",
+    "Signed-transform requests answered with an image, by where it came from",
+    ["outcome"],
+)
+RENDER_SECONDS = Histogram(
+    "mediakeep_transform_render_seconds",
+    "Engine time of one signed-transform render",
+    ["format"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+SIGNING_PURPOSE = "transform:"
+# Outputs up to this size are answered from memory right after rendering (no read-back).
+IN_MEMORY_BYTES = 4 * 1024 * 1024
+_MEDIA_ID = re.compile(r"^[a-z]{2,8}_[0-9a-z]{26}$")
+_KEY_CACHE_SIZE = 4096
+_SOURCE_CACHE_SIZE = 100_000
+_RECENT_RENDERS = 4096
+MEMORY_ITEM_BYTES = 1024 * 1024
+
+
+def org_signing_key(secret: str, org_id: str) -> bytes:
+    return signing.derive_key(secret, SIGNING_PURPOSE + org_id)
+
+
+def url_signature(key: bytes, segment: str, media_id: str) -> str:
+    return signing.sign(key, f"{segment}/{media_id}")
+
+
+class ClientGone(Exception):
+    """The client hung up while its render waited for a slot: the render is skipped."""
+
+
+StillWanted = Callable[[], Awaitable[bool]]
+
+
+class OutputCache:
+    """Small outputs asked for more than once, in memory, least recently used out first.
+
+    A storage key names immutable bytes (version and options are in it), so entries never go
+    stale; a deleted or replaced media stops reaching its entries through the source cache.
+    Outputs enter on their second request (the first read from storage), so one-off sizes
+    never crowd out the hot ones.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self._items: OrderedDict[str, tuple[bytes, datetime]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[bytes, datetime] | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def admits(self, size: int) -> bool:
+        return size <= min(MEMORY_ITEM_BYTES, self.capacity)
+
+    def put(self, key: str, body: bytes, modified: datetime) -> None:
+        if not self.admits(len(body)) or key in self._items:
+            return
+        self._items[key] = (body, modified)
+        self.size += len(body)
+        while self.size > self.capacity:
+            _, (evicted, _) = self._items.popitem(last=False)
+            self.size -= len(evicted)
+
+
+class TransformRuntime:
+    """Per-process state: render slots (a semaphore and as many threads), one lock per output
+    being rendered, the derived org keys, recently read media and hot outputs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.secret = settings.secret_key
+        self.concurrency = settings.transform_concurrency
+        self.semaphore = asyncio.Semaphore(self.concurrency)
+        self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="transform")
+        self.source_ttl = settings.transform_source_cache_ttl.total_seconds()
+        self.outputs = OutputCache(settings.transform_memory_cache_bytes)
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._org_keys: dict[str, bytes] = {}
+        self._sources: dict[str, tuple[float, TransformSource]] = {}
+        self._output_counts: dict[str, tuple[float, int]] = {}
+        self._rendered: OrderedDict[str, None] = OrderedDict()
+        configure_engine()
+
+    def note_rendered(self, storage_key: str) -> None:
+        self._rendered[storage_key] = None
+        if len(self._rendered) > _RECENT_RENDERS:
+            self._rendered.popitem(last=False)
+
+    def rendered_lately(self, storage_key: str) -> bool:
+        return storage_key in self._rendered
+
+    def recent_source(self, media_id: str) -> TransformSource | None:
+        found = self._sources.get(media_id)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            del self._sources[media_id]
+            return None
+        return found[1]
+
+    def recent_output_count(self, org_id: str) -> int | None:
+        """The org's stored outputs as last counted plus the renders since, while fresh."""
+        found = self._output_counts.get(org_id)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def remember_output_count(self, org_id: str, count: int) -> None:
+        if self.source_ttl <= 0:
+            return
+        if len(self._output_counts) >= _SOURCE_CACHE_SIZE:
+            self._output_counts.clear()
+        self._output_counts[org_id] = (time.monotonic() + self.source_ttl, count)
+
+    def count_rendered(self, org_id: str) -> None:
+        found = self._output_counts.get(org_id)
+        if found is not None:
+            self._output_counts[org_id] = (found[0], found[1] + 1)
+
+    def remember_source(self, source: TransformSource) -> None:
+        if self.source_ttl <= 0:
+            return
+        if len(self._sources) >= _SOURCE_CACHE_SIZE:
+            self._sources.clear()
+        self._sources[source.id] = (time.monotonic() + self.source_ttl, source)
+
+    def org_key(self, org_id: str) -> bytes:
+        key = self._org_keys.get(org_id)
+        if key is None:
+            if len(self._org_keys) >= _KEY_CACHE_SIZE:
+                self._org_keys.clear()
+            key = self._org_keys[org_id] = org_signing_key(self.secret, org_id)
+        return key
+
+    @contextlib.asynccontextmanager
+    async def output_lock(self, storage_key: str) -> AsyncIterator[bool]:
+        """Hold the output's lock; yields whether another request held it first."""
+        lock, users = self._locks.get(storage_key, (asyncio.Lock(), 0))
+        self._locks[storage_key] = (lock, users + 1)
+        try:
+            waited = lock.locked()
+            async with lock:
+                yield waited
+        finally:
+            lock, users = self._locks[storage_key]
+            if users == 1:
+                del self._locks[storage_key]
+            else:
+                self._locks[storage_key] = (lock, users - 1)
+
+    async def run(
+        self,
+        spec: TransformSpec,
+        source: Path,
+        output: Path,
+        max_pixels: int,
+        still_wanted: StillWanted | None = None,
+    ) -> None:
+        async with self.semaphore:
+            # Under overload clients give up; a render nobody waits for would only delay the
+            # ones somebody does.
+            if still_wanted is not None and not await still_wanted():
+                raise ClientGone
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                self.executor,
+                functools.partial(render, source, spec, output, max_pixels=max_pixels),
+            )
+            RENDER_SECONDS.labels(spec.format).observe(time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One output a URL names, before any storage I/O."""
+
+    source: TransformSource
+    spec: TransformSpec
+    storage_key: str
+    options_hash: str
+    etag: str
+    mime: str
+    vary_accept: bool
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """The output to send: in storage (`info`), and in memory too when just rendered."""
+
+    target: Target
+    info: ObjectInfo
+    body: bytes | None = None
+
+
+def check_transformable(kind: str, status: str, storage_key: str | None) -> None:
+    if status == "quarantined":
+        raise MediaError("media.quarantined", 451, "The media was quarantined")
+    if status == "pending" or not storage_key:
+        raise MediaError("media.transcoding", 409, "The media's upload is not finished yet")
+    if kind != "image":
+        raise MediaError(
+            "media.unprocessable", 422, f"Only images can be transformed; this media is {kind}"
+        )
+    if status == "failed":
+        raise MediaError("media.unprocessable", 422, "The media failed processing")
+
+
+async def create_url(
+    services: Services,
+    session: AsyncSession,
+    runtime: TransformRuntime,
+    org_id: str,
+    media_id: str,
+    body: TransformUrlIn,
+) -> TransformUrlOut:
+    media = await media_service.get_media(session, org_id, media_id)
+    check_transformable(media.kind, media.status, media.storage_key)
+    expires = signing.expiry_in(body.expires_in) if body.expires_in else None
+    try:
+        options = TransformOptions(
+            width=body.width,
+            height=body.height,
+            fit=body.fit,
+            gravity=body.gravity,
+            blur=body.blur,
+            quality=body.quality,
+            format=body.format,
+            expires=expires,
+        ).checked()
+    except OptionError as exc:
+        raise invalid(exc.message, exc.field) from exc
+    segment = options.segment()
+    signature = url_signature(runtime.org_key(org_id), segment, media.id)
+    return TransformUrlOut(
+        url=f"{services.settings.public_url}/t/{signature}/{segment}/{media.id}",
+        expires_at=rfc3339(datetime.fromtimestamp(expires, UTC)) if expires else None,
+    )
+
+
+async def resolve(
+    services: Services,
+    runtime: TransformRuntime,
+    signature: str,
+    segment: str,
+    media_id: str,
+    accept: str | None,
+) -> Target:
+    """Check a URL (options 400, signature 403, expiry 410, media state) and name its output."""
+    try:
+        options = parse(segment)
+    except OptionError as exc:
+        raise invalid(exc.message, exc.field) from exc
+    if not _MEDIA_ID.match(media_id):
+        raise not_found("media")
+    source = runtime.recent_source(media_id)
+    if source is None:
+        async with services.db.read_session() as session:
+            source = await TransformRepository(session).source_by_signed_id(media_id)
+        if source is None:
+            raise not_found("media")
+        runtime.remember_source(source)
+    expected = url_signature(runtime.org_key(source.org_id), segment, media_id)
+    if not (signature.isascii() and hmac.compare_digest(expected, signature)):
+        raise forbidden("The transform URL's signature does not match")
+    if options.expires is not None and signing.expired(options.expires):
+        raise MediaError(
+            "transform.expired",
+            410,
+            "This transform URL expired at "
+            + rfc3339(datetime.fromtimestamp(options.expires, UTC)),
+        )
+    check_transformable(source.kind, source.status, source.storage_key)
+    output = options.output_format(source.mime, accept)
+    spec = options.spec(output)
+    digest = options_hash(spec)
+    return Target(
+        source=source,
+        spec=spec,
+        storage_key=keys.transform(
+            source.org_id, source.id, source.version, digest, EXTENSION_OF[output]
+        ),
+        options_hash=digest,
+        etag=f'"{digest}-v{source.version}"',
+        mime=MIME_OF[output],
+        vary_accept=options.format == "auto",
+    )
+
+
+async def obtain(
+    services: Services,
+    runtime: TransformRuntime,
+    target: Target,
+    still_wanted: StillWanted | None = None,
+) -> Rendition:
+    """The output: from memory, from storage, or rendered (and stored) if nobody has yet."""
+    hot = runtime.outputs.get(target.storage_key)
+    if hot is not None:
+        body, modified = hot
+        ANSWERS.labels("memory").inc()
+        return Rendition(target, ObjectInfo(target.storage_key, len(body), modified), body)
+    storage = services.storage
+    info = await _stat(storage, target.storage_key)
+    if info is None:
+        async with runtime.output_lock(target.storage_key) as waited:
+            # Whoever held the lock before us (or rendered it while our first look was on the
+            # way) may have stored it; otherwise that look stands and saves a round trip.
+            again = waited or runtime.rendered_lately(target.storage_key)
+            info = await _stat(storage, target.storage_key) if again else None
+            if info is None:
+                rendition = await _render(services, runtime, target, still_wanted)
+                ANSWERS.labels("rendered").inc()
+                return rendition
+    ANSWERS.labels("stored").inc()
+    if runtime.outputs.admits(info.size):
+        whole = await _read_all(storage, target.storage_key)
+        if whole is not None:
+            runtime.outputs.put(target.storage_key, whole, info.modified)
+            return Rendition(target, info, whole)
+    return Rendition(target, info)
+
+
+async def _read_all(storage: Storage, key: str) -> bytes | None:
+    """The whole (small) object, or None when it vanished since it was seen."""
+    chunks: list[bytes] = []
+    try:
+        async for chunk in storage.read(key):
+            chunks.append(chunk)
+    except FileNotFoundError:
+        return None
+    except StorageUnavailable as exc:
+        raise storage_unavailable(exc) from exc
+    return b"".join(chunks)
+
+
+async def _stat(storage: Storage, key: str) -> ObjectInfo | None:
+    try:
+        return await storage.stat(key)
+    except StorageUnavailable as exc:
+        raise storage_unavailable(exc) from exc
+
+
+def storage_unavailable(exc: Exception) -> MediaError:
+    return MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}")
+
+
+async def _check_cap(services: Services, runtime: TransformRuntime, org_id: str) -> None:
+    cap = services.settings.transform_max_derivatives_per_org
+    if not cap:
+        return
+    # Counted at most once per MEDIA_TRANSFORM_SOURCE_CACHE_TTL per org and process, plus this
+    # process's renders since: a cold flood does not count the table on every request.
+    stored = runtime.recent_output_count(org_id)
+    if stored is None:
+        async with services.db.read_session() as session:
+            stored = await TransformRepository(session).count_outputs(org_id)
+        runtime.remember_output_count(org_id, stored)
+    if stored >= cap:
+        # Racing renders (other processes, or this one's within a count's lifetime across
+        # deletes) may overshoot or undershoot the cap a little; it bounds cost, not billing.
+        raise MediaError(
+            "rate.limited",
+            429,
+            f"The organisation has reached its limit of {cap} distinct transform outputs "
+            "(MEDIA_TRANSFORM_MAX_DERIVATIVES_PER_ORG); URLs already rendered keep working",
+            headers={"Retry-After": "3600"},
+        )
+
+
+async def _render(
+    services: Services,
+    runtime: TransformRuntime,
+    target: Target,
+    still_wanted: StillWanted | None,
+) -> Rendition:
+    source = target.source
+    assert source.storage_key is not None  # check_transformable refused the others
+    await _check_cap(services, runtime, source.org_id)
+    storage = services.storage
+    spool = storage.spool_path(keys.incoming(source.org_id, new_id("tfm")))
+    try:
+        try:
+            async with storage.local_file(source.storage_key) as original:
+                await runtime.run(
+                    target.spec, original, spool, services.settings.max_pixels, still_wanted
+                )
+        except FileNotFoundError as exc:
+            raise not_found("media content") from exc
+        except TransformError as exc:
+            raise MediaError(
+                "media.unprocessable", 422, f"The image cannot be transformed: {exc}"
+            ) from exc
+        RENDERS.labels(target.spec.format).inc()
+        size = (await to_thread.run_sync(spool.stat)).st_size
+        body = await to_thread.run_sync(spool.read_bytes) if size <= IN_MEMORY_BYTES else None
+        try:
+            await storage.commit_file(spool, target.storage_key, target.mime)
+        except StorageUnavailable as exc:
+            raise storage_unavailable(exc) from exc
+    finally:
+        await to_thread.run_sync(functools.partial(spool.unlink, missing_ok=True))
+    await _record(services, target, size)
+    runtime.count_rendered(source.org_id)
+    runtime.note_rendered(target.storage_key)
+    return Rendition(target, ObjectInfo(target.storage_key, size, now()), body)
+
+
+async def _record(services: Services, target: Target, size: int) -> None:
+    source = target.source
+    storage = services.storage
+    try:
+        async with services.db.write_session() as session:
+            repo = TransformRepository(session)
+            await repo.record_output(
+                source.org_id,
+                source.id,
+                source.version,
+                target.options_hash,
+                target.storage_key,
+                target.mime,
+                size,
+            )
+            stale = (
+                await repo.drop_older_versions(source.org_id, source.id, source.version)
+                if source.version > 1
+                else []
+            )
+    except IntegrityError as exc:
+        # The media was deleted while we rendered: its objects are being removed; so is ours.
+        await storage.delete(target.storage_key)
+        raise not_found("media") from exc
+    for key in stale:
+        try:
+            await storage.delete(key)
+        except StorageUnavailable:
+            log.warning("could not delete an old transform output", key=key)

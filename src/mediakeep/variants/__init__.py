@@ -1,0 +1,1 @@
+"""Image variants: the MEDIA_VARIANTS presets made from an image's current original."""
