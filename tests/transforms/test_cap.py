@@ -28,6 +28,7 @@ async def test_new_outputs_over_the_cap_are_refused_and_old_ones_still_served(
         paths = [await mint_path(app, client, user, media["id"], width=w) for w in (100, 110, 120)]
         for path in paths[:2]:
             assert (await client.get(path)).status_code == 200
+            await app.state.transforms.settled()  # stored and counted
         before = await renders(client)
         refused = await client.get(paths[2])
         error = assert_error(refused, 429, "rate.limited")
@@ -44,7 +45,8 @@ async def test_new_outputs_over_the_cap_are_refused_and_old_ones_still_served(
         assert (
             await client.get(await mint_path(app, client, other, theirs["id"], width=100))
         ).status_code == 200
-        # Deleting a media frees its outputs' places.
+        # Deleting a media frees its outputs' places (once they are stored and counted).
+        await app.state.transforms.settled()
         deleted = await client.delete(f"/api/v1/media/{media['id']}", headers=user.headers)
         assert deleted.status_code == 204
         again = await upload_image(client, user, 320, 240)

@@ -240,7 +240,9 @@ async def test_a_new_version_is_served_by_the_same_url(
     image = decode(second.content)
     assert (image.width, image.height) == (160, 320)
     assert await renders(client) == before + 1
-    # The old version's output is forgotten and gone from storage.
+    # The old version's output is forgotten and gone from storage (once stored in the
+    # background, after the answer).
+    await app.state.transforms.settled()
     storage = app.state.services.storage
     stored = [
         info.key async for info in storage.list_objects(transforms_prefix(user.org_id, media["id"]))
@@ -273,6 +275,10 @@ async def test_deleted_media_is_404_and_its_outputs_are_gone(
     media = await upload_image(client, user, 64, 48)
     path = signed_path(app, user.org_id, "w_32", media["id"])
     assert (await client.get(path)).status_code == 200
+    await app.state.transforms.settled()
     deleted = await client.delete(f"/api/v1/media/{media['id']}", headers=user.headers)
     assert deleted.status_code == 204
     assert_error(await client.get(path), 404, "not_found")
+    storage = app.state.services.storage
+    prefix = transforms_prefix(user.org_id, media["id"])
+    assert [info.key async for info in storage.list_objects(prefix)] == []

@@ -16,11 +16,12 @@ import hmac
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from anyio import to_thread
@@ -143,7 +144,43 @@ class TransformRuntime:
         self._sources: dict[str, tuple[float, TransformSource]] = {}
         self._output_counts: dict[str, tuple[float, int]] = {}
         self._rendered: OrderedDict[str, None] = OrderedDict()
+        # Rendered outputs on their way to storage: served from here meanwhile.
+        self._held: dict[str, tuple[bytes, datetime, str]] = {}
+        self._held_per_org: dict[str, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._recorded_per_org: dict[str, int] = {}
         configure_engine()
+
+    def held(self, storage_key: str) -> tuple[bytes, datetime] | None:
+        found = self._held.get(storage_key)
+        return (found[0], found[1]) if found is not None else None
+
+    def held_for(self, org_id: str) -> int:
+        return self._held_per_org.get(org_id, 0)
+
+    def hold(self, storage_key: str, org_id: str, body: bytes, modified: datetime) -> None:
+        self._held[storage_key] = (body, modified, org_id)
+        self._held_per_org[org_id] = self._held_per_org.get(org_id, 0) + 1
+
+    def release(self, storage_key: str) -> None:
+        found = self._held.pop(storage_key, None)
+        if found is None:
+            return
+        left = self._held_per_org[found[2]] - 1
+        if left:
+            self._held_per_org[found[2]] = left
+        else:
+            del self._held_per_org[found[2]]
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settled(self) -> None:
+        """Until every output rendered so far is stored and counted (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def note_rendered(self, storage_key: str) -> None:
         self._rendered[storage_key] = None
@@ -163,7 +200,7 @@ class TransformRuntime:
         return found[1]
 
     def recent_output_count(self, org_id: str) -> int | None:
-        """The org's stored outputs as last counted plus the renders since, while fresh."""
+        """The org's stored outputs as last counted plus those recorded since, while fresh."""
         found = self._output_counts.get(org_id)
         if found is None or found[0] < time.monotonic():
             return None
@@ -176,10 +213,17 @@ class TransformRuntime:
             self._output_counts.clear()
         self._output_counts[org_id] = (time.monotonic() + self.source_ttl, count)
 
-    def count_rendered(self, org_id: str) -> None:
+    def recorded(self, storage_key: str, org_id: str) -> None:
+        """The output's row is committed: it counts from the table now, not as held."""
         found = self._output_counts.get(org_id)
         if found is not None:
             self._output_counts[org_id] = (found[0], found[1] + 1)
+        self._recorded_per_org[org_id] = self._recorded_per_org.get(org_id, 0) + 1
+        self.release(storage_key)
+        self.note_rendered(storage_key)
+
+    def recorded_so_far(self, org_id: str) -> int:
+        return self._recorded_per_org.get(org_id, 0)
 
     def remember_source(self, source: TransformSource) -> None:
         if self.source_ttl <= 0:
@@ -357,30 +401,38 @@ async def obtain(
     still_wanted: StillWanted | None = None,
 ) -> Rendition:
     """The output: from memory, from storage, or rendered (and stored) if nobody has yet."""
-    hot = runtime.outputs.get(target.storage_key)
+    key = target.storage_key
+    hot = runtime.outputs.get(key) or runtime.held(key)
     if hot is not None:
-        body, modified = hot
-        ANSWERS.labels("memory").inc()
-        return Rendition(target, ObjectInfo(target.storage_key, len(body), modified), body)
+        return _from_memory(target, hot)
     storage = services.storage
-    info = await _stat(storage, target.storage_key)
+    info = await _stat(storage, key)
     if info is None:
-        async with runtime.output_lock(target.storage_key) as waited:
+        async with runtime.output_lock(key) as waited:
             # Whoever held the lock before us (or rendered it while our first look was on the
-            # way) may have stored it; otherwise that look stands and saves a round trip.
-            again = waited or runtime.rendered_lately(target.storage_key)
-            info = await _stat(storage, target.storage_key) if again else None
+            # way) has it in memory or in storage; otherwise that look stands.
+            if waited or runtime.rendered_lately(key):
+                hot = runtime.held(key)
+                if hot is not None:
+                    return _from_memory(target, hot)
+                info = await _stat(storage, key)
             if info is None:
                 rendition = await _render(services, runtime, target, still_wanted)
                 ANSWERS.labels("rendered").inc()
                 return rendition
     ANSWERS.labels("stored").inc()
     if runtime.outputs.admits(info.size):
-        whole = await _read_all(storage, target.storage_key)
+        whole = await _read_all(storage, key)
         if whole is not None:
-            runtime.outputs.put(target.storage_key, whole, info.modified)
+            runtime.outputs.put(key, whole, info.modified)
             return Rendition(target, info, whole)
     return Rendition(target, info)
+
+
+def _from_memory(target: Target, hot: tuple[bytes, datetime]) -> Rendition:
+    body, modified = hot
+    ANSWERS.labels("memory").inc()
+    return Rendition(target, ObjectInfo(target.storage_key, len(body), modified), body)
 
 
 async def _read_all(storage: Storage, key: str) -> bytes | None:
@@ -412,15 +464,19 @@ async def _check_cap(services: Services, runtime: TransformRuntime, org_id: str)
     if not cap:
         return
     # Counted at most once per MEDIA_TRANSFORM_SOURCE_CACHE_TTL per org and process, plus this
-    # process's renders since: a cold flood does not count the table on every request.
+    # process's outputs recorded since and those still being stored (held). An output whose
+    # row lands while the table is counted was held when we looked: it is taken off once.
+    held = runtime.held_for(org_id)
     stored = runtime.recent_output_count(org_id)
     if stored is None:
+        before = runtime.recorded_so_far(org_id)
         async with services.db.read_session() as session:
             stored = await TransformRepository(session).count_outputs(org_id)
         runtime.remember_output_count(org_id, stored)
-    if stored >= cap:
-        # Racing renders (other processes, or this one's within a count's lifetime across
-        # deletes) may overshoot or undershoot the cap a little; it bounds cost, not billing.
+        held -= runtime.recorded_so_far(org_id) - before
+    if stored + max(held, 0) >= cap:
+        # Other processes' renders, or deletes within a count's lifetime, may let an org pass
+        # the cap or stop it short by a little: it bounds cost, it is not billing.
         raise MediaError(
             "rate.limited",
             429,
@@ -436,6 +492,9 @@ async def _render(
     target: Target,
     still_wanted: StillWanted | None,
 ) -> Rendition:
+    """Render into a spool file; answer small outputs from memory at once and store them in
+    the background (the fsyncs and the row stay off the response's path), large ones after
+    storing them."""
     source = target.source
     assert source.storage_key is not None  # check_transformable refused the others
     await _check_cap(services, runtime, source.org_id)
@@ -453,22 +512,57 @@ async def _render(
             raise MediaError(
                 "media.unprocessable", 422, f"The image cannot be transformed: {exc}"
             ) from exc
+        except StorageUnavailable as exc:
+            raise storage_unavailable(exc) from exc
         RENDERS.labels(target.spec.format).inc()
         size = (await to_thread.run_sync(spool.stat)).st_size
         body = await to_thread.run_sync(spool.read_bytes) if size <= IN_MEMORY_BYTES else None
+    except BaseException:
+        await _discard(spool)
+        raise
+    modified = now()
+    info = ObjectInfo(target.storage_key, size, modified)
+    if body is None:
         try:
-            await storage.commit_file(spool, target.storage_key, target.mime)
-        except StorageUnavailable as exc:
-            raise storage_unavailable(exc) from exc
+            await _store(services, runtime, target, spool, size)
+        finally:
+            await _discard(spool)
+        return Rendition(target, info)
+    runtime.hold(target.storage_key, source.org_id, body, modified)
+    runtime.spawn(_store_held(services, runtime, target, spool, size))
+    return Rendition(target, info, body)
+
+
+async def _discard(spool: Path) -> None:
+    await to_thread.run_sync(functools.partial(spool.unlink, missing_ok=True))
+
+
+async def _store_held(
+    services: Services, runtime: TransformRuntime, target: Target, spool: Path, size: int
+) -> None:
+    try:
+        await _store(services, runtime, target, spool, size)
+    except Exception:  # a cache write: the next request renders again
+        log.warning("could not store a transform output", key=target.storage_key, exc_info=True)
     finally:
-        await to_thread.run_sync(functools.partial(spool.unlink, missing_ok=True))
-    await _record(services, target, size)
-    runtime.count_rendered(source.org_id)
-    runtime.note_rendered(target.storage_key)
-    return Rendition(target, ObjectInfo(target.storage_key, size, now()), body)
+        await _discard(spool)
+        runtime.release(target.storage_key)
 
 
-async def _record(services: Services, target: Target, size: int) -> None:
+async def _store(
+    services: Services, runtime: TransformRuntime, target: Target, spool: Path, size: int
+) -> None:
+    """Commit the output to storage, then count it (and forget older versions' outputs)."""
+    try:
+        await services.storage.commit_file(spool, target.storage_key, target.mime)
+    except StorageUnavailable as exc:
+        raise storage_unavailable(exc) from exc
+    if not await _record(services, runtime, target, size):
+        raise not_found("media")
+
+
+async def _record(services: Services, runtime: TransformRuntime, target: Target, size: int) -> bool:
+    """Write the output's row; False (and the object deleted) when the media is gone."""
     source = target.source
     storage = services.storage
     try:
@@ -488,12 +582,14 @@ async def _record(services: Services, target: Target, size: int) -> None:
                 if source.version > 1
                 else []
             )
-    except IntegrityError as exc:
+    except IntegrityError:
         # The media was deleted while we rendered: its objects are being removed; so is ours.
         await storage.delete(target.storage_key)
-        raise not_found("media") from exc
+        return False
+    runtime.recorded(target.storage_key, source.org_id)
     for key in stale:
         try:
             await storage.delete(key)
         except StorageUnavailable:
             log.warning("could not delete an old transform output", key=key)
+    return True
