@@ -31,6 +31,9 @@ system_packages() {
         ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || wanted+=(postgresql)
         command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
         command -v espeak-ng >/dev/null 2>&1 || wanted+=(espeak-ng)
+        [ -x /usr/bin/chromium ] || wanted+=(chromium)  # tests/web: Playwright drives Debian's
+        # tests/quarantine: a real clamd with a test signature database (never freshclam).
+        command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || wanted+=(clamav clamav-daemon)
     fi
     if [ ${#wanted[@]} -gt 0 ]; then as_root_apt "${wanted[@]}"; fi
 }

@@ -47,6 +47,8 @@ PUBLIC_OPERATIONS: dict[str, str] = {
     "POST /api/v1/auth/guest-login": "mints a new guest with its own empty org (off by default)",
     "GET /t/{signature}/{options}/{media_id}": "signed transform URLs: the HMAC over options "
     "and media id with the media's org key is the credential (tests/transforms)",
+    "GET /stream/{token}/{media_id}/{fmt}/{name}": "signed stream token is the credential "
+    "(bound to org, principal, media and expiry; tests/streaming)",
 }
 
 # Routes the OpenAPI document does not show (so the walker would not see them on its own).
@@ -62,6 +64,13 @@ HIDDEN_ROUTES: dict[str, str] = {
     "HEAD /files/{key}": "public: HEAD twin of the signed files route",
     "HEAD /api/v1/media/{media_id}/content": WALK_AS_GET,
     "HEAD /t/{signature}/{options}/{media_id}": "public: HEAD twin of the signed transform route",
+    "HEAD /stream/{token}/{media_id}/{fmt}/{name}": "public: HEAD twin of the signed stream route",
+    "GET /": "public: the web app's static index.html; it holds no tenant data (tests/web)",
+    "MOUNT /static": "public: the web app's static JS/CSS files, the same for everyone",
+    "WEBSOCKET /api/v1/realtime": "authenticates itself (header or first `auth` message, "
+    "else close 4401) and sends only the principal's org's events (tests/events/test_realtime)",
+    "GET /api/v1/events": "Server-Sent Events stream that never ends (the walker would wait "
+    "forever); Viewer auth, only the org's events (tests/events/test_realtime)",
 }
 PUBLIC_OPERATIONS |= {
     "PUT /uploads/local/{key}": "local storage's signed upload URLs: the HMAC over key, size, "
@@ -99,7 +108,22 @@ POLICY: dict[str, Need] = {
     "POST /api/v1/media/{media_id}/convert": "member",
     "POST /api/v1/media/{media_id}/resize": "member",
     "POST /api/v1/media/{media_id}/crop": "member",
+    "POST /api/v1/media/{media_id}/transcode": "member",
+    "POST /api/v1/media/{media_id}/trim": "member",
+    "POST /api/v1/media/{media_id}/thumbnail": "member",
+    "POST /api/v1/media/{media_id}/stream": "member",
+    "GET /api/v1/media/{media_id}/stream": "viewer",
     "POST /api/v1/media/{media_id}/transform-url": "viewer",
+    "GET /api/v1/media/{media_id}/captions": "viewer",
+    "POST /api/v1/media/{media_id}/captions": "member",
+    "PATCH /api/v1/media/{media_id}/captions/{language}": "member",
+    "GET /api/v1/media/{media_id}/captions/{language}.vtt": "viewer",
+    "GET /api/v1/media/{media_id}/captions/{language}.srt": "viewer",
+    "GET /api/v1/media/{media_id}/transcript": "viewer",
+    "POST /api/v1/ai/generate-image": "member",
+    "POST /api/v1/ai/generate-audio": "member",
+    "POST /api/v1/ai/generate-caption": "member",
+    "GET /api/v1/ai/providers": "viewer",
     "POST /api/v1/orgs/{slug}/members": "owner",
     "GET /api/v1/orgs/{slug}/members": "viewer",
     "DELETE /api/v1/orgs/{slug}/members/{user_id}": "owner",
@@ -113,8 +137,16 @@ POLICY: dict[str, Need] = {
     "GET /api/v1/collections/{collection_id}/media": "viewer",
     "DELETE /api/v1/collections/{collection_id}/media/{media_id}": "member",
     "GET /api/v1/jobs": "viewer",
+    "POST /api/v1/webhooks": "admin",
+    "GET /api/v1/webhooks": "admin",
+    "GET /api/v1/webhooks/{webhook_id}": "admin",
+    "PATCH /api/v1/webhooks/{webhook_id}": "admin",
+    "DELETE /api/v1/webhooks/{webhook_id}": "admin",
+    "GET /api/v1/webhooks/{webhook_id}/deliveries": "admin",
+    "POST /api/v1/webhooks/{webhook_id}/test": "admin",
     "GET /api/v1/jobs/{job_id}": "viewer",
     "POST /api/v1/jobs/{job_id}/cancel": "member",
+    "POST /api/v1/media/batch/convert": "member",
     "POST /api/v1/media/upload-url": "member",
     "POST /api/v1/media/prepare-upload": "member",
     "POST /api/v1/media/{media_id}/finalize": "member",
@@ -132,6 +164,22 @@ VIEWER_ALSO_ACCEPTED: dict[str, tuple[Callable[["World"], set[int]], str]] = {
         lambda w: set() if w.media["variants"] else {404},
         "the walker asks for A's first variant; while this version makes no variants (no "
         "processing yet) A's image has none, so 404 is right; once it has one, only 302 is",
+    ),
+    "GET /api/v1/media/{media_id}/captions/{language}.vtt": (
+        lambda _: {404},
+        "A's media has no captions in the walker's world, so its caption file is a 404",
+    ),
+    "GET /api/v1/media/{media_id}/captions/{language}.srt": (
+        lambda _: {404},
+        "A's media has no captions in the walker's world, so its caption file is a 404",
+    ),
+    "GET /api/v1/media/{media_id}/stream": (
+        lambda _: {404},
+        "A's media is an image: no stream was ever asked for, so its stream is a 404",
+    ),
+    "GET /api/v1/media/{media_id}/transcript": (
+        lambda _: {404},
+        "A's media has no captions in the walker's world, so it has no transcript (404)",
     ),
     "GET /api/v1/jobs/{job_id}": (
         lambda _: {404},
@@ -192,6 +240,8 @@ PATH_PARAMS: list[tuple[str, str, ParamValue]] = [
     (f"{API}/", "media_id", (lambda w: w.media["id"], lambda w: _fake_id(w.media["id"]), True)),
     (f"{API}/media/", "id", (lambda w: w.media["id"], lambda w: _fake_id(w.media["id"]), True)),
     (f"{API}/media/", "name", (lambda w: w.variant_name, lambda w: w.variant_name, False)),
+    # A caption language is not a resource of its own: A's media has none in the walker.
+    (f"{API}/media/", "language", (lambda _: "en", lambda _: "en", False)),
     (
         f"{API}/collections/",
         "collection_id",
@@ -208,6 +258,8 @@ PATH_PARAMS: list[tuple[str, str, ParamValue]] = [
     ),
     # Org A has no job: both values exist nowhere, and every outsider must get the same 404.
     (f"{API}/jobs/", "job_id", (lambda _: new_id("job"), lambda _: new_id("job"), True)),
+    # Org A has no webhook: both values exist nowhere; outsiders get the same 404.
+    (f"{API}/webhooks/", "webhook_id", (lambda _: new_id("wh"), lambda _: new_id("wh"), True)),
     (
         f"{API}/",
         "user_id",
@@ -242,17 +294,35 @@ BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     },
     "POST /api/v1/media/batch": lambda w: {"json": {"ids": [w.media["id"]]}},
     "POST /api/v1/collections": lambda _: {"json": {"name": "walker"}},
+    # An address literal that is public: the SSRF guard passes it without a DNS lookup.
+    "POST /api/v1/webhooks": lambda _: {
+        "json": {"url": "http://93.184.215.14/walker", "events": ["media.ready"]}
+    },
+    "PATCH /api/v1/webhooks/{webhook_id}": lambda _: {"json": {"description": "walked"}},
     "PATCH /api/v1/collections/{collection_id}": lambda _: {"json": {"name": "walked"}},
     "POST /api/v1/collections/{collection_id}/media": lambda w: {
         "json": {"media_ids": [w.media["id"]]}
     },
     "POST /api/v1/media/{media_id}/variants": lambda _: {"json": {}},
+    "POST /api/v1/media/{media_id}/captions": lambda _: {
+        "json": {"language": "en", "content": "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n"}
+    },
+    "PATCH /api/v1/media/{media_id}/captions/{language}": lambda _: {"json": {"approved": False}},
+    "POST /api/v1/ai/generate-image": lambda _: {"json": {"prompt": "a walker's lighthouse"}},
+    "POST /api/v1/ai/generate-audio": lambda _: {"json": {"text": "walker", "format": "wav"}},
     "POST /api/v1/media/{media_id}/convert": lambda _: {"json": {"format": "png"}},
     "POST /api/v1/media/{media_id}/resize": lambda _: {"json": {"width": 8}},
+    "POST /api/v1/media/{media_id}/transcode": lambda _: {"json": {"format": "mp4"}},
+    "POST /api/v1/media/{media_id}/trim": lambda _: {"json": {"start_time": 0, "end_time": 1}},
+    "POST /api/v1/media/{media_id}/thumbnail": lambda _: {"json": {"timestamp": 0}},
+    "POST /api/v1/media/{media_id}/stream": lambda _: {"json": {"formats": ["hls", "dash"]}},
     "POST /api/v1/media/{media_id}/crop": lambda _: {
         "json": {"x": 0, "y": 0, "width": 4, "height": 4, "mode": "replace"}
     },
     "POST /api/v1/media/resolve": lambda w: {"json": {"ids": [w.media["id"]]}},
+    "POST /api/v1/media/batch/convert": lambda w: {
+        "json": {"ids": [w.media["id"]], "format": "png"}
+    },
     "POST /api/v1/media/upload-url": lambda _: {
         "json": {"filename": "w.png", "mime": "image/png", "size_bytes": 100}
     },
@@ -280,6 +350,14 @@ BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     # The most harmful write: making the outsider an owner of A.
     "POST /api/v1/orgs/{slug}/members": lambda w: {
         "json": {"email": w.stranger.email, "role": "owner"}
+    },
+}
+
+# Operations whose body (not path) names a resource of A: (world, fake) -> the body, naming A's
+# resource, or with fake=True one that exists nowhere. An outsider must get the same 404 for both.
+BODIES_NAMING_A: dict[str, Callable[[World, bool], dict[str, Any]]] = {
+    "POST /api/v1/ai/generate-caption": lambda w, fake: {
+        "json": {"media_id": _fake_id(w.media["id"]) if fake else w.media["id"]}
     },
 }
 
@@ -644,7 +722,11 @@ def build_request(
     body: dict[str, Any] = {}
     maker = BODIES.get(op.policy_key)
     request_body = op.spec.get("requestBody")
-    if maker is not None:
+    naming = BODIES_NAMING_A.get(op.policy_key)
+    if naming is not None:
+        body = naming(world, fake)
+        names_a = True
+    elif maker is not None:
         body = maker(world)
     elif request_body:
         content = request_body.get("content", {})

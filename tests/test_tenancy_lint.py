@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "mediakeep"
-TENANT_TABLES = {"Media", "Variant", "ApiKey", "Collection", "CollectionMedia", "Job", "TusUpload"}
+TENANT_TABLES = {
+    "Media",
+    "Variant",
+    "ApiKey",
+    "Collection",
+    "CollectionMedia",
+    "Job",
+    "TusUpload",
+    "Caption",
+    "Webhook",
+    "WebhookDelivery",
+}
 STATEMENTS = {"select", "update", "delete"}
 
 

@@ -13,10 +13,15 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mediakeep import __version__
+from mediakeep.ai.router import router as ai_router
 from mediakeep.auth.router import router as auth_router
+from mediakeep.captions.router import router as captions_router
 from mediakeep.collections.router import router as collections_router
 from mediakeep.config import Settings
 from mediakeep.errors import install_error_handlers
+from mediakeep.events import bus as event_bus
+from mediakeep.events.router import realtime
+from mediakeep.events.router import router as events_router
 from mediakeep.files.router import router as files_router
 from mediakeep.idempotency.middleware import IdempotencyMiddleware
 from mediakeep.imageops.router import router as imageops_router
@@ -29,6 +34,8 @@ from mediakeep.middleware import RequestContextMiddleware
 from mediakeep.orgs.router import router as orgs_router
 from mediakeep.ratelimit.middleware import RateLimitMiddleware
 from mediakeep.services import build_services
+from mediakeep.streaming.router import public_router as stream_public_router
+from mediakeep.streaming.router import router as stream_router
 from mediakeep.system.router import router as system_router
 from mediakeep.transforms.router import public_router as transforms_public_router
 from mediakeep.transforms.router import router as transforms_router
@@ -37,6 +44,10 @@ from mediakeep.uploads.router import local_router as local_uploads_router
 from mediakeep.uploads.router import router as uploads_router
 from mediakeep.usage.router import router as usage_router
 from mediakeep.variants.router import router as variants_router
+from mediakeep.videoops.router import router as videoops_router
+from mediakeep.web.router import mount_web
+from mediakeep.webhooks.router import router as webhooks_router
+from mediakeep.webhooks.sender import run_webhook_sender
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -107,10 +118,22 @@ def create_app(
         app.state.services = services
         services.dispatcher = create_dispatcher(settings, workers=own_workers)
         await services.dispatcher.start()
+        bus = event_bus.create_event_bus(settings, db)
+        await bus.start()
+        event_bus.install(db, bus)
         sweeper = asyncio.create_task(run_sweeper(services)) if run_background else None
+        # The webhook sender runs beside the sweeper (every API replica may run one: deliveries
+        # are leased, so each is sent by one sender at a time).
+        sender = asyncio.create_task(run_webhook_sender(services)) if run_background else None
         try:
             yield
         finally:
+            if sender:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            event_bus.install(db, None)
+            await bus.stop()
             await services.dispatcher.stop()
             if sweeper:
                 sweeper.cancel()
@@ -139,15 +162,24 @@ def create_app(
     app.include_router(uploads_router, prefix="/api/v1")
     app.include_router(tus_router, prefix="/api/v1")
     app.include_router(media_router, prefix="/api/v1")
+    app.include_router(captions_router, prefix="/api/v1")
+    app.include_router(ai_router, prefix="/api/v1")
     app.include_router(variants_router, prefix="/api/v1")
     app.include_router(imageops_router, prefix="/api/v1")
+    app.include_router(videoops_router, prefix="/api/v1")
     app.include_router(collections_router, prefix="/api/v1")
     app.include_router(orgs_router, prefix="/api/v1")
     app.include_router(usage_router, prefix="/api/v1")
     app.include_router(jobs_router, prefix="/api/v1")
+    app.include_router(webhooks_router, prefix="/api/v1")
+    app.include_router(events_router, prefix="/api/v1")
+    app.add_api_websocket_route("/api/v1/realtime", realtime, name="realtime")
     app.include_router(files_router)
     app.include_router(local_uploads_router)
     app.include_router(transforms_router, prefix="/api/v1")
+    app.include_router(stream_router, prefix="/api/v1")
+    app.include_router(stream_public_router)
+    mount_web(app)  # the browser app at `/` and `/static`, outside the OpenAPI document
 
     # Innermost first: idempotency sees only requests the rate limit let through, and both sit
     # inside CORS (so a browser can read a 429) and the request context (request ids).

@@ -158,8 +158,34 @@ class Settings(BaseSettings):
     proxy_download: bool = Field(
         True, validation_alias=AliasChoices("MEDIA_PROXY_DOWNLOAD", "proxy_download")
     )
+    webhook_retry_base: timedelta = Field(
+        timedelta(seconds=30),
+        validation_alias=AliasChoices("MEDIA_WEBHOOK_RETRY_BASE", "webhook_retry_base"),
+    )
+    webhook_timeout: timedelta = Field(
+        timedelta(seconds=10),
+        validation_alias=AliasChoices("MEDIA_WEBHOOK_TIMEOUT", "webhook_timeout"),
+    )
+    clamd_address: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_CLAMD_ADDRESS", "clamd_address")
+    )
+    clamd_fail_open: bool = Field(
+        False, validation_alias=AliasChoices("MEDIA_CLAMD_FAIL_OPEN", "clamd_fail_open")
+    )
     retention_days: int = Field(
         0, validation_alias=AliasChoices("MEDIA_RETENTION_DAYS", "retention_days")
+    )
+    max_duration: timedelta = Field(
+        timedelta(hours=4),
+        validation_alias=AliasChoices("MEDIA_MAX_DURATION", "max_duration"),
+    )
+    ffmpeg_path: str = Field("", validation_alias=AliasChoices("MEDIA_FFMPEG_PATH", "ffmpeg_path"))
+    ffmpeg_timeout: timedelta = Field(
+        timedelta(hours=1),
+        validation_alias=AliasChoices("MEDIA_FFMPEG_TIMEOUT", "ffmpeg_timeout"),
+    )
+    video_auto_stream: bool = Field(
+        True, validation_alias=AliasChoices("MEDIA_VIDEO_AUTO_STREAM", "video_auto_stream")
     )
     id_prefix: str = Field(
         "med",
@@ -226,6 +252,57 @@ class Settings(BaseSettings):
     rate_limit_caption: str = Field(
         "10/minute",
         validation_alias=AliasChoices("MEDIA_RATE_LIMIT_CAPTION", "rate_limit_caption"),
+    )
+    ai_budget_per_day: int = Field(
+        100, validation_alias=AliasChoices("MEDIA_AI_BUDGET_PER_DAY", "ai_budget_per_day")
+    )
+    ai_blocklist: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_BLOCKLIST", "ai_blocklist")
+    )
+    ai_moderation_url: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_MODERATION_URL", "ai_moderation_url")
+    )
+    ai_moderation_api_key: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_MODERATION_API_KEY", "ai_moderation_api_key")
+    )
+    ai_timeout_seconds: float = Field(
+        60.0, validation_alias=AliasChoices("MEDIA_AI_TIMEOUT", "ai_timeout_seconds")
+    )
+    ai_image_provider: str = Field(
+        "openai", validation_alias=AliasChoices("MEDIA_AI_IMAGE_PROVIDER", "ai_image_provider")
+    )
+    ai_image_base_url: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_IMAGE_BASE_URL", "ai_image_base_url")
+    )
+    ai_image_api_key: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_IMAGE_API_KEY", "ai_image_api_key")
+    )
+    ai_image_model: str = Field(
+        "gpt-image-1", validation_alias=AliasChoices("MEDIA_AI_IMAGE_MODEL", "ai_image_model")
+    )
+    ai_tts_provider: str = Field(
+        "local", validation_alias=AliasChoices("MEDIA_AI_TTS_PROVIDER", "ai_tts_provider")
+    )
+    ai_tts_base_url: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_TTS_BASE_URL", "ai_tts_base_url")
+    )
+    ai_tts_api_key: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_TTS_API_KEY", "ai_tts_api_key")
+    )
+    ai_tts_model: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_TTS_MODEL", "ai_tts_model")
+    )
+    ai_asr_provider: str = Field(
+        "local", validation_alias=AliasChoices("MEDIA_AI_ASR_PROVIDER", "ai_asr_provider")
+    )
+    ai_asr_base_url: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_ASR_BASE_URL", "ai_asr_base_url")
+    )
+    ai_asr_api_key: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_ASR_API_KEY", "ai_asr_api_key")
+    )
+    ai_asr_model: str = Field(
+        "", validation_alias=AliasChoices("MEDIA_AI_ASR_MODEL", "ai_asr_model")
     )
     transform_max_derivatives_per_org: int = Field(
         10_000,
@@ -305,6 +382,10 @@ class Settings(BaseSettings):
         "job_stale_after",
         "job_poll_interval",
         "job_republish_after",
+        "max_duration",
+        "ffmpeg_timeout",
+        "webhook_retry_base",
+        "webhook_timeout",
         mode="before",
     )
     @classmethod

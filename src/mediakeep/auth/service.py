@@ -184,7 +184,16 @@ async def register(session: AsyncSession, body: RegisterRequest) -> UserOut:
         # A concurrent registration took the email (or, rarely, the slug) between check and insert.
         raise conflict("That email (or its organisation slug) was just taken; try again") from exc
     log.info("user registered", user_id=user.id, org_id=org_id)
-    return await _user_out(session, user)
+    out = await _user_out(session, user)
+    from mediakeep.events.publish import publish_after_commit
+
+    await publish_after_commit(
+        session,
+        "user.registered",
+        org_id,
+        {"id": user.id, "email": user.email, "name": user.name, "org_id": org_id},
+    )
+    return out
 
 
 async def get_me(session: AsyncSession, principal: Principal) -> UserOut:

@@ -171,6 +171,13 @@ def _given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if not isinstance(value, NotGiven)}
 
 
+def _media_or_job(response: httpx.Response) -> Media | Job:
+    """201/200: the derived media; 202 (`async`): the job making it (`result.media_id`)."""
+    if response.status_code == 202:
+        return Job.from_json(response.json()["job"])
+    return Media.from_response(response)
+
+
 def collection_path(collection_id: str, *rest: str) -> str:
     return "/".join([f"{API}/collections", segment(collection_id), *(segment(r) for r in rest)])
 
@@ -672,10 +679,15 @@ class Routes(ClientBase):
         """The signed URL of one variant (where the API redirects to)."""
         return Call("GET", media_path(media_id, "variants", name), location_of, ok=is_redirect)
 
-    @route("GET /files/{key}", "GET /t/{signature}/{options}/{media_id}")
+    @route(
+        "GET /files/{key}",
+        "GET /t/{signature}/{options}/{media_id}",
+        "GET /stream/{token}/{media_id}/{fmt}/{name}",
+    )
     def get_file(self, url: str) -> Call[bytes]:
-        """The bytes behind a signed link the API handed out (`/files/{key}?exp=&sig=`, or
-        storage's own signed URLs), in memory; see `download_url` to stream to a file."""
+        """The bytes behind a signed link the API handed out (`/files/{key}?exp=&sig=`, a
+        stream playlist or segment, or storage's own signed URLs), in memory; see
+        `download_url` to stream to a file."""
         return Call("GET", url, bytes_of, authenticate=False, ok=is_success)
 
     @route("POST /api/v1/media/{media_id}/variants")
@@ -703,6 +715,25 @@ class Routes(ClientBase):
             media_path(media_id, "convert"),
             Media.from_response,
             json=json_body(format=format, quality=quality, lossless=lossless),
+        )
+
+    @route("POST /api/v1/media/batch/convert")
+    def batch_convert(
+        self,
+        ids: Iterable[str],
+        format: ImageFormat,  # noqa: A002 - the API's name
+        *,
+        quality: int | None = None,
+    ) -> Call[tuple[list[Job], list[str]]]:
+        """Convert up to 20 images as jobs: (jobs, ids not found or not images)."""
+        return Call(
+            "POST",
+            f"{API}/media/batch/convert",
+            lambda response: (
+                [Job.from_json(job) for job in response.json()["jobs"]],
+                list(response.json()["missing"]),
+            ),
+            json=json_body(ids=list(ids), format=format, quality=quality),
         )
 
     @route("POST /api/v1/media/{media_id}/resize")
@@ -791,6 +822,201 @@ class Routes(ClientBase):
                 expires_in=expires_in,
             ),
         )
+
+    # ------------------------------------------------------------ video and audio operations
+
+    @route("POST /api/v1/media/{media_id}/transcode")
+    def transcode(
+        self,
+        media_id: str,
+        format: Literal["mp4", "webm", "mp3", "aac", "opus", "wav", "flac"],  # noqa: A002
+        *,
+        codec: Literal["h264", "vp9", "av1"] | None = None,
+        crf: int | None = None,
+        preset: str | None = None,
+        max_height: int | None = None,
+        bitrate: int | None = None,
+        async_: bool | None = None,
+    ) -> Call[Media | Job]:
+        """A derived video or audio in another format: the job (async, the default) or the
+        media (`async_=False`)."""
+        body = json_body(
+            format=format,
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            max_height=max_height,
+            bitrate=bitrate,
+        )
+        if async_ is not None:
+            body["async"] = async_
+        return Call("POST", media_path(media_id, "transcode"), _media_or_job, json=body)
+
+    @route("POST /api/v1/media/{media_id}/trim")
+    def trim(
+        self,
+        media_id: str,
+        *,
+        start_time: float | str,
+        end_time: float | str,
+        accurate: bool | None = None,
+        async_: bool | None = None,
+    ) -> Call[Media | Job]:
+        """A derived media of the part between the two times (seconds or HH:MM:SS.mmm)."""
+        body = json_body(start_time=start_time, end_time=end_time, accurate=accurate)
+        if async_ is not None:
+            body["async"] = async_
+        return Call("POST", media_path(media_id, "trim"), _media_or_job, json=body)
+
+    @route("POST /api/v1/media/{media_id}/thumbnail")
+    def thumbnail(
+        self,
+        media_id: str,
+        *,
+        timestamp: float | str,
+        format: Literal["jpeg", "webp", "png"] | None = None,  # noqa: A002 - the API's name
+        set_poster: bool | None = None,
+        async_: bool | None = None,
+    ) -> Call[Media | Job]:
+        """A derived image of the video's frame at `timestamp` (and its poster, if asked)."""
+        body = json_body(timestamp=timestamp, format=format, set_poster=set_poster)
+        if async_ is not None:
+            body["async"] = async_
+        return Call("POST", media_path(media_id, "thumbnail"), _media_or_job, json=body)
+
+    @route("POST /api/v1/media/{media_id}/stream")
+    def create_stream(
+        self,
+        media_id: str,
+        *,
+        formats: Iterable[Literal["hls", "dash"]] = ("hls", "dash"),
+        renditions: Iterable[int] | None = None,
+    ) -> Call[Job]:
+        """Make the adaptive HLS/DASH ladder (a job; default 1080/720/480/360, never above
+        the source)."""
+        body: dict[str, Any] = {"formats": list(formats)}
+        if renditions is not None:
+            body["renditions"] = list(renditions)
+        return Call(
+            "POST",
+            media_path(media_id, "stream"),
+            lambda response: Job.from_json(response.json()["job"]),
+            json=body,
+        )
+
+    @route("GET /api/v1/media/{media_id}/stream")
+    def get_stream(self, media_id: str) -> Call[Any]:
+        """`{status, hls_url, dash_url, expires_at}`: links signed for you (409
+        `media.transcoding` while the job runs)."""
+        return Call("GET", media_path(media_id, "stream"), json_of)
+
+    # ------------------------------------------------------------ captions
+
+    @route("GET /api/v1/media/{media_id}/captions")
+    def list_captions(self, media_id: str, *, lang: str | None = None) -> Call[Any]:
+        """The media's captions: `{"data": [{language, source, approved, url_vtt, url_srt}]}`."""
+        return Call("GET", media_path(media_id, "captions"), json_of, params={"lang": lang})
+
+    @route("POST /api/v1/media/{media_id}/captions")
+    def add_captions(
+        self, media_id: str, language: str, content: str, *, format: str = "vtt"
+    ) -> Call[Any]:
+        """Add (or replace) one language's captions from WebVTT (`vtt`) or SubRip (`srt`)."""
+        return Call(
+            "POST",
+            media_path(media_id, "captions"),
+            json_of,
+            json={"language": language, "content": content, "format": format},
+        )
+
+    @route("PATCH /api/v1/media/{media_id}/captions/{language}")
+    def update_captions(
+        self,
+        media_id: str,
+        language: str,
+        *,
+        approved: bool | None = None,
+        content: str | None = None,
+        format: str = "vtt",
+    ) -> Call[Any]:
+        """Approve captions or replace their text."""
+        body: dict[str, Any] = {"format": format}
+        if approved is not None:
+            body["approved"] = approved
+        if content is not None:
+            body["content"] = content
+        return Call("PATCH", media_path(media_id, "captions", language), json_of, json=body)
+
+    @route("GET /api/v1/media/{media_id}/captions/{language}.vtt")
+    def captions_vtt(self, media_id: str, language: str) -> Call[str]:
+        """The captions as WebVTT text."""
+        return Call("GET", media_path(media_id, "captions", f"{language}.vtt"), text_of)
+
+    @route("GET /api/v1/media/{media_id}/captions/{language}.srt")
+    def captions_srt(self, media_id: str, language: str) -> Call[str]:
+        """The captions as SubRip text."""
+        return Call("GET", media_path(media_id, "captions", f"{language}.srt"), text_of)
+
+    @route("GET /api/v1/media/{media_id}/transcript")
+    def get_transcript(self, media_id: str, *, lang: str | None = None) -> Call[Any]:
+        """The media's transcript: `{language, text, segments: [{start, end, text}]}`."""
+        return Call("GET", media_path(media_id, "transcript"), json_of, params={"lang": lang})
+
+    # ------------------------------------------------------------ AI generation
+
+    @route("POST /api/v1/ai/generate-image")
+    def generate_image(
+        self,
+        prompt: str,
+        *,
+        size: str | None = None,
+        style: str | None = None,
+        aspect_ratio: str | None = None,
+        model: str | None = None,
+    ) -> Call[Any]:
+        """Start an image generation: `{"job": {...}}` (`"deduped": true` for a repeat)."""
+        return Call(
+            "POST",
+            f"{API}/ai/generate-image",
+            json_of,
+            json=json_body(
+                prompt=prompt, size=size, style=style, aspect_ratio=aspect_ratio, model=model
+            ),
+        )
+
+    @route("POST /api/v1/ai/generate-audio")
+    def generate_audio(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+        format: str | None = None,
+    ) -> Call[Any]:
+        """Start a speech synthesis: `{"job": {...}}`; the job's result names the audio."""
+        return Call(
+            "POST",
+            f"{API}/ai/generate-audio",
+            json_of,
+            json=json_body(text=text, voice=voice, language=language, format=format),
+        )
+
+    @route("POST /api/v1/ai/generate-caption")
+    def generate_caption(
+        self, media_id: str, *, language: str | None = None, review_required: bool | None = None
+    ) -> Call[Any]:
+        """Start speech recognition of a media into captions and a transcript."""
+        return Call(
+            "POST",
+            f"{API}/ai/generate-caption",
+            json_of,
+            json=json_body(media_id=media_id, language=language, review_required=review_required),
+        )
+
+    @route("GET /api/v1/ai/providers")
+    def ai_providers(self) -> Call[Any]:
+        """The configured AI providers per kind and whether each answers."""
+        return Call("GET", f"{API}/ai/providers", json_of)
 
     # ------------------------------------------------------------ collections
 
@@ -895,6 +1121,70 @@ class Routes(ClientBase):
                 "include_total": include_total,
             },
         )
+
+    # ------------------------------------------------------------ webhooks
+
+    @route("POST /api/v1/webhooks")
+    def create_webhook(
+        self, url: str, events: Iterable[str], *, description: str | None = None
+    ) -> Call[dict[str, Any]]:
+        """Subscribe `url` to `events`; the answer's `secret` (whsec_...) is shown only once."""
+        return Call(
+            "POST",
+            f"{API}/webhooks",
+            json_of,
+            json=json_body(url=url, events=list(events), description=description),
+        )
+
+    @route("GET /api/v1/webhooks")
+    def list_webhooks(self) -> Call[dict[str, Any]]:
+        """The org's webhooks: `{data: [...]}`."""
+        return Call("GET", f"{API}/webhooks", json_of)
+
+    @route("GET /api/v1/webhooks/{webhook_id}")
+    def get_webhook(self, webhook_id: str) -> Call[dict[str, Any]]:
+        """One webhook (without its secret)."""
+        return Call("GET", f"{API}/webhooks/{segment(webhook_id)}", json_of)
+
+    @route("PATCH /api/v1/webhooks/{webhook_id}")
+    def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | NotGiven = NOT_GIVEN,
+        events: list[str] | NotGiven = NOT_GIVEN,
+        description: str | None | NotGiven = NOT_GIVEN,
+        enabled: bool | NotGiven = NOT_GIVEN,
+    ) -> Call[dict[str, Any]]:
+        """Change a webhook; `enabled=True` re-enables one that was disabled."""
+        return Call(
+            "PATCH",
+            f"{API}/webhooks/{segment(webhook_id)}",
+            json_of,
+            json=_given(url=url, events=events, description=description, enabled=enabled),
+        )
+
+    @route("DELETE /api/v1/webhooks/{webhook_id}")
+    def delete_webhook(self, webhook_id: str) -> Call[None]:
+        """Delete a webhook and its pending deliveries."""
+        return Call("DELETE", f"{API}/webhooks/{segment(webhook_id)}", no_content)
+
+    @route("GET /api/v1/webhooks/{webhook_id}/deliveries")
+    def list_webhook_deliveries(
+        self, webhook_id: str, *, limit: int | None = None
+    ) -> Call[dict[str, Any]]:
+        """Recent deliveries with their attempts (status, latency, response excerpt)."""
+        return Call(
+            "GET",
+            f"{API}/webhooks/{segment(webhook_id)}/deliveries",
+            json_of,
+            params={"limit": limit},
+        )
+
+    @route("POST /api/v1/webhooks/{webhook_id}/test")
+    def test_webhook(self, webhook_id: str) -> Call[dict[str, Any]]:
+        """Queue a `webhook.test` delivery; returns the delivery."""
+        return Call("POST", f"{API}/webhooks/{segment(webhook_id)}/test", json_of)
 
     # ------------------------------------------------------------ jobs
 

@@ -16,6 +16,7 @@ from mediakeep.collections.schemas import (
     CollectionPatch,
 )
 from mediakeep.errors import forbidden, invalid, not_found
+from mediakeep.events.publish import publish_after_commit
 from mediakeep.ids import looks_like_id, new_id
 from mediakeep.kit.time import now
 from mediakeep.media import service as media_service
@@ -79,8 +80,9 @@ async def create(session: AsyncSession, principal: Principal, body: CollectionIn
         created_by=principal.user_id,
     )
     await CollectionRepository(session).add(collection)
-    # events: collection.created
-    return _out(collection, 0)
+    out = _out(collection, 0)
+    await publish_after_commit(session, "collection.created", principal.org_id, out)
+    return out
 
 
 async def list_collections(
@@ -112,15 +114,18 @@ async def update(
         collection.description = changes["description"]
     collection.updated_at = now()
     await session.flush()
-    # events: collection.updated
-    return await _present(session, collection)
+    out = await _present(session, collection)
+    await publish_after_commit(session, "collection.updated", principal.org_id, out)
+    return out
 
 
 async def delete(session: AsyncSession, principal: Principal, collection_id: str) -> None:
     """Delete the collection; its media stay."""
     collection = await _editable(session, principal, collection_id)
     await CollectionRepository(session).delete(collection)
-    # events: collection.deleted
+    await publish_after_commit(
+        session, "collection.deleted", principal.org_id, {"id": collection_id}
+    )
 
 
 async def add_media(

@@ -8,12 +8,16 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from mediakeep.deps import Member, ServicesDep, WriteSession
 from mediakeep.imageops import service
-from mediakeep.imageops.schemas import ConvertIn, CropIn, ResizeIn
+from mediakeep.imageops.schemas import BatchConvertIn, ConvertIn, CropIn, ResizeIn
 from mediakeep.ingest.pipeline import IngestResult
+from mediakeep.jobs import service as jobs_service
+from mediakeep.jobs.schemas import JobOut
 from mediakeep.media import service as media_service
+from mediakeep.media.repository import MediaRepository
 from mediakeep.media.schemas import MediaOut
 from mediakeep.services import Services
 
@@ -34,6 +38,36 @@ async def _answer(
 ) -> JSONResponse:
     body = await media_service.present(services, session, result.media, result.deduped)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if result.deduped else 201)
+
+
+class BatchConvertOut(BaseModel):
+    jobs: list[JobOut]
+    missing: list[str]
+
+
+# Registered before `/{media_id}/convert`, which would otherwise take "batch" for a media id.
+@router.post("/batch/convert", status_code=202, response_model=BatchConvertOut)
+async def batch_convert(
+    body: BatchConvertIn, principal: Member, services: ServicesDep, session: WriteSession
+) -> BatchConvertOut:
+    """Convert up to 20 images as jobs, one per asset; ids not in this org (or not images) are
+    listed as missing. Each job's `result.media_id` is its derived media."""
+    await jobs_service.ensure_queue(services)
+    wanted = list(dict.fromkeys(body.ids))
+    found = {m.id: m for m in await MediaRepository(session).get_many(principal.org_id, wanted)}
+    params = body.model_dump(exclude={"ids"})
+    jobs = []
+    for media_id in wanted:
+        media = found.get(media_id)
+        if media is None or media.kind != "image" or media.status != "ready":
+            continue
+        job = await jobs_service.enqueue(
+            services, session, org_id=principal.org_id, type="image.convert", media_id=media_id,
+            params={"body": params, "user_id": principal.user_id},
+        )
+        jobs.append(jobs_service.to_out(job))
+    enqueued = {job.media_id for job in jobs}
+    return BatchConvertOut(jobs=jobs, missing=[i for i in wanted if i not in enqueued])
 
 
 @router.post(

@@ -54,3 +54,12 @@ class CropIn(Schema):
     regenerate_variants: bool = Field(
         default=True, description="replace only: make the variants again from the new version"
     )
+
+
+class BatchConvertIn(Schema):
+    ids: Annotated[
+        list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)
+    ]
+    format: ImageFormat
+    quality: Quality | None = None
+    lossless: bool = False

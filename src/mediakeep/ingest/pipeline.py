@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import MediaError
+from mediakeep.events.publish import publish_media
 from mediakeep.ids import new_id
+from mediakeep.ingest.scan import scan_upload
 from mediakeep.ingest.sniff import kind_of
 from mediakeep.ingest.spool import Spool, SpooledFile
 from mediakeep.jobs import service as jobs
@@ -128,6 +130,8 @@ async def ingest_spooled(
     """
     repo = MediaRepository(session)
     try:
+        # The bytes as uploaded are scanned, before anything (EXIF stripping) rewrites them.
+        verdict = await scan_upload(services.settings, spooled.path)
         if services.settings.strip_exif_original and commit is None:
             # Before the dedup lookup: the stored (stripped) bytes are what the sha256 names.
             spooled = await asyncio.to_thread(
@@ -144,13 +148,21 @@ async def ingest_spooled(
             UPLOADS.labels(source, "deduped").inc()
             return IngestResult(existing, deduped=True)
         kind = kind_of(spooled.mime)
-        if async_processing:
+        if verdict.infected:
+            # Stored (for an admin to inspect or delete) but never probed, processed or served.
+            async_processing = False
+            facts = ProbeResult()
+        elif async_processing:
             facts = ProbeResult()
             await jobs.ensure_queue(services)  # 503 queue.unavailable before any write
         else:
             try:
                 facts = await asyncio.to_thread(
-                    probe, spooled.path, kind, max_pixels=services.settings.max_pixels
+                    probe,
+                    spooled.path,
+                    kind,
+                    max_pixels=services.settings.max_pixels,
+                    max_duration=services.settings.max_duration.total_seconds(),
                 )
             except ProbeError as exc:
                 raise unprocessable(str(exc)) from exc
@@ -163,14 +175,23 @@ async def ingest_spooled(
         except StorageUnavailable as exc:
             raise storage_unavailable(exc) from exc
         if reserved is not None:
-            return await _fill_reserved(session, reserved, org_id, source, spooled, kind, facts)
+            filled = await _fill_reserved(session, reserved, org_id, source, spooled, kind, facts)
+            if not filled.deduped:
+                if verdict.infected:
+                    filled.media.status = "quarantined"
+                    await session.flush()
+                await publish_media(session, services, "media.uploaded", filled.media)
+                await publish_media(session, services, f"media.{filled.media.status}", filled.media)
+            return filled
         media = Media(
             id=new_id(services.settings.id_prefix),
             org_id=org_id,
             uploaded_by=user_id,
             kind=kind,
             source=source,
-            status="processing" if async_processing else "ready",
+            status="quarantined"
+            if verdict.infected
+            else ("processing" if async_processing else "ready"),
             filename=clean_filename(fields.filename) or f"{spooled.sha256[:12]}",
             mime=spooled.mime,
             size_bytes=spooled.size,
@@ -201,6 +222,13 @@ async def ingest_spooled(
             job = await jobs.enqueue(
                 services, session, org_id=org_id, type="media.process", media_id=media.id
             )
+        if job is None:  # MEDIA_VIDEO_AUTO_STREAM: in this transaction, like its row
+            from mediakeep.streaming.service import start_after_upload
+
+            await start_after_upload(services, session, media)
+        await publish_media(session, services, "media.uploaded", media)
+        if media.status in ("ready", "quarantined"):
+            await publish_media(session, services, f"media.{media.status}", media)
         UPLOADS.labels(source, "stored").inc()
         UPLOAD_BYTES.labels(source).inc(spooled.size)
         return IngestResult(media, deduped=False, job=job)

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.config import Settings
 from mediakeep.errors import MediaError
@@ -42,6 +43,12 @@ async def build_worker_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = Services(settings=settings, db=Database(settings), storage=create_storage(settings))
     services.dispatcher = create_dispatcher(settings)
+    from mediakeep.events import bus
+
+    if settings.redis_url and bus.bus_of(services.db) is None:
+        # Distributed mode: a worker announces its events on Redis itself. In embedded mode
+        # the API process tails the events table, so a worker needs no bus.
+        bus.install(services.db, bus.create_event_bus(settings, services.db, listen=False))
     return services
 
 
@@ -119,12 +126,37 @@ async def record_end(
                 )
                 if ended and with_hook and status != "completed" and task and task.on_failed:
                     await task.on_failed(session, job, status, reason or status)
+                if ended and status in ("completed", "failed"):
+                    await _publish_end(session, job, status, result, reason)
             return ended
         except Exception:
             if not with_hook:
                 raise
             log.exception("job end hook failed; recording the end without it", job_id=job.id)
     return False
+
+
+async def _publish_end(
+    session: AsyncSession,
+    job: JobInfo,
+    status: str,
+    result: dict[str, object] | None,
+    reason: str | None,
+) -> None:
+    from mediakeep.events.publish import publish_after_commit
+
+    data: dict[str, object] = {
+        "id": job.id,
+        "type": job.type,
+        "media_id": job.media_id,
+        "status": status,
+        "attempts": job.attempt,
+    }
+    if status == "completed":
+        data |= {"progress": 100, "result": result or {}}
+    else:
+        data["failed_reason"] = reason or status
+    await publish_after_commit(session, f"job.{status}", job.org_id, data)
 
 
 async def claim(services: Services, job_id: str, worker_id: str) -> JobInfo | None:
@@ -343,6 +375,8 @@ async def sweep_jobs(services: Services, *, republish: bool = False) -> JobSweep
                 task = get_task(job.type)
                 if ended and task and task.on_failed:
                     await task.on_failed(session, info, status, reason)
+                if ended and status == "failed":
+                    await _publish_end(session, info, status, None, reason)
             failed += int(ended)
             continue
         async with services.db.write_session() as session:

@@ -156,8 +156,22 @@ class TaskContext:
         if value == last_value or (time.monotonic() - last_time < 0.25 and value < 100):
             return
         self._last_progress = (value, time.monotonic())
+        from mediakeep.events.publish import publish_after_commit
+
         async with self.services.db.write_session() as session:
             await JobQueue(session).set_progress(self.job.id, self.worker_id, value, now())
+            await publish_after_commit(
+                session,
+                "job.progress",
+                self.job.org_id,
+                {
+                    "id": self.job.id,
+                    "type": self.job.type,
+                    "media_id": self.job.media_id,
+                    "status": "active",
+                    "progress": value,
+                },
+            )
 
     async def start_process(
         self,
@@ -242,7 +256,11 @@ async def process_media(ctx: TaskContext) -> TaskResult:
     try:
         async with ctx.services.storage.local_file(media.storage_key) as path:
             facts = await asyncio.to_thread(
-                probe, path, media.kind, max_pixels=ctx.services.settings.max_pixels
+                probe,
+                path,
+                media.kind,
+                max_pixels=ctx.services.settings.max_pixels,
+                max_duration=ctx.services.settings.max_duration.total_seconds(),
             )
     except ProbeError as exc:
         raise JobFailed(f"The file cannot be processed: {exc}") from exc
@@ -259,8 +277,15 @@ async def process_media(ctx: TaskContext) -> TaskResult:
         version=media.version,
     )
     rendered = None
+    poster = None
     if job.params.get("generate_variants", True):
         rendered = await _render_variants(ctx, as_ready)
+        if media.kind in ("video", "audio"):  # poster, waveform
+            from mediakeep.videoops.poster import render_extras
+
+            as_ready.metadata_ = facts.metadata
+            as_ready.duration_seconds = facts.duration_seconds
+            poster = await render_extras(ctx.services, as_ready)
     await ctx.report_progress(90)
     async with ctx.transaction() as session:
         current = await MediaRepository(session).get(job.org_id, job.media_id)
@@ -276,10 +301,18 @@ async def process_media(ctx: TaskContext) -> TaskResult:
             current.status = "ready"
             current.updated_at = now()
             await session.flush()
-            if rendered is not None:
-                from mediakeep.variants.service import record_variants
+            from mediakeep.streaming.service import start_after_upload
 
+            await start_after_upload(ctx.services, session, current)  # MEDIA_VIDEO_AUTO_STREAM
+            from mediakeep.events.publish import publish_media
+
+            await publish_media(session, ctx.services, "media.ready", current)
+            from mediakeep.variants.service import record_variants
+
+            if rendered is not None:
                 await record_variants(ctx.services, session, current, rendered)
+            if poster is not None:
+                await record_variants(ctx.services, session, current, poster)
     return {"media_id": job.media_id}
 
 
@@ -298,3 +331,13 @@ async def _render_variants(ctx: TaskContext, media: Any) -> Any:
             raise
         log.warning("variants failed", media_id=media.id, reason=exc.message)
         return None
+
+
+# Tasks of other domains register by being imported (after everything above exists).
+import mediakeep.ai.tasks  # noqa: E402, F401
+import mediakeep.imageops.tasks  # noqa: E402, F401
+import mediakeep.streaming.tasks  # noqa: E402, F401
+
+# Task modules of other domains register themselves on import; imported last, so they see this
+# module complete.
+import mediakeep.videoops.tasks  # noqa: E402, F401

@@ -11,6 +11,7 @@ from mediakeep.auth.principal import Principal
 from mediakeep.collections import service as collections
 from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer, WriteSession
 from mediakeep.errors import MediaError, invalid
+from mediakeep.events.publish import publish_after_commit
 from mediakeep.ingest import remote
 from mediakeep.ingest.data_url import iter_data_url
 from mediakeep.ingest.multipart import read_multipart
@@ -390,7 +391,9 @@ async def update_media(
 ) -> MediaOut:
     """Change alt, caption, description, privacy, filename or metadata; only given fields."""
     media = await service.update(session, principal.org_id, media_id, body)
-    return await service.present(services, session, media)
+    out = await service.present(services, session, media)
+    await publish_after_commit(session, "media.updated", principal.org_id, out)
+    return out
 
 
 @router.delete("/{media_id}", status_code=204, response_class=Response)

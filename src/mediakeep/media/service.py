@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.auth.principal import Principal
 from mediakeep.db import after_commit
 from mediakeep.errors import invalid, not_found
+from mediakeep.events.publish import publish_after_commit
+from mediakeep.ingest.scan import quarantined_error
 from mediakeep.kit.time import now, rfc3339
 from mediakeep.media.repository import MediaFilters, MediaRepository, SortField, SortOrder
 from mediakeep.media.schemas import (
@@ -24,6 +26,7 @@ from mediakeep.models import Media, Variant
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import Disposition
+from mediakeep.streaming.links import summary as stream_summary
 
 ACTIVE_ONLY = ("pending",)  # rows that are not yet media a user can see in lists
 
@@ -71,7 +74,11 @@ def variant_out(services: Services, media: Media, variant: Variant) -> VariantOu
 
 
 def to_out(
-    services: Services, media: Media, variants: Sequence[Variant] = (), deduped: bool | None = None
+    services: Services,
+    media: Media,
+    variants: Sequence[Variant] = (),
+    deduped: bool | None = None,
+    captions: Sequence[dict[str, Any]] = (),
 ) -> MediaOut:
     url: str | None = None
     expires_at = None
@@ -108,9 +115,9 @@ def to_out(
         url=url,
         expires_at=expires_at,
         variants=[variant_out(services, media, variant) for variant in variants],
-        captions=[],
+        captions=list(captions),
         transcript=None,
-        stream=None,
+        stream=stream_summary(services, media),
         version=media.version,
         created_at=media.created_at,
         updated_at=media.updated_at,
@@ -121,15 +128,23 @@ def to_out(
 async def present(
     services: Services, session: AsyncSession, media: Media, deduped: bool | None = None
 ) -> MediaOut:
+    from mediakeep.captions.service import captions_of
+
     variants = await MediaRepository(session).variants_of(media.org_id, [media.id])
-    return to_out(services, media, variants[media.id], deduped)
+    captions = await captions_of(services, session, media.org_id, [media])
+    return to_out(services, media, variants[media.id], deduped, captions[media.id])
 
 
 async def present_many(
     services: Services, session: AsyncSession, org_id: str, items: Sequence[Media]
 ) -> list[MediaOut]:
+    from mediakeep.captions.service import captions_of
+
     variants = await MediaRepository(session).variants_of(org_id, [m.id for m in items])
-    return [to_out(services, media, variants[media.id]) for media in items]
+    captions = await captions_of(services, session, org_id, items)
+    return [
+        to_out(services, media, variants[media.id], captions=captions[media.id]) for media in items
+    ]
 
 
 async def get_media(session: AsyncSession, org_id: str, media_id: str) -> Media:
@@ -219,6 +234,10 @@ async def delete(
     repo = MediaRepository(session)
     media = await get_media(session, principal.org_id, media_id)
     original = media.storage_key
+    # media.deleted: the same event for a user's DELETE and for retention (which calls this).
+    await publish_after_commit(
+        session, "media.deleted", principal.org_id, to_out(services, media).model_dump(mode="json")
+    )
     await repo.delete(media)
     still_used = bool(original) and await repo.has_original(principal.org_id, original or "")
     storage = services.storage
@@ -231,6 +250,7 @@ async def delete(
             keys.variants_prefix(org_id, media_id),
             keys.streams_prefix(org_id, media_id),
             keys.transforms_prefix(org_id, media_id),
+            keys.captions_prefix(org_id, media_id),
         ):
             await storage.delete_prefix(prefix)
 
@@ -260,6 +280,8 @@ async def object_of(
     session: AsyncSession, media: Media, variant_name: str | None
 ) -> tuple[str, str, str]:
     """(storage key, mime, download filename) of the original or one named variant."""
+    if media.status == "quarantined":
+        raise quarantined_error()
     if media.status in ("pending",) or not media.storage_key:
         raise not_found("media content")
     if not variant_name:

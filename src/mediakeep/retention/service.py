@@ -41,10 +41,8 @@ async def delete_expired_media(
         async with services.db.write_session() as session:
             batch = await RetentionRepository(session).expired(cutoff, batch_size)
             for org_id, media_id in batch:
+                # media_service.delete publishes media.deleted, as for a user's DELETE.
                 await media_service.delete(services, session, _acting_in(org_id), media_id)
-                # events: media.deleted — the user's DELETE (media_service.delete) does not
-                # publish yet either; once the bus exists, publish it there (after commit) so
-                # both paths emit the same event, or here with the same payload.
         removed += len(batch)
         if len(batch) < batch_size:
             break

@@ -42,6 +42,26 @@ def transform(org_id: str, media_id: str, version: int, options_hash: str, ext: 
     return f"{transforms_prefix(org_id, media_id)}v{version}/{_id(options_hash)}.{_id(ext)}"
 
 
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+
+
+def language(value: str) -> str:
+    """A caption language tag as it appears in keys: BCP 47-like, lower case (`en`, `pt-br`)."""
+    if not _LANGUAGE.match(value):
+        raise ValueError(f"unsafe language in storage key: {value!r}")
+    return value
+
+
+def captions_prefix(org_id: str, media_id: str) -> str:
+    return f"{_id(org_id)}/captions/{_id(media_id)}/"
+
+
+def caption(org_id: str, media_id: str, lang: str, ext: str) -> str:
+    if ext not in ("vtt", "srt"):
+        raise ValueError(f"not a caption format: {ext!r}")
+    return f"{captions_prefix(org_id, media_id)}{language(lang)}.{ext}"
+
+
 def org_of(key: str) -> str:
     return key.split("/", 1)[0]
 

@@ -180,6 +180,10 @@ async def variants_after_upload(
 ) -> list[Variant]:
     """The upload routes' synchronous variants: a variant that cannot be made leaves the
     upload standing (it was probed already) and is logged; storage trouble is a 503."""
+    if media.kind in ("video", "audio") and media.status == "ready":
+        from mediakeep.videoops.poster import extras_after_upload
+
+        return await extras_after_upload(services, session, media)
     if not has_variants(media) or media.status != "ready":
         return []
     try:

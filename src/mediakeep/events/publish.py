@@ -1,0 +1,77 @@
+"""publish_after_commit: write the event (and its webhook deliveries) in the caller's unit of
+work; tell the bus once that unit of work has committed."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediakeep.db import after_commit
+from mediakeep.events.bus import Event, bus_of_session, record_to_event
+from mediakeep.ids import new_id
+from mediakeep.models.base import utcnow
+from mediakeep.models.event import EventRecord
+
+EVENT_TYPES = (
+    "media.uploaded",
+    "media.ready",
+    "media.updated",
+    "media.deleted",
+    "media.quarantined",
+    "job.progress",
+    "job.completed",
+    "job.failed",
+    "collection.created",
+    "collection.updated",
+    "collection.deleted",
+    "user.registered",
+)
+REALTIME_ONLY = frozenset({"job.progress"})
+
+
+def jsonable(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, dict):
+        return {str(k): jsonable(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [jsonable(v) for v in data]
+    if isinstance(data, datetime):
+        return data.isoformat().replace("+00:00", "Z")
+    return data
+
+
+async def publish_after_commit(
+    session: AsyncSession, type: str, org_id: str, data: Any, *, at: datetime | None = None
+) -> Event:
+    """Record `type` for `org_id` in this transaction; it is announced only if it commits."""
+    from mediakeep.webhooks.service import enqueue_deliveries
+
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type}")
+    record = EventRecord(
+        id=new_id("evt"), org_id=org_id, type=type, data=jsonable(data), created_at=at or utcnow()
+    )
+    session.add(record)
+    event = record_to_event(record)
+    if type not in REALTIME_ONLY:
+        await enqueue_deliveries(session, event)
+
+    bus = bus_of_session(session)
+
+    async def announce() -> None:
+        if bus is not None:
+            await bus.published(event)
+
+    after_commit(session, announce)
+    return event
+
+
+async def publish_media(session: AsyncSession, services: Any, type: str, media: Any) -> Event:
+    """A media event whose data is the media as the API shows it (GET /media/{id})."""
+    from mediakeep.media.service import to_out
+
+    return await publish_after_commit(
+        session, type, media.org_id, to_out(services, media).model_dump(mode="json")
+    )

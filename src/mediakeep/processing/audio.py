@@ -1,0 +1,75 @@
+"""ffmpeg command lines for audio. Pure: files in, files out (see processing/video.py for the
+shared safety rules: pinned demuxer, local files only, temp names renamed)."""
+
+from typing import Literal
+
+AudioFormat = Literal["mp3", "aac", "opus", "wav", "flac"]
+
+# format -> (encoder, muxer, extension, mime, takes a bitrate)
+AUDIO_FORMATS: dict[str, tuple[str, str, str, str, bool]] = {
+    "mp3": ("libmp3lame", "mp3", "mp3", "audio/mpeg", True),
+    "aac": ("aac", "ipod", "m4a", "audio/mp4", True),
+    "opus": ("libopus", "ogg", "opus", "audio/ogg", True),
+    "wav": ("pcm_s16le", "wav", "wav", "audio/wav", False),
+    "flac": ("flac", "flac", "flac", "audio/flac", False),
+}
+DEFAULT_BITRATE_K = {"mp3": 192, "aac": 160, "opus": 128}
+
+
+def transcode_args(fmt: AudioFormat, *, bitrate_k: int | None = None) -> list[str]:
+    """Output options of an audio transcode (after `video.input_args`): the first audio stream,
+    no video or cover art."""
+    encoder, muxer, _ext, _mime, lossy = AUDIO_FORMATS[fmt]
+    args = ["-map", "0:a:0", "-vn", "-c:a", encoder]
+    if lossy:
+        args += ["-b:a", f"{bitrate_k or DEFAULT_BITRATE_K[fmt]}k"]
+    if fmt == "opus":
+        args += ["-ar", "48000"]
+    return [*args, "-f", muxer]
+
+
+def extension(fmt: str) -> str:
+    return AUDIO_FORMATS[fmt][2]
+
+
+# ----------------------------------------------------------------------------- waveform
+
+WAVEFORM_PEAKS = 800
+WAVEFORM_SIZE = (1200, 200)
+
+
+def peak_rate(duration: float) -> int:
+    """Hz of the mono signal the peaks are measured on: ~200 samples a peak, 100-4000 Hz."""
+    wanted = WAVEFORM_PEAKS * 200 / max(duration, 0.001)
+    return int(min(4000, max(100, wanted)))
+
+
+def waveform_png_args(width: int = WAVEFORM_SIZE[0], height: int = WAVEFORM_SIZE[1]) -> list[str]:
+    """Output options drawing the first audio stream as one waveform picture (PNG)."""
+    graph = (
+        f"[0:a:0]aformat=channel_layouts=mono,showwavespic=s={width}x{height}:colors=0x3b82f6[w]"
+    )
+    return ["-filter_complex", graph, "-map", "[w]", "-frames:v", "1", "-c:v", "png",
+            "-f", "image2"]  # fmt: skip
+
+
+def waveform_pcm_args(rate: int) -> list[str]:
+    """Output options streaming the first audio stream as mono 16-bit PCM to stdout."""
+    return ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(rate), "-f", "s16le",
+            "-c:a", "pcm_s16le", "pipe:1"]  # fmt: skip
+
+
+def peaks_of(pcm: bytes, count: int = WAVEFORM_PEAKS) -> list[float]:
+    """`count` peak amplitudes (0-1) over equal slices of mono s16le samples."""
+    import array
+
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    total = max(len(samples), 1)
+    peaks = []
+    for index in range(count):
+        lo, hi = index * total // count, (index + 1) * total // count
+        window = samples[lo:hi]
+        peak = max((abs(value) for value in window), default=0)
+        peaks.append(round(min(peak, 32767) / 32767, 4))
+    return peaks

@@ -1,0 +1,273 @@
+"""Adaptive streaming ladders with ffmpeg: files in, files out, nothing of the web or the DB.
+
+One ffmpeg run encodes every rendition once (x264 + AAC, fMP4 segments) and packages them with
+the `dash` muxer, which writes the DASH manifest (`manifest.mpd`) and, from the same segments,
+the HLS master and variant playlists (`master.m3u8`, `media_N.m3u8`). Every URL inside them is
+relative, so a player needs only the first one.
+
+Untrusted input is opened with its demuxer pinned (`-f`, from an allow-list: never hls, concat
+or image2), `-protocol_whitelist file,pipe`, `-nostdin`, and a wall-time limit.
+"""
+
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LADDER = (1080, 720, 480, 360)
+MASTER = "master.m3u8"
+MANIFEST = "manifest.mpd"
+SEGMENT_SECONDS = 2
+
+# mime (sniffed at ingest) → the ffmpeg demuxer pinned for it.
+DEMUXERS: dict[str, str] = {
+    "video/mp4": "mov",
+    "video/quicktime": "mov",
+    "audio/mp4": "mov",
+    "audio/x-m4a": "mov",
+    "video/webm": "matroska",
+    "video/x-matroska": "matroska",
+    "audio/mpeg": "mp3",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/opus": "ogg",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+}
+
+# Video bitrate (kbit/s) per rendition height; other heights are scaled by pixel count.
+_BITRATES = {2160: 14000, 1440: 8000, 1080: 5000, 720: 2800, 480: 1400, 360: 800, 240: 400}
+AUDIO_KBPS = 128
+
+# What the stream route serves: file names the muxer writes, nothing else.
+FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(m3u8|mpd|m4s)$")
+
+
+class StreamError(Exception):
+    """The input cannot be streamed (unknown type, ffmpeg failed, too slow)."""
+
+
+@dataclass(frozen=True)
+class Ladder:
+    heights: tuple[int, ...]  # video renditions, largest first; () for audio only
+    audio: bool  # an AAC rendition (the audio of every video rendition, or the only one)
+    # The source's display aspect (width, height): every rendition keeps exactly this one (a
+    # DASH adaptation set must), even where rounding to even sides changes the pixel ratio.
+    aspect: tuple[int, int] | None = None
+
+
+def ffmpeg_binary(configured: str = "") -> str:
+    if configured:
+        return configured
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def demuxer_for(mime: str) -> str:
+    try:
+        return DEMUXERS[mime]
+    except KeyError:
+        raise StreamError(f"{mime} cannot be streamed") from None
+
+
+def plan_ladder(
+    source_height: int | None,
+    requested: Sequence[int] | None,
+    *,
+    video: bool,
+    audio: bool,
+    source_width: int | None = None,
+) -> Ladder:
+    """The renditions to make: the requested heights (default 1080/720/480/360) not above the
+    source, largest first; the source height alone when every one is above it."""
+    if not video:
+        if not audio:
+            raise StreamError("the file has neither video nor audio")
+        return Ladder((), True)
+    if not source_height or source_height < 2:
+        raise StreamError("the video's height is unknown")
+    source = source_height - source_height % 2  # x264 with yuv420p wants even sides
+    wanted = sorted({h - h % 2 for h in (requested or DEFAULT_LADDER) if h >= 2}, reverse=True)
+    heights = tuple(h for h in wanted if h <= source) or (source,)
+    aspect = (source_width, source_height) if source_width and source_width > 0 else None
+    return Ladder(heights, audio, aspect)
+
+
+def video_kbps(height: int) -> int:
+    if height in _BITRATES:
+        return _BITRATES[height]
+    return max(150, int(_BITRATES[720] * (height / 720) ** 2))
+
+
+def build_command(
+    ffmpeg: str,
+    source: Path,
+    demuxer: str,
+    out_dir: Path,
+    ladder: Ladder,
+    *,
+    hls: bool = True,
+    progress: bool = False,
+) -> list[str]:
+    """The one ffmpeg command that encodes `ladder` and writes the DASH manifest (and, with
+    `hls`, the HLS playlists) plus their fMP4 segments into `out_dir`."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if progress:
+        argv += ["-progress", "pipe:1", "-nostats"]
+    argv += ["-protocol_whitelist", "file,pipe", "-f", demuxer, "-i", f"file:{source}"]
+    count = len(ladder.heights)
+    if count:
+        labels = "".join(f"[s{i}]" for i in range(count))
+        chains = [f"[0:v:0]split={count}{labels}" if count > 1 else "[0:v:0]null[s0]"]
+        shape = (
+            f"setdar={ladder.aspect[0]}/{ladder.aspect[1]}:max=100000"
+            if ladder.aspect
+            else "setsar=1"
+        )
+        chains += [f"[s{i}]scale=-2:{h},{shape}[v{i}]" for i, h in enumerate(ladder.heights)]
+        argv += ["-filter_complex", ";".join(chains)]
+        for i in range(count):
+            argv += ["-map", f"[v{i}]"]
+        argv += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-sc_threshold",
+            "0",
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{SEGMENT_SECONDS})",
+        ]
+        for i, height in enumerate(ladder.heights):
+            kbps = video_kbps(height)
+            argv += [
+                f"-b:v:{i}",
+                f"{kbps}k",
+                f"-maxrate:v:{i}",
+                f"{kbps * 3 // 2}k",
+                f"-bufsize:v:{i}",
+                f"{kbps * 2}k",
+            ]
+    if ladder.audio:
+        argv += ["-map", "0:a:0", "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2"]
+    sets = []
+    if count:
+        sets.append("id=0,streams=v")
+    if ladder.audio:
+        sets.append(f"id={len(sets)},streams=a")
+    argv += [
+        "-map_metadata",
+        "-1",
+        "-f",
+        "dash",
+        "-seg_duration",
+        str(SEGMENT_SECONDS),
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-adaptation_sets",
+        " ".join(sets),
+    ]
+    if hls:
+        argv += ["-hls_playlist", "1", "-hls_master_name", MASTER]
+    argv.append(str(out_dir / MANIFEST))
+    return argv
+
+
+@dataclass(frozen=True)
+class SourceStreams:
+    video: bool
+    audio: bool
+    width: int | None
+    height: int | None
+    duration: float | None
+
+
+def probe_streams(source: Path, demuxer: str) -> SourceStreams:
+    """Which streams the input has (PyAV, demuxer pinned): no decoding, only the headers."""
+    import av
+
+    try:
+        with av.open(str(source), format=demuxer) as container:
+            video = next(iter(container.streams.video), None)
+            audio = next(iter(container.streams.audio), None)
+            duration = container.duration / 1_000_000 if container.duration else None
+            height = video.codec_context.height if video is not None else None
+            width = video.codec_context.width if video is not None else None
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise StreamError(f"the file does not open as {demuxer}: {exc}") from exc
+    return SourceStreams(
+        video is not None, audio is not None, width or None, height or None, duration
+    )
+
+
+def progress_seconds(line: str) -> float | None:
+    """Seconds encoded so far from one `-progress` line (`out_time_us=...`), else None."""
+    key, _, value = line.strip().partition("=")
+    if key in ("out_time_us", "out_time_ms") and value.isdigit():
+        return int(value) / 1_000_000
+    return None
+
+
+def check_outputs(out_dir: Path, *, hls: bool) -> list[Path]:
+    """The files the run made (all of them muxer-named); StreamError when one is missing."""
+    if not (out_dir / MANIFEST).is_file() or (hls and not (out_dir / MASTER).is_file()):
+        raise StreamError("ffmpeg made no manifest")
+    files = sorted(p for p in out_dir.iterdir() if p.is_file())
+    strays = [p.name for p in files if not FILE_NAME.match(p.name)]
+    if strays:
+        raise StreamError(f"ffmpeg wrote unexpected files: {', '.join(strays[:3])}")
+    return files
+
+
+def content_type(name: str) -> str:
+    if name.endswith(".m3u8"):
+        return "application/vnd.apple.mpegurl"
+    if name.endswith(".mpd"):
+        return "application/dash+xml"
+    if name.startswith("init"):
+        return "video/mp4"
+    return "video/iso.segment"
+
+
+def make_ladder(
+    source: Path,
+    mime: str,
+    out_dir: Path,
+    ladder: Ladder,
+    *,
+    ffmpeg: str = "",
+    hls: bool = True,
+    timeout: float = 3600,
+) -> list[Path]:
+    """Encode and package synchronously (outside jobs: benchmarks, scripts); the job runs the
+    same command through its killable child process."""
+    argv = build_command(ffmpeg_binary(ffmpeg), source, demuxer_for(mime), out_dir, ladder, hls=hls)
+    try:
+        done = subprocess.run(  # noqa: S603 - argv built here, input opened as a pinned file
+            argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StreamError(f"ffmpeg ran longer than {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise StreamError(describe_failure(done.stderr))
+    return check_outputs(out_dir, hls=hls)
+
+
+def describe_failure(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return "ffmpeg failed: " + (lines[-1][:300] if lines else "no message")
+
+
+def clear(out_dir: Path) -> None:
+    shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Video and audio operations: transcode, trim, thumbnail, and the poster variant."""

@@ -1,0 +1,1 @@
+"""The browser app at `/`: static files (no build step) and the router that serves them."""

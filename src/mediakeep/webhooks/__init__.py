@@ -1,0 +1,1 @@
+"""Webhooks: an org's endpoints, the delivery outbox and the background sender."""

@@ -1,0 +1,56 @@
+"""The web app's files are served with the right types, caching and Content-Security-Policy."""
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mediakeep.app import create_app
+from mediakeep.config import Settings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    """The app without its lifespan: static files need no database or storage."""
+    settings = Settings(data_dir=tmp_path, auth_enabled=False)
+    return TestClient(create_app(settings, run_background=False))
+
+
+def test_index_is_html_with_a_strict_csp(client: TestClient) -> None:
+    res = client.get("/")
+    assert res.status_code == 200
+    assert res.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/app.js">' in res.text
+    csp = res.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    # Presigned S3 / CDN links must still load as images, media and fetches.
+    assert "img-src 'self' data: blob: *" in csp
+    assert "media-src 'self' blob: *" in csp
+    assert "connect-src 'self' *" in csp
+    assert res.headers["cache-control"] == "no-cache"
+    assert res.headers["x-content-type-options"] == "nosniff"
+
+
+def test_static_modules_are_javascript(client: TestClient) -> None:
+    for name in ("app.js", "api.js", "playground.js", "realtime.js"):
+        res = client.get(f"/static/{name}")
+        assert res.status_code == 200, name
+        assert "javascript" in res.headers["content-type"], name
+        assert "content-security-policy" in res.headers
+        assert "max-age" in res.headers["cache-control"]
+    vendored = client.get("/static/vendor/hls.mjs")
+    assert vendored.status_code == 200
+    assert "javascript" in vendored.headers["content-type"]
+    css = client.get("/static/app.css")
+    assert css.headers["content-type"].startswith("text/css")
+    assert client.get("/static/missing.js").status_code == 404
+    assert client.get("/static/../router.py").status_code == 404
+
+
+def test_web_app_is_not_in_the_openapi_document(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/" not in paths
+    assert not any(path.startswith("/static") for path in paths)
