@@ -69,8 +69,6 @@ HIDDEN_ROUTES: dict[str, str] = {
     "MOUNT /static": "public: the web app's static JS/CSS files, the same for everyone",
     "WEBSOCKET /api/v1/realtime": "authenticates itself (header or first `auth` message, "
     "else close 4401) and sends only the principal's org's events (tests/events/test_realtime)",
-    "GET /api/v1/events": "Server-Sent Events stream that never ends (the walker would wait "
-    "forever); Viewer auth, only the org's events (tests/events/test_realtime)",
 }
 PUBLIC_OPERATIONS |= {
     "PUT /uploads/local/{key}": "local storage's signed upload URLs: the HMAC over key, size, "
@@ -128,6 +126,7 @@ POLICY: dict[str, Need] = {
     "GET /api/v1/orgs/{slug}/members": "viewer",
     "DELETE /api/v1/orgs/{slug}/members/{user_id}": "owner",
     "GET /api/v1/usage": "viewer",
+    "GET /api/v1/events": "viewer",  # walked with follow=false: the replay, then the end
     "POST /api/v1/collections": "member",
     "GET /api/v1/collections": "viewer",
     "GET /api/v1/collections/{collection_id}": "viewer",
@@ -320,6 +319,10 @@ BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "json": {"x": 0, "y": 0, "width": 4, "height": 4, "mode": "replace"}
     },
     "POST /api/v1/media/resolve": lambda w: {"json": {"ids": [w.media["id"]]}},
+    "GET /api/v1/events": lambda _: {
+        "params": {"follow": "false"},
+        "headers": {"Last-Event-ID": new_id("evt")},
+    },
     "POST /api/v1/media/batch/convert": lambda w: {
         "json": {"ids": [w.media["id"]], "format": "png"}
     },
@@ -770,10 +773,11 @@ async def _send(
 ) -> httpx.Response:
     body = dict(built.body)
     protocol_headers = body.pop("headers", {})  # e.g. tus's Tus-Resumable, never credentials
+    fixed_params = body.pop("params", {})  # e.g. follow=false for the endless SSE stream
     return await client.request(
         op.method,
         built.url,
-        params=built.params | extra_params,
+        params=built.params | fixed_params | extra_params,
         headers=protocol_headers | headers,
         follow_redirects=False,
         **body,

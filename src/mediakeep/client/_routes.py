@@ -11,6 +11,7 @@ and errors handled. Multi-step operations (uploads, waiting) live in `_flows.py`
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -1226,6 +1227,20 @@ class Routes(ClientBase):
 
     # ------------------------------------------------------------ usage
 
+    @route("GET /api/v1/events")
+    def recent_events(
+        self, after: str, *, types: Iterable[str] | None = None
+    ) -> Call[list[dict[str, Any]]]:
+        """The org's events after event id `after` (Server-Sent Events, read to the end with
+        follow=false); for a live feed use the WebSocket `/api/v1/realtime`."""
+        return Call(
+            "GET",
+            f"{API}/events",
+            _parse_sse,
+            params=json_body(follow="false", types=",".join(types) if types else None),
+            headers={"Last-Event-ID": after},
+        )
+
     @route("GET /api/v1/usage")
     def usage(self) -> Call[Usage]:
         """Media, stored bytes, jobs and AI requests of the acting org, and its quota."""
@@ -1238,3 +1253,11 @@ def _create_body(source: dict[str, str], fields: Mapping[str, Any]) -> dict[str,
         if value is not None:
             body["async" if name == "async_" else name] = value
     return body
+
+
+def _parse_sse(response: httpx.Response) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for line in response.text.splitlines():
+        if line.startswith("data:"):
+            events.append(json.loads(line.removeprefix("data:").strip()))
+    return events

@@ -40,8 +40,6 @@ def _sse(event: Event) -> bytes:
 
 @router.get(
     "/events",
-    # Out of the OpenAPI document: a stream, not a request/response operation (docs/api.md).
-    include_in_schema=False,
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The org's events"},
@@ -55,6 +53,9 @@ async def stream_events(
     services: ServicesDep,
     types: Annotated[str | None, Query(max_length=1000)] = None,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    follow: Annotated[
+        bool, Query(description="false: send the replay after Last-Event-ID, then close")
+    ] = True,
 ) -> StreamingResponse:
     """Server-Sent Events of the org; `Last-Event-ID` replays the recent events after it."""
     wanted = {t.strip() for t in types.split(",") if t.strip()} if types else set()
@@ -79,6 +80,8 @@ async def stream_events(
                         if matches(event):
                             seen.add(event["id"])
                             yield _sse(event)
+            if not follow:  # catch-up polling: the replay only
+                return
             while True:
                 try:
                     async with asyncio.timeout(HEARTBEAT_SECONDS):
