@@ -255,3 +255,17 @@ async def test_delete_without_credentials_is_401(client: httpx.AsyncClient, user
     media = await _media(client, user)
     assert_error(await client.delete(f"{MEDIA}/{media['id']}"), 401, "auth.unauthorized")
     assert (await _get(client, user, media["id"])).status_code == 200
+
+
+async def test_patch_filename_is_cleaned_like_an_upload_name(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    media = await _media(client, user)
+    response = await _patch(
+        client, user, media["id"], {"filename": "../../etc/pass\r\nwd\u202e.png"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"] == "passwd.png"
+    refused = await _patch(client, user, media["id"], {"filename": "../.."})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "validation.invalid"

@@ -18,6 +18,7 @@ from mediakeep.ingest.scan import scan_upload
 from mediakeep.ingest.sniff import kind_of
 from mediakeep.ingest.spool import Spool, SpooledFile
 from mediakeep.jobs import service as jobs
+from mediakeep.kit.http import sanitize_filename
 from mediakeep.media.repository import MediaRepository
 from mediakeep.models import Job, Media
 from mediakeep.processing.image import strip_private_metadata
@@ -276,11 +277,8 @@ async def _fill_reserved(
 
 
 def clean_filename(name: str | None) -> str:
-    if not name:
-        return ""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in "\r\n\t\x00")
-    return cleaned.strip()[:255]
+    """The one file-name rule for every path (kit.http.sanitize_filename); "" when unusable."""
+    return sanitize_filename(name) if name else ""
 
 
 def strip_private_exif(spooled: SpooledFile, max_pixels: int) -> SpooledFile:

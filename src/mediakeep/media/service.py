@@ -11,6 +11,7 @@ from mediakeep.db import after_commit
 from mediakeep.errors import invalid, not_found
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.ingest.scan import quarantined_error
+from mediakeep.kit.http import sanitize_filename
 from mediakeep.kit.time import now, rfc3339
 from mediakeep.media.repository import MediaFilters, MediaRepository, SortField, SortOrder
 from mediakeep.media.schemas import (
@@ -27,8 +28,6 @@ from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import Disposition
 from mediakeep.streaming.links import summary as stream_summary
-
-ACTIVE_ONLY = ("pending",)  # rows that are not yet media a user can see in lists
 
 
 def disposition_for(mime: str, requested: Disposition = "inline") -> Disposition:
@@ -218,6 +217,11 @@ async def update(session: AsyncSession, org_id: str, media_id: str, patch: Updat
         if name in changes:
             if name in ("filename", "is_private") and changes[name] is None:
                 raise invalid(f"{name} cannot be null", name)
+            if name == "filename":
+                # The same rule as at upload: a bare name, no path, no control characters.
+                changes[name] = sanitize_filename(changes[name])
+                if not changes[name]:
+                    raise invalid("The file name has no usable characters", name)
             setattr(media, name, changes[name])
     if "metadata" in changes:
         merged: dict[str, Any] = dict(media.metadata_ or {})
