@@ -26,6 +26,21 @@ from tests.fixtures.services import (
 BACKENDS = ["sqlite-local", "postgres-s3"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="tests/reliability at full counts (crash matrix 20x per path, more fuzzing); slow",
+    )
+
+
+@pytest.fixture(scope="session")
+def long_mode(request: pytest.FixtureRequest) -> bool:
+    """True under `pytest --long`: reliability tests use DESIGN.md's full counts."""
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture(scope="session")
 def service_root() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="mediakeep-test-") as root:
