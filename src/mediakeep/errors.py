@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mediakeep.db import database_unreachable
 from mediakeep.kit.request_context import current_request_id
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if database_unreachable(exc):
+            log.warning("database unavailable", error=repr(exc))
+            return error_response(
+                MediaError(
+                    "database.unavailable",
+                    503,
+                    "The database is unavailable; nothing was changed. Retry shortly.",
+                    headers={"Retry-After": "1"},
+                )
+            )
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal", "Internal server error"), status_code=500)
 
