@@ -35,6 +35,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (rather than skip) the backend parametrisations a `backends(...)` mark excludes:
+    a route that only exists on one backend is not a skipped test on the other."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        if marker is not None and backend is not None and backend not in marker.args:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def long_mode(request: pytest.FixtureRequest) -> bool:
     """True under `pytest --long`: reliability tests use DESIGN.md's full counts."""

@@ -12,11 +12,12 @@ from tests import mediagen
 from tests.factories import TestUser
 from tests.media.support import NOSNIFF, assert_error, settings_of, upload_ok
 
+# /files links belong to the local storage backend; S3 links go to S3.
+pytestmark = pytest.mark.backends("sqlite-local")
+
 
 @pytest.fixture
 def storage(app: FastAPI) -> LocalStorage:
-    if settings_of(app).storage_backend != "local":
-        pytest.skip("/files links belong to the local storage backend; S3 links go to S3")
     backend = app.state.services.storage
     assert isinstance(backend, LocalStorage)
     return backend
@@ -188,12 +189,11 @@ async def test_link_without_exp_or_sig_is_400(
     assert_error(response, 400, "validation.invalid")
 
 
+@pytest.mark.backends("postgres-s3")
 async def test_files_route_serves_nothing_when_storage_is_s3(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
-    settings = settings_of(app)
-    if settings.storage_backend != "s3":
-        pytest.skip("only meaningful with the S3 backend")
+    assert settings_of(app).storage_backend == "s3"
     media, _ = await _uploaded(client, user)
     response = await client.get(f"/files/{_key(media)}", params={"exp": "9999999999", "sig": "x"})
     assert_error(response, 404, "not_found")
