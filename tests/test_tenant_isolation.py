@@ -39,6 +39,7 @@ from tests.isolation_support import (
     walk,
 )
 from tests.media.support import assert_error, original_exists
+from tests.reliability.report import record
 
 
 async def _openapi(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -63,6 +64,15 @@ async def test_every_operation_keeps_tenants_apart(app: FastAPI, client: httpx.A
     assert "HEAD /api/v1/media/{media_id}/content" in report.operations
     for principal in PRINCIPALS:
         assert report.calls[principal.name] == len(report.operations), principal.name
+    record(
+        {
+            "suite": "tenant_isolation",
+            "operations": len(report.operations),
+            "public_operations": len(report.public),
+            "principals": len(PRINCIPALS),
+            "calls": sum(report.calls.values()),
+        }
+    )
     # Nothing stale in the tables either: each entry still names a real operation.
     # (a documented HEAD is checked under its GET twin's key, which may itself be undocumented)
     head_twins = {"GET " + k.removeprefix("HEAD ") for k in documented if k.startswith("HEAD ")}

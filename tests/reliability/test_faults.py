@@ -7,9 +7,6 @@ Each test owns its PostgreSQL cluster or S3 server: stopping the session's share
 break every other test."""
 
 import hashlib
-import json
-import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,19 +26,11 @@ from tests.fixtures.services import (
     start_seaweedfs,
 )
 from tests.live import LiveServer, base_env
+from tests.reliability.report import record
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(300)]
 
 MEDIA = "/api/v1/media"
-
-
-def _report(line: dict[str, object]) -> None:
-    """Figures for docs/reliability.md, when the run is asked to record them."""
-    sys.stdout.write(json.dumps(line) + "\n")
-    target = os.environ.get("MEDIAKEEP_RELIABILITY_REPORT")
-    if target:
-        with open(target, "a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\n")
 
 
 def _server(root: Path, env: dict[str, str], backend: str) -> LiveServer:
@@ -193,7 +182,7 @@ def test_postgres_stopped_immediately_during_a_burst_loses_no_acknowledged_uploa
         # During the outage the service refuses clearly, never with a bare 500.
         server_errors = [(status, code) for status, code in refusals if status >= 500]
         unclear = [(status, code) for status, code in server_errors if status != 503 or not code]
-        _report(
+        record(
             {
                 "suite": "postgres_immediate_stop",
                 "acknowledged": len(acknowledged),
@@ -280,6 +269,6 @@ def test_s3_down_answers_503_writes_nothing_and_recovers(tmp_path: Path, own_s3:
             )
             assert again.status_code == 201, again.text
         assert _stored_sha256(server, again.json()["id"]) == refused_key
-        _report({"suite": "s3_down", "refused_status": 503, "half_written_objects": 0})
+        record({"suite": "s3_down", "refused_status": 503, "half_written_objects": 0})
     finally:
         server.stop()
