@@ -179,6 +179,26 @@ async def test_generate_caption_through_the_transcription_endpoint(
     assert_error(refused, 422, "media.unprocessable")
 
 
+async def test_generate_caption_of_a_video_without_sound_is_refused_before_any_job(
+    ai_client: httpx.AsyncClient, member: TestUser
+) -> None:
+    silent = await upload_ok(
+        ai_client, member, mediagen.mp4(1.0), part_name="silent.mp4", declared="video/mp4"
+    )
+    refused = await ai_client.post(
+        f"{AI}/generate-caption", json={"media_id": silent["id"]}, headers=member.headers
+    )
+    error = assert_error(refused, 422, "media.unprocessable")
+    assert "no audio track" in error["message"]
+    jobs = await ai_client.get(
+        "/api/v1/jobs",
+        params={"media_id": silent["id"], "type": "ai.generate_caption"},
+        headers=member.headers,
+    )
+    assert jobs.status_code == 200, jobs.text
+    assert jobs.json()["data"] == []
+
+
 @pytest.mark.parametrize(("mode", "reason"), [("fail", "answered 500"), ("hang", "within 2 s")])
 async def test_vendor_failures_fail_the_job_with_a_reason(
     ai_app: AiApp, ai_client: httpx.AsyncClient, member: TestUser, mode: str, reason: str

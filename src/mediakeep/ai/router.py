@@ -78,7 +78,7 @@ async def generate_audio(body: AudioIn, principal: Member, services: ServicesDep
     "/generate-caption",
     status_code=202,
     response_model=AiJobOut,
-    responses=_RESPONSES,
+    responses=_RESPONSES | {404: {"description": "no such media in this organisation"}},
     dependencies=[Depends(RouteLimit("caption"))],
 )
 async def generate_caption(
@@ -94,6 +94,10 @@ async def generate_caption(
         )
     if media.status != "ready":
         raise MediaError("media.transcoding", 409, "The media is not ready yet")
+    if not media.has_audio_track:
+        raise MediaError(
+            "media.unprocessable", 422, "This video has no audio track: there is no speech"
+        )
     job, deduped = await service.submit(
         services,
         principal,

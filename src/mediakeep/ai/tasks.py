@@ -87,6 +87,8 @@ async def generate_caption(ctx: TaskContext) -> TaskResult:
         media = await MediaRepository(session).get(job.org_id, job.media_id)
     if media is None or not media.storage_key:
         raise JobFailed("The media was deleted before its speech could be recognized")
+    if not media.has_audio_track:
+        raise JobFailed("This video has no audio track: there is no speech to recognize")
     await ctx.report_progress(5)
     try:
         async with ctx.services.storage.local_file(media.storage_key) as path:

@@ -45,6 +45,11 @@ class Media(Timestamps, Base):
     upload_key: Mapped[str | None] = mapped_column(String(300))
     upload_expires_at: Mapped[datetime | None]
 
+    @property
+    def has_audio_track(self) -> bool:
+        """Whether the probe found sound in it (a silent video has no speech to recognize)."""
+        return self.kind == "audio" or "audio_codec" in (self.metadata_ or {})
+
 
 class Variant(Timestamps, Base):
     __tablename__ = "variants"
