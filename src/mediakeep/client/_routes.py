@@ -907,8 +907,8 @@ class Routes(ClientBase):
 
     @route("GET /api/v1/media/{media_id}/stream")
     def get_stream(self, media_id: str) -> Call[Any]:
-        """`{status, hls_url, dash_url, expires_at}`: links signed for you (409
-        `media.transcoding` while the job runs)."""
+        """`{status, hls_url, dash_url, storyboard_url, expires_at}`: links signed for you
+        (409 `media.transcoding` while the job runs)."""
         return Call("GET", media_path(media_id, "stream"), json_of)
 
     # ------------------------------------------------------------ captions

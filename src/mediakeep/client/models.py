@@ -77,9 +77,14 @@ class Transcript(Model):
 
 class Stream(Model):
     status: str | None = None
+    formats: list[str] | None = None
+    renditions: list[int | str] | None = None
     hls_url: str | None = None
     dash_url: str | None = None
+    storyboard_url: str | None = None
+    """A WebVTT thumbnails track for scrubbing (tiles of `storyboard.jpg` beside it)."""
     expires_at: datetime | None = None
+    failed_reason: str | None = None
 
 
 class JobResult(Model):
