@@ -4,7 +4,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from mediakeep.kit.http import content_disposition, sanitize_filename
+from mediakeep.kit.http import content_disposition, download_name, sanitize_filename
 
 
 def test_no_filename_gives_the_bare_disposition() -> None:
@@ -77,3 +77,24 @@ def test_long_names_are_shortened_keeping_the_extension() -> None:
 def test_unknown_disposition_is_refused() -> None:
     with pytest.raises(ValueError, match="disposition"):
         content_disposition("a.txt", "form-data")
+
+
+@pytest.mark.parametrize(
+    ("filename", "mime", "offered"),
+    [
+        ("page.html", "image/png", "page.html.png"),  # a polyglot never saves as a page
+        ("holiday.JPG", "image/jpeg", "holiday.JPG"),
+        ("holiday.jpeg", "image/jpeg", "holiday.jpeg"),
+        ("photo.jpg-thumbnail", "image/webp", "photo.jpg-thumbnail.webp"),
+        ("3f2a9c", "image/png", "3f2a9c.png"),
+        ("talk.wav", "audio/wav", "talk.wav"),
+        ("notes.bin", "application/x-unknown", "notes.bin"),  # no known extension: unchanged
+    ],
+)
+def test_download_name_carries_the_extension_of_the_real_type(
+    filename: str, mime: str, offered: str
+) -> None:
+    assert download_name(filename, mime) == offered
+    assert content_disposition(filename, "attachment", mime).endswith(
+        f"filename*=UTF-8''{offered}"
+    )

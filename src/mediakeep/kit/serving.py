@@ -73,7 +73,7 @@ async def object_response(
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
-        "Content-Disposition": content_disposition(filename, disposition),
+        "Content-Disposition": content_disposition(filename, disposition, mime),
     }
     if _not_modified(request, etag, last_modified):
         return Response(status_code=304, headers=headers)
