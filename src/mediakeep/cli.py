@@ -150,7 +150,7 @@ def sweep(
             await services.db.dispose()
         typer.echo(
             f"removed {report.incomplete} incomplete uploads and "
-            f"{report.unreferenced_originals} unreferenced objects"
+            f"{report.unreferenced_originals + report.unreferenced_derived} unreferenced objects"
         )
 
     asyncio.run(run())

@@ -16,7 +16,15 @@ from mediakeep.ingest.sweeper import sweep_once
 from mediakeep.kit.time import now
 from tests import mediagen
 from tests.factories import TestUser, new_user
-from tests.media.support import MEDIA, asgi_client, assert_error, extra_app, s3_client, settings_of
+from tests.media.support import (
+    MEDIA,
+    asgi_client,
+    assert_error,
+    extra_app,
+    s3_client,
+    settings_of,
+    upload_ok,
+)
 from tests.uploads.support import (
     ask_upload_ok,
     finalize_path,
@@ -99,3 +107,38 @@ async def test_expired_uploads_and_stray_incoming_objects_are_swept_live_ones_ar
         stored = [key for key in org_objects(app, user.org_id) if "/variants/" not in key]
         assert stored == [f"{user.org_id}/originals/{digest}"]
         assert await _pending_ids(client, user) == []
+
+
+async def test_derived_objects_of_a_media_that_has_no_row_are_swept_a_live_ones_stay(
+    sweep_app: FastAPI,
+) -> None:
+    """A crash after rendering a new media's variants but before its row committed leaves
+    variants (or stream files, captions, cached transforms) that no row names: the sweep
+    removes them; a living media's derived objects stay."""
+    app = sweep_app
+    async with asgi_client(app) as client:
+        user = await new_user(client)
+        kept = await upload_ok(client, user, mediagen.png(40, 30), part_name="kept.png",
+                               declared="image/png")  # fmt: skip
+        kept_objects = org_objects(app, user.org_id)
+        assert any(f"/variants/{kept['id']}/" in key for key in kept_objects)
+        unborn = new_id("med")
+        strays = [
+            f"{user.org_id}/variants/{unborn}/v1/thumbnail.webp",
+            f"{user.org_id}/streams/{unborn}/v1/master.m3u8",
+            f"{user.org_id}/captions/{unborn}/en.vtt",
+            f"{user.org_id}/transforms/{unborn}/v1/{'a' * 16}.jpg",
+        ]
+        for key in strays:
+            _put_stray_incoming(app, key, b"left by a crash")
+
+        young = await sweep_once(app.state.services)  # default TTL: too young to judge
+        assert young.unreferenced_derived == 0
+        assert set(strays) <= set(org_objects(app, user.org_id))
+
+        report = await sweep_once(app.state.services, max_age=timedelta(0))
+
+        assert report.unreferenced_derived == len(strays)
+        assert org_objects(app, user.org_id) == kept_objects
+        fetched = await client.get(f"{MEDIA}/{kept['id']}", headers=user.headers)
+        assert [v["name"] for v in fetched.json()["variants"]]

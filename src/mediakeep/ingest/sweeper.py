@@ -19,12 +19,18 @@ from mediakeep.uploads.service import sweep_expired_uploads
 log = structlog.get_logger(__name__)
 
 
+# Objects kept under `{org}/<family>/{media_id}/...`: they live and die with their media row.
+_PER_MEDIA_FAMILIES = frozenset({"variants", "streams", "transforms", "captions"})
+_LOOKUP_BATCH = 500
+
+
 @dataclass(frozen=True)
 class SweepReport:
     incomplete: int
     unreferenced_originals: int
     expired_uploads: int = 0
     expired_tus_uploads: int = 0
+    unreferenced_derived: int = 0
 
 
 async def sweep_once(services: Services, max_age: timedelta | None = None) -> SweepReport:
@@ -37,29 +43,50 @@ async def sweep_once(services: Services, max_age: timedelta | None = None) -> Sw
     # tus uploads past Upload-Expires go (row, spool file, multipart upload); live ones are kept.
     expired_tus, live_tus = await sweep_expired_tus_uploads(services)
     incomplete = await storage.sweep_incomplete(cutoff, keep=live_uploads | live_tus)
-    candidates: dict[str, list[str]] = {}
+    originals: dict[str, list[str]] = {}
+    # Derived objects (variants, stream files, cached transforms, captions) of a media whose
+    # row never committed — a crash after rendering, before the insert — or is gone.
+    derived: dict[str, dict[str, list[str]]] = {}
     async for info in storage.list_objects(""):
+        if info.modified >= cutoff:
+            continue
         parts = info.key.split("/")
-        if len(parts) == 3 and parts[1] == "originals" and info.modified < cutoff:
-            candidates.setdefault(parts[0], []).append(info.key)
+        if len(parts) == 3 and parts[1] == "originals":
+            originals.setdefault(parts[0], []).append(info.key)
+        elif len(parts) >= 4 and parts[1] in _PER_MEDIA_FAMILIES:
+            derived.setdefault(parts[0], {}).setdefault(parts[2], []).append(info.key)
     removed = 0
-    for org_id, org_keys in candidates.items():
+    for org_id, org_keys in originals.items():
         async with services.db.read_session() as session:
             orphans = await MediaRepository(session).unreferenced_originals(org_id, org_keys)
         for key in sorted(orphans):
             await storage.delete(key)
             removed += 1
+    removed_derived = 0
+    for org_id, by_media in derived.items():
+        ids = sorted(by_media)
+        known: set[str] = set()
+        for start in range(0, len(ids), _LOOKUP_BATCH):  # bounded IN lists
+            async with services.db.read_session() as session:
+                repo = MediaRepository(session)
+                known |= await repo.existing_ids(org_id, ids[start : start + _LOOKUP_BATCH])
+        for media_id in sorted(set(by_media) - known):
+            for key in by_media[media_id]:
+                await storage.delete(key)
+                removed_derived += 1
     report = SweepReport(
         incomplete=incomplete,
         unreferenced_originals=removed,
         expired_uploads=expired_uploads,
         expired_tus_uploads=expired_tus,
+        unreferenced_derived=removed_derived,
     )
-    if incomplete or removed or expired_uploads or expired_tus:
+    if incomplete or removed or expired_uploads or expired_tus or removed_derived:
         log.info(
             "sweep",
             incomplete=incomplete,
             unreferenced_originals=removed,
+            unreferenced_derived=removed_derived,
             expired_uploads=expired_uploads,
             expired_tus_uploads=expired_tus,
         )

@@ -199,6 +199,13 @@ class MediaRepository:
         query = self._filtered(org_id, filters).with_only_columns(func.count())
         return int((await self.session.execute(query)).scalar_one())
 
+    async def existing_ids(self, org_id: str, media_ids: Sequence[str]) -> set[str]:
+        """Which of these ids are media rows of the org (in any status)."""
+        result = await self.session.execute(
+            select(Media.id).where(Media.org_id == org_id, Media.id.in_(list(media_ids)))
+        )
+        return set(result.scalars())
+
     async def unreferenced_originals(self, org_id: str, storage_keys: Sequence[str]) -> set[str]:
         """Which of these original keys no media row of the org points at."""
         result = await self.session.execute(
