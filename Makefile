@@ -1,5 +1,5 @@
 # Shortcuts for `bash dev.sh ...` (the README's commands work without make).
-.PHONY: run test lint bench venv migrate
+.PHONY: run test lint bench bench-quick venv migrate
 
 run:
 	bash dev.sh run
@@ -12,6 +12,9 @@ lint:
 
 bench:
 	bash dev.sh bench
+
+bench-quick:
+	bash dev.sh bench --quick
 
 venv:
 	bash dev.sh venv

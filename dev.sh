@@ -69,9 +69,10 @@ case "${1:-run}" in
     lint) venv; lint ;;
     venv) system_packages run; venv ;;
     bench)
-        # Every benchmark, one after another (each compares with its peer or limit in-run).
+        # Every benchmark, one after another (each compares with its peer or limit in-run),
+        # then docs/benchmarks.md from their output; `bash dev.sh bench --quick` is a smoke run.
         venv
-        for b in ingest tus jobs images transforms; do $BIN/python bench/$b.py; done
+        exec $BIN/python bench/report.py "${@:2}"
         ;;
     *) echo "usage: bash dev.sh run|test|lint|bench|venv" >&2; exit 2 ;;
 esac

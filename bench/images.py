@@ -18,13 +18,8 @@ bench/results/images_variants.json. (Signed transforms against thumbor: bench/tr
 """
 
 import argparse
-import contextlib
-import datetime
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +33,9 @@ import pyvips  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _common as common  # noqa: E402
 
 from mediakeep.processing import image  # noqa: E402
 from mediakeep.processing.presets import (  # noqa: E402
@@ -94,32 +92,6 @@ def run_pyvips(
         thumb.webpsave(str(out / f"pv-{spec.name}"), Q=80, effort=4, keep="none")
         count += 1
     return count
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "uname": " ".join(platform.uname()),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "libvips": f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}",
-        "vips_concurrency": pyvips.concurrency_get()
-        if hasattr(pyvips, "concurrency_get")
-        else None,
-    }
-
-
-def commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    )
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def main() -> None:
@@ -196,21 +168,24 @@ def main() -> None:
         f"{summary['pyvips_cpu_s']:>8.2f} s | {ratio:>14.3f} | {summary['ratio_max']:>11.3f} | "
         f"{'met' if summary['goal_met'] else 'NOT met'}"
     )
-    document = {
-        "benchmark": "images_variants",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "goal": {"ratio_max": GOAL_RATIO},
-        "machine": machine(),
-        "source": {"width": size[0], "height": size[1], "format": "jpeg", "quality": 90},
-        "presets": DEFAULT_VARIANTS,
-        "pairs": rows,
-        "summary": summary,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
-    print(f"\nwritten: {shown}")
+    document = common.document(
+        "images_variants",
+        goal={"ratio_max": GOAL_RATIO},
+        machine=common.machine(args.work_dir) | {"vips_concurrency": pyvips.concurrency_get()},
+        source={"width": size[0], "height": size[1], "format": "jpeg", "quality": 90},
+        presets=DEFAULT_VARIANTS,
+        pairs=rows,
+        summary=summary,
+    )
+    print()
+    common.write_json(args.output, document)
+    common.emit_result(
+        "images",
+        [common.goal("variant set CPU / bare pyvips", ratio, "<=", GOAL_RATIO, "x")],
+        figures={"ratio_max": round(summary["ratio_max"], 3)},
+        megapixels=args.megapixels,
+        pairs=args.pairs,
+    )
 
 
 if __name__ == "__main__":

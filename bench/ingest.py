@@ -9,8 +9,12 @@ each pair, measures on the same file from the same page cache:
 
   dd       dd if=payload of=target bs=1M conv=fdatasync   (write + flush to disk)
   openssl  openssl dgst -sha256 payload                   (hashing; sha256sum is not the limit)
-  upload   curl -F file=@payload .../api/v1/media/upload  (stream, hash, write, fsync, probe,
-                                                          commit, insert)
+  upload   curl -F generate_variants=false -F file=@payload .../api/v1/media/upload
+           (stream, hash, write, fsync, probe, commit, insert)
+
+and then, once per size, the same upload with the default `generate_variants=true`: a
+synchronous audio upload renders its waveform variants before it answers, so that upload's
+RSS and rate show what the inline variant work adds (its RSS is held to the same goal).
 
 The limit is the slower of dd and openssl; the goal (docs/benchmarks.md, DESIGN.md) is an
 upload rate ≥ 0.6× that limit and a server RSS ≤ +64 MiB over idle for every size. The server
@@ -19,19 +23,12 @@ Sizes take binary suffixes: 100M = 100 MiB, 1G = 1 GiB. MB/s are 10^6 bytes per 
 """
 
 import argparse
-import contextlib
-import datetime
 import json
 import os
-import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -39,35 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
+ROOT = common.ROOT
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
-MEDIAKEEP = Path(sys.executable).parent / "mediakeep"
-HOST = "127.0.0.1"
-MiB = 1024 * 1024
+MiB = common.MiB
 GOAL_RATIO = 0.6
 GOAL_RSS = 64 * MiB
-SAMPLE_EVERY = 0.05
-_UNITS = {"K": 1024, "M": MiB, "G": 1024 * MiB}
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().upper().removesuffix("B").removesuffix("I")
-    if text and text[-1] in _UNITS:
-        return int(float(text[:-1]) * _UNITS[text[-1]])
-    return int(text)
-
-
-def label(size: int) -> str:
-    for suffix, unit in (("GiB", 1024 * MiB), ("MiB", MiB)):
-        if size >= unit and size % unit == 0:
-            return f"{size // unit} {suffix}"
-    return f"{size} B"
-
-
-def mb_per_s(size: int, seconds: float) -> float:
-    return size / seconds / 1e6
+parse_size = common.parse_size
+label = common.label
+mb_per_s = common.mb_per_s
 
 
 # --------------------------------------------------------------------------- payload
@@ -99,90 +79,6 @@ def make_payload(path: Path, size: int) -> None:
             left -= n
         out.flush()
         os.fsync(out.fileno())
-
-
-# --------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    data_dir: Path
-    port: int
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, log: Path) -> None:
-        subprocess.run([str(MEDIAKEEP), "migrate"], env=self.env, check=True, capture_output=True)
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(MEDIAKEEP), "serve", "--host", HOST, "--port", str(self.port)],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"server exited early; see {log}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise SystemExit(f"server not ready after 60 s; see {log}")
-
-    def rss(self) -> int:
-        """RSS of the server and any children it has."""
-        assert self.proc is not None
-        try:
-            parent = psutil.Process(self.proc.pid)
-            total = parent.memory_info().rss
-            for child in parent.children(recursive=True):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            return 0
-        return int(total)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, server: Server) -> None:
-        super().__init__(daemon=True)
-        self.server = server
-        self.peak = server.rss()
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(SAMPLE_EVERY):
-            self.peak = max(self.peak, self.server.rss())
-
-    def finish(self) -> int:
-        self._done.set()
-        self.join()
-        self.peak = max(self.peak, self.server.rss())
-        return self.peak
 
 
 # --------------------------------------------------------------------------- measurements
@@ -217,7 +113,7 @@ def run_openssl(payload: Path) -> tuple[float, str]:
     return float(seconds), done.stdout.split()[0]
 
 
-def _curl_upload(url: str, payload: Path, out: Path) -> tuple[int, bytes]:
+def _curl_upload(url: str, payload: Path, out: Path, variants: bool = False) -> tuple[int, bytes]:
     done = subprocess.run(
         [
             "curl",
@@ -229,6 +125,8 @@ def _curl_upload(url: str, payload: Path, out: Path) -> tuple[int, bytes]:
             "-H",
             "Expect:",
             "-F",
+            f"generate_variants={str(variants).lower()}",
+            "-F",
             f"file=@{payload};type=application/octet-stream;filename=bench.wav",
             url,
         ],
@@ -239,9 +137,11 @@ def _curl_upload(url: str, payload: Path, out: Path) -> tuple[int, bytes]:
     return int(done.stdout.strip()), out.read_bytes()
 
 
-def _httpx_upload(url: str, payload: Path) -> tuple[int, bytes]:
+def _httpx_upload(url: str, payload: Path, variants: bool = False) -> tuple[int, bytes]:
     boundary = "mediakeep-bench-boundary"
     head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="generate_variants"\r\n\r\n'
+        f"{str(variants).lower()}\r\n"
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.wav"'
         "\r\nContent-Type: application/octet-stream\r\n\r\n"
     ).encode()
@@ -274,16 +174,20 @@ class Upload:
     sha256: str
 
 
-def run_upload(server: Server, payload: Path, work: Path, client: str) -> Upload:
+def run_upload(
+    server: common.Server, payload: Path, work: Path, client: str, variants: bool = False
+) -> Upload:
     url = f"{server.url}/api/v1/media/upload"
     idle = server.rss()
-    sampler = RssSampler(server)
+    sampler = common.RssSampler(server.rss)
     sampler.start()
     try:
         if client == "curl":
-            seconds, (status, body) = timed(lambda: _curl_upload(url, payload, work / "out.json"))
+            seconds, (status, body) = timed(
+                lambda: _curl_upload(url, payload, work / "out.json", variants)
+            )
         else:
-            seconds, (status, body) = timed(lambda: _httpx_upload(url, payload))
+            seconds, (status, body) = timed(lambda: _httpx_upload(url, payload, variants))
     finally:
         peak = sampler.finish()
     if status != 201:
@@ -307,6 +211,9 @@ class SizeResult:
     rss_idle: list[int] = field(default_factory=list)
     rss_peak: list[int] = field(default_factory=list)
     hash_mismatches: int = 0
+    # One more upload with the default variants rendered inline (an audio's waveform).
+    variants_mb_s: float | None = None
+    variants_rss_delta: int | None = None
 
     def summary(self) -> dict[str, Any]:
         upload = statistics.median(self.upload_mb_s)
@@ -330,7 +237,9 @@ class SizeResult:
         }
 
 
-def bench_size(server: Server, work: Path, size: int, pairs: int, client: str) -> SizeResult:
+def bench_size(
+    server: common.Server, work: Path, size: int, pairs: int, client: str, with_variants: bool
+) -> SizeResult:
     payload = work / f"payload-{size}.wav"
     print(f"-- {label(size)}: writing the payload ...", flush=True)
     make_payload(payload, size)
@@ -369,6 +278,15 @@ def bench_size(server: Server, work: Path, size: int, pairs: int, client: str) -
             f"{'' if upload.sha256 == digest else ', HASH MISMATCH'}",
             flush=True,
         )
+    if with_variants:
+        upload = run_upload(server, payload, work, client, variants=True)
+        result.variants_mb_s = mb_per_s(size, upload.seconds)
+        result.variants_rss_delta = upload.rss_peak - upload.rss_idle
+        print(
+            f"   with inline variants (waveform): upload {result.variants_mb_s:.0f} MB/s, "
+            f"RSS +{result.variants_rss_delta / MiB:.1f} MiB",
+            flush=True,
+        )
     payload.unlink()
     return result
 
@@ -376,43 +294,26 @@ def bench_size(server: Server, work: Path, size: int, pairs: int, client: str) -
 # --------------------------------------------------------------------------- report
 
 
-def machine(work: Path) -> dict[str, Any]:
-    df = subprocess.run(["df", "-hT", str(work)], capture_output=True, text=True, check=False)
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "uname": " ".join(platform.uname()),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
-        "work_dir": str(work),
-        "df": df.stdout.strip(),
-        "python": platform.python_version(),
-        "openssl": subprocess.run(
-            ["openssl", "version"], capture_output=True, text=True, check=False
-        ).stdout.strip(),
-    }
-
-
 def table(results: list[SizeResult]) -> str:
-    header = (
-        f"{'size':>8} | {'upload MB/s':>11} | {'dd MB/s':>7} | {'openssl MB/s':>12} | "
-        f"{'limit':>5} | {'ratio':>5} | {'RSS idle':>8} | {'RSS peak':>8} | {'RSS Δ':>8} | goal met"
-    )
-    lines = [header, "-" * len(header)]
+    rows = []
     for result in results:
         s = result.summary()
-        lines.append(
-            f"{result.label:>8} | {s['upload_mb_s']:>11.0f} | {s['dd_mb_s']:>7.0f} | "
-            f"{s['openssl_mb_s']:>12.0f} | {s['limit_mb_s']:>5.0f} | {s['ratio']:>5.2f} | "
-            f"{s['rss_idle_mib']:>5.0f} MiB | {s['rss_peak_mib']:>5.0f} MiB | "
-            f"{s['rss_delta_mib']:>+5.1f} MiB | {'yes' if s['goal_met'] else 'no'}"
+        rows.append(
+            [
+                result.label,
+                f"{s['upload_mb_s']:.0f}",
+                f"{s['dd_mb_s']:.0f}",
+                f"{s['openssl_mb_s']:.0f}",
+                f"{s['limit_mb_s']:.0f}",
+                f"{s['ratio']:.2f}",
+                f"{s['rss_idle_mib']:.0f} MiB",
+                f"{s['rss_peak_mib']:.0f} MiB",
+                f"{s['rss_delta_mib']:+.1f} MiB",
+                "yes" if s["goal_met"] else "no",
+            ]
         )
-    return "\n".join(lines)
+    header = ["size", "upload MB/s", "dd MB/s", "openssl MB/s", "limit", "ratio", "RSS idle"]
+    return common.text_table([*header, "RSS peak", "RSS Δ", "goal met"], rows)
 
 
 def main() -> None:
@@ -422,6 +323,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, help="default: a new dir under $TMPDIR")
     parser.add_argument("--client", choices=["auto", "curl", "httpx"], default="auto")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--no-variants-run", action="store_true", help="skip the upload with inline variants"
+    )
     args = parser.parse_args()
     sizes = [parse_size(item) for item in args.sizes.split(",") if item.strip()]
     client = args.client
@@ -431,42 +335,25 @@ def main() -> None:
         if shutil.which(tool) is None:
             raise SystemExit(f"`{tool}` is needed to measure the limit")
 
-    work = (
-        args.work_dir.resolve()
-        if args.work_dir
-        else Path(tempfile.mkdtemp(prefix="mediakeep-bench-"))
-    )
-    work.mkdir(parents=True, exist_ok=True)
-    data_dir = work / "data"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MEDIA_", "DB_POSTGRESQL", "AUTH_", "CELERY_", "REDIS_"))
-    }
-    env |= {
-        "MEDIA_DATA_DIR": str(data_dir),
-        "AUTH_ENABLED": "false",
-        "MEDIA_MAX_BYTES_VIDEO": str(max([2 * 1024 * MiB, *sizes])),
-        "MEDIA_SWEEP_INTERVAL": "1h",
-        "MEDIA_LOG_LEVEL": "WARNING",
-        "VIPS_BLOCK_UNTRUSTED": "1",
-    }
-    server = Server(data_dir=data_dir, port=free_port(), env=env)
-    info = machine(work)
-    print(f"work dir {work} ({info['nproc']} CPUs, {info['cpu']})\n{info['df']}", flush=True)
     results: list[SizeResult] = []
-    try:
-        server.start(work / "server.log")
-        warm = work / "warm.wav"
-        make_payload(warm, MiB)
-        run_upload(server, warm, work, client)  # load lazily imported code before idle RSS
-        warm.unlink()
-        for size in sizes:
-            results.append(bench_size(server, work, size, args.pairs, client))
-    finally:
-        server.stop()
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
+    with common.work_dir(args.work_dir, "mediakeep-bench-") as work:
+        env = common.mediakeep_env(
+            work / "data", MEDIA_MAX_BYTES_VIDEO=max([2 * 1024 * MiB, *sizes])
+        )
+        info = common.machine(work)
+        print(f"work dir {work}: {common.describe(info)}\n{info['df']}", flush=True)
+        server = common.start_mediakeep(work, env)
+        try:
+            warm = work / "warm.wav"
+            make_payload(warm, MiB)
+            run_upload(server, warm, work, client)  # load lazily imported code before idle RSS
+            warm.unlink()
+            for size in sizes:
+                results.append(
+                    bench_size(server, work, size, args.pairs, client, not args.no_variants_run)
+                )
+        finally:
+            server.stop()
 
     print()
     print(
@@ -476,24 +363,50 @@ def main() -> None:
         f"over the idle RSS before that upload ≤ +{GOAL_RSS // MiB} MiB)"
     )
     print(table(results))
-    document = {
-        "benchmark": "ingest",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip(),
-        "client": client,
-        "goals": {"ratio_min": GOAL_RATIO, "rss_delta_max_mib": GOAL_RSS // MiB},
-        "machine": info,
-        "results": [asdict(r) | {"summary": r.summary()} for r in results],
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
-    print(f"\nwrote {shown}")
+    document = common.document(
+        "ingest",
+        client=client,
+        goals={"ratio_min": GOAL_RATIO, "rss_delta_max_mib": GOAL_RSS // MiB},
+        machine=info,
+        results=[asdict(r) | {"summary": r.summary()} for r in results],
+    )
+    common.write_json(args.output, document)
+    goals = []
+    figures: dict[str, float] = {}
+    for result in results:
+        s = result.summary()
+        goals.append(
+            common.goal(f"ingest {result.label}: upload / limit", s["ratio"], ">=", GOAL_RATIO, "x")
+        )
+        goals.append(
+            common.goal(
+                f"ingest {result.label}: server RSS over idle",
+                s["rss_delta_mib"],
+                "<=",
+                GOAL_RSS // MiB,
+                "MiB",
+            )
+        )
+        if result.variants_rss_delta is not None:
+            goals.append(
+                common.goal(
+                    f"ingest {result.label} with inline variants: server RSS over idle",
+                    result.variants_rss_delta / MiB,
+                    "<=",
+                    GOAL_RSS // MiB,
+                    "MiB",
+                )
+            )
+            figures[f"ingest {result.label} with inline variants: MB/s"] = round(
+                result.variants_mb_s or 0, 1
+            )
+        if result.hash_mismatches:
+            goals.append(
+                common.goal(
+                    f"ingest {result.label}: sha256 mismatches", result.hash_mismatches, "<=", 0
+                )
+            )
+    common.emit_result("ingest", goals, figures=figures, client=client, pairs=args.pairs)
 
 
 if __name__ == "__main__":

@@ -18,18 +18,9 @@ bench/results/jobs.json.
 """
 
 import argparse
-import contextlib
-import datetime
-import json
-import os
-import platform
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,17 +29,15 @@ from typing import Any
 import httpx
 import pyvips
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
+ROOT = common.ROOT
 RESULTS = ROOT / "bench" / "results" / "jobs.json"
-MEDIAKEEP = Path(sys.executable).parent / "mediakeep"
-HOST = "127.0.0.1"
+MEDIAKEEP = common.MEDIAKEEP
+HOST = common.HOST
 GOAL_P95 = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+percentile = common.percentile
 
 
 def png(seed: int) -> bytes:
@@ -56,14 +45,7 @@ def png(seed: int) -> bytes:
     return bytes(image.bandjoin([image, image]).copy(interpretation="srgb").pngsave_buffer())
 
 
-def parse_time(value: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[index]
+parse_time = common.parse_time
 
 
 @dataclass
@@ -71,118 +53,64 @@ class Stack:
     name: str
     work: Path
     env: dict[str, str]
-    port: int
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[common.Process] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     until_done: list[float] = field(default_factory=list)
+    url: str = ""
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
-        with (self.work / log).open("ab") as out:
-            process = subprocess.Popen(
-                argv,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.work,
-                start_new_session=True,
-            )
+    def spawn(self, process: common.Process) -> common.Process:
         self.processes.append(process)
+        process.start()
         return process
-
-    def wait_log(self, log: str, mark: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if mark in (self.work / log).read_text(errors="replace"):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name}: no {mark!r} in {log}:\n{(self.work / log).read_text()}")
-
-    def wait_http(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name}: API not ready")
 
     def stop(self) -> None:
         for process in reversed(self.processes):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in reversed(self.processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.stop()
 
 
 def base_env(work: Path, port: int) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MEDIA_", "DB_POSTGRESQL", "AUTH_", "CELERY_", "REDIS_"))
-    }
-    return env | {
-        "MEDIA_DATA_DIR": str(work / "data"),
-        "MEDIA_API_HOST": HOST,
-        "MEDIA_API_PORT": str(port),
-        "AUTH_ENABLED": "false",
-        "AUTH_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "MEDIA_RATE_LIMIT_ENABLED": "false",
-        "MEDIA_LOG_LEVEL": "WARNING",
-        "MEDIA_WORKERS": "2",
-        "VIPS_BLOCK_UNTRUSTED": "1",
-    }
-
-
-def migrate(stack: Stack) -> None:
-    subprocess.run(
-        [str(MEDIAKEEP), "migrate"], env=stack.env, cwd=stack.work, check=True, capture_output=True
+    return common.mediakeep_env(
+        work / "data",
+        MEDIA_API_HOST=HOST,
+        MEDIA_API_PORT=port,
+        MEDIA_RATE_LIMIT_ENABLED="false",
+        MEDIA_WORKERS=2,
     )
 
 
 def start_local(root: Path) -> Stack:
     work = root / "local"
     work.mkdir()
-    port = free_port()
-    stack = Stack("local", work, base_env(work, port), port)
-    migrate(stack)
-    stack.spawn([str(MEDIAKEEP), "serve"], "serve.log")
-    stack.wait_http()
-    stack.wait_log("serve.log", "mediakeep worker ready", 60)
+    port = common.free_port()
+    stack = Stack("local", work, base_env(work, port))
+    server = common.start_mediakeep(work, stack.env, port=port, name="serve")
+    stack.processes.append(server)
+    stack.url = server.url
     return stack
 
 
 def start_celery(root: Path) -> Stack:
     work = root / "celery"
     work.mkdir()
-    port = free_port()
-    redis_port = free_port()
+    port = common.free_port()
+    redis_port = common.free_port()
     env = base_env(work, port) | {
         "MEDIA_QUEUE_BACKEND": "celery",
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
     }
-    stack = Stack("celery", work, env, port)
+    stack = Stack("celery", work, env)
     redis = shutil.which("redis-server") or "/usr/bin/redis-server"
-    stack.spawn(
-        [redis, "--port", str(redis_port), "--bind", HOST, "--save", "", "--appendonly", "no"],
-        "redis.log",
+    argv = [redis, "--port", str(redis_port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    stack.spawn(common.Process("redis", argv, env, work / "redis.log", work)).wait_log(
+        "Ready to accept connections"
     )
-    stack.wait_log("redis.log", "Ready to accept connections")
-    migrate(stack)
-    stack.spawn([str(MEDIAKEEP), "serve", "--no-worker"], "serve.log")
-    stack.spawn([str(MEDIAKEEP), "worker", "--concurrency", "2"], "worker.log")
-    stack.wait_http()
-    stack.wait_log("worker.log", "mediakeep worker ready", 60)
+    server = common.start_mediakeep(work, env, worker=False, port=port, name="serve")
+    stack.processes.append(server)
+    stack.url = server.url
+    worker = [str(MEDIAKEEP), "worker", "--concurrency", "2"]
+    stack.spawn(common.Process("worker", worker, env, work / "worker.log", work)).wait_log(
+        "mediakeep worker ready"
+    )
     return stack
 
 
@@ -232,36 +160,47 @@ def summary(stack: Stack) -> dict[str, Any]:
     }
 
 
+def run(root: Path, stacks: list[Stack], args: argparse.Namespace) -> None:
+    stacks.append(start_local(root))
+    if shutil.which("redis-server") or Path("/usr/bin/redis-server").exists():
+        stacks.append(start_celery(root))
+    else:
+        print("celery dispatcher skipped: redis-server is not installed", flush=True)
+    with httpx.Client(timeout=30) as client:
+        for stack in stacks:  # warm-up: first imports, first connections
+            for seed in range(2):
+                one_job(stack, client, 10_000 + seed + (100 if stack.name == "celery" else 0))
+            stack.latencies.clear()
+            stack.until_done.clear()
+        per_round = max(1, args.jobs // args.rounds)
+        seed = 0
+        for round_number in range(args.rounds):
+            order = stacks if round_number % 2 == 0 else list(reversed(stacks))
+            for stack in order:
+                for _ in range(per_round):
+                    seed += 1
+                    one_job(stack, client, seed)
+                    time.sleep(args.gap)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=30, help="jobs per dispatcher")
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds the jobs are split in")
     parser.add_argument("--gap", type=float, default=0.1, help="idle seconds between jobs")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    root = args.work_dir or Path(tempfile.mkdtemp(prefix="mediakeep-bench-jobs-"))
-    root.mkdir(parents=True, exist_ok=True)
     stacks: list[Stack] = []
-    try:
-        stacks = [start_local(root), start_celery(root)]
-        with httpx.Client(timeout=30) as client:
-            for stack in stacks:  # warm-up: first imports, first connections
-                for seed in range(2):
-                    one_job(stack, client, 10_000 + seed + (100 if stack.name == "celery" else 0))
-                stack.latencies.clear()
-                stack.until_done.clear()
-            per_round = max(1, args.jobs // args.rounds)
-            seed = 0
-            for round_number in range(args.rounds):
-                order = stacks if round_number % 2 == 0 else list(reversed(stacks))
-                for stack in order:
-                    for _ in range(per_round):
-                        seed += 1
-                        one_job(stack, client, seed)
-                        time.sleep(args.gap)
-    finally:
-        for stack in stacks:
-            stack.stop()
+    with common.work_dir(args.work_dir, "mediakeep-bench-jobs-") as root:
+        info = common.machine(root)
+        print(common.describe(info), flush=True)
+        try:
+            run(root, stacks, args)
+        finally:
+            for stack in stacks:
+                stack.stop()
+    per_round = max(1, args.jobs // args.rounds)
     results = [summary(stack) for stack in stacks]
     print(
         f"job start latency (upload committed -> job active), {per_round * args.rounds} "
@@ -278,31 +217,27 @@ def main() -> None:
             f"{lat['mean']:>8.1f} {result['created_to_completed_ms']['p50']:>9.1f} "
             f"{'ok' if result['meets_goal'] else 'MISS':>5}"
         )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "jobs",
-                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                "commit": commit,
-                "method": "started_at - created_at of media.process jobs of async uploads, "
-                "one at a time on an idle queue; SQLite + local storage; 2 workers",
-                "machine": {"uname": " ".join(platform.uname()), "nproc": os.cpu_count()},
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
+    common.write_json(
+        args.output,
+        common.document(
+            "jobs",
+            method="started_at - created_at of media.process jobs of async uploads, "
+            "one at a time on an idle queue; SQLite + local storage; 2 workers",
+            machine=info,
+            results=results,
+        ),
     )
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
-    if root != args.work_dir:
-        shutil.rmtree(root, ignore_errors=True)
+    goals = [
+        common.goal(
+            f"job start p95, {r['dispatcher']}",
+            r["start_latency_ms"]["p95"],
+            "<",
+            GOAL_P95 * 1000,
+            "ms",
+        )
+        for r in results
+    ]
+    common.emit_result("jobs", goals, jobs=per_round * args.rounds, rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -29,20 +29,16 @@ thumbor's; RSS at c=32 ≤ 1.1× c=8; cached ≥ 2,000 req/s. Results: bench/res
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,53 +50,23 @@ import pyvips
 
 from mediakeep.kit import signing
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
+ROOT = common.ROOT
 RESULTS = ROOT / "bench" / "results" / "transforms.json"
-MEDIAKEEP = Path(sys.executable).parent / "mediakeep"
+MEDIAKEEP = common.MEDIAKEEP
+Server = common.Server
 THUMBOR_VENV = Path("/tmp/thumbor-venv")
 THUMBOR_VERSION = "7.8.0"
-HOST = "127.0.0.1"
-MiB = 1024 * 1024
+HOST = common.HOST
+MiB = common.MiB
 SECRET = "bench-secret-" + "k" * 40
-SAMPLE_EVERY = 0.05
 WIDTHS = range(240, 440)
 HEIGHTS = range(140, 360)
 GOALS = {"jpeg24mp": 1.2, "png1080p": 1.5}
 GOAL_RSS_RATIO = 1.1
 GOAL_CACHED = 2000.0
-
-WRK_SCRIPT = r"""
-local paths = {}
-for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
-local counter = 0
-local next_id = 0
-function setup(thread)
-  thread:set("id", next_id)
-  next_id = next_id + 1
-end
-function init(args)
-  nthreads = tonumber(os.getenv("BENCH_THREADS"))
-end
-function request()
-  local i = (counter * nthreads + id) % #paths + 1
-  counter = counter + 1
-  return wrk.format("GET", paths[i])
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"status":%d,"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- inputs
@@ -165,114 +131,6 @@ def cold_sizes(seed: int) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- servers
 
 
-@dataclass
-class Server:
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, ready_path: str) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited early; see {self.log}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(self.url + ready_path, timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise SystemExit(f"{self.name} not ready after 90 s; see {self.log}")
-
-    def rss(self) -> int:
-        assert self.proc is not None
-        try:
-            parent = psutil.Process(self.proc.pid)
-            total = parent.memory_info().rss
-            for child in parent.children(recursive=True):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            return 0
-        return int(total)
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        try:
-            parent = psutil.Process(self.proc.pid)
-            times = [parent.cpu_times()]
-            for child in parent.children(recursive=True):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    times.append(child.cpu_times())
-        except psutil.NoSuchProcess:
-            return 0.0
-        return sum(t.user + t.system for t in times)
-
-    def wait_idle(self, timeout: float = 300) -> None:
-        """Until the server has stopped working off requests a finished run left behind (a
-        load generator that stops does not stop the renders it started)."""
-        deadline = time.monotonic() + timeout
-        quiet = 0
-        last = self.cpu_seconds()
-        while time.monotonic() < deadline and quiet < 2:
-            time.sleep(0.5)
-            now = self.cpu_seconds()
-            quiet = quiet + 1 if now - last < 0.02 else 0
-            last = now
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, server: Server) -> None:
-        super().__init__(daemon=True)
-        self.server = server
-        self.peak = server.rss()
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(SAMPLE_EVERY):
-            self.peak = max(self.peak, self.server.rss())
-
-    def finish(self) -> int:
-        self._done.set()
-        self.join()
-        self.peak = max(self.peak, self.server.rss())
-        return self.peak
-
-
-def ensure_wrk() -> str | None:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
-    return shutil.which("wrk")
-
-
 def ensure_thumbor() -> Path:
     binary = THUMBOR_VENV / "bin" / "thumbor"
     if binary.exists():
@@ -295,28 +153,16 @@ MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
 
 
 def start_mediakeep(work: Path) -> Server:
-    env = dict(os.environ) | MALLOC_ENV
-    env.update(
-        {
-            "MEDIA_DATA_DIR": str(work / "mediakeep-data"),
-            "AUTH_ENABLED": "false",
-            "AUTH_SECRET_KEY": SECRET,
-            "MEDIA_RATE_LIMIT_ENABLED": "false",
-            "MEDIA_LOG_LEVEL": "WARNING",
-            "MEDIA_MAX_BYTES": str(64 * MiB),
-        }
+    env = common.mediakeep_env(
+        work / "mediakeep-data",
+        AUTH_SECRET_KEY=SECRET,
+        MEDIA_RATE_LIMIT_ENABLED="false",
+        MEDIA_MAX_BYTES=64 * MiB,
+        MEDIA_SWEEP_INTERVAL=None,
+        VIPS_BLOCK_UNTRUSTED=None,
+        **MALLOC_ENV,
     )
-    port = free_port()
-    subprocess.run([str(MEDIAKEEP), "migrate"], env=env, check=True, capture_output=True)
-    server = Server(
-        "mediakeep",
-        [str(MEDIAKEEP), "serve", "--no-worker", "--host", HOST, "--port", str(port)],
-        env,
-        port,
-        work / "mediakeep.log",
-    )
-    server.start("/healthz")
-    return server
+    return common.start_mediakeep(work, env, worker=False)
 
 
 def start_thumbor(work: Path, binary: Path, images: Path) -> Server:
@@ -336,15 +182,16 @@ def start_thumbor(work: Path, binary: Path, images: Path) -> Server:
             ]
         )
     )
-    port = free_port()
+    port = common.free_port()
     server = Server(
         "thumbor",
         [str(binary), "-p", str(port), "-i", HOST, "-c", str(conf), "-l", "warning"],
         dict(os.environ) | MALLOC_ENV,
-        port,
         work / "thumbor.log",
+        port,
+        ready_path="/healthcheck",
     )
-    server.start("/healthcheck")
+    server.start()
     return server
 
 
@@ -421,41 +268,13 @@ class Load:
 
 
 def run_wrk(wrk: str, url: str, paths: list[str], concurrency: int, seconds: float) -> Load:
-    threads = 1 if concurrency <= 8 else 2
-    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
-        script = Path(tmp) / "paths.lua"
-        script.write_text(WRK_SCRIPT)
-        listing = Path(tmp) / "paths.txt"
-        listing.write_text("\n".join(paths) + "\n")
-        env = dict(os.environ, BENCH_PATHS=str(listing), BENCH_THREADS=str(threads))
-        done = subprocess.run(
-            [
-                wrk,
-                f"-t{threads}",
-                f"-c{concurrency}",
-                f"-d{max(1, round(seconds))}s",
-                "--timeout",
-                "60s",
-                "-s",
-                str(script),
-                url,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"wrk failed: {done.stderr or done.stdout}")
-    line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH "))
-    data = json.loads(line.removeprefix("BENCH "))
-    errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+    data = common.run_wrk(wrk, url, paths, concurrency, seconds)
     return Load(
         requests=data["requests"],
-        seconds=data["duration_us"] / 1e6,
-        errors=errors,
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
+        seconds=data["seconds"],
+        errors=data["errors"],
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
     )
 
 
@@ -510,9 +329,9 @@ class Bench:
         self, server: Server, paths: list[str], concurrency: int, seconds: float | None = None
     ) -> tuple[Load, int]:
         mediakeep, thumbor = self.servers
-        mediakeep.wait_idle()
-        thumbor.wait_idle()
-        sampler = RssSampler(server)
+        common.wait_idle(mediakeep.cpu_seconds)
+        common.wait_idle(thumbor.cpu_seconds)
+        sampler = common.RssSampler(server.rss)
         sampler.start()
         try:
             result = self.load(server, paths, concurrency, seconds or self.duration)
@@ -564,11 +383,17 @@ def main() -> None:
     )
     parser.add_argument("--cached-duration", type=float, default=8.0)
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     load_at_start = os.getloadavg()
 
-    wrk = ensure_wrk()
-    thumbor_bin = ensure_thumbor()
+    wrk = common.ensure_wrk()
+    try:
+        thumbor_bin = ensure_thumbor()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        common.skip(
+            "transforms", f"thumbor {THUMBOR_VERSION} (the peer) cannot be installed: {exc}"
+        )
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-transforms-"))
     work.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "mediakeep-data", ignore_errors=True)
@@ -718,10 +543,46 @@ def main() -> None:
         "cold_sizes": f"widths {WIDTHS.start}..{WIDTHS.stop - 1} x heights "
         f"{HEIGHTS.start}..{HEIGHTS.stop - 1}, each used once",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results["setup"]["machine_details"] = common.machine(work)
     print_table(summary)
-    print(f"wrote {RESULTS}")
+    common.write_json(args.output, results)
+
+    def share(a: float, b: float) -> float | None:
+        return a / b if b else None  # a side that answered nothing has no p99
+
+    goals = []
+    for name in GOALS:
+        e = summary[name]
+        goals += [
+            common.goal(f"{name}: cold req/s × thumbor", e["ratio_median"], ">=", GOALS[name], "x"),
+            common.goal(
+                f"{name}: p99 / thumbor's",
+                share(e["mediakeep_p99_ms"], e["thumbor_p99_ms"]),
+                "<=",
+                1,
+                "x",
+            ),
+            common.goal(
+                f"{name}: peak RSS / thumbor's",
+                share(e["mediakeep_peak_rss_mib"], e["thumbor_peak_rss_mib"]),
+                "<=",
+                1,
+                "x",
+            ),
+            common.goal(f"{name}: RSS c=32 / c=8", e["rss_c32_over_c8"], "<=", GOAL_RSS_RATIO, "x"),
+        ]
+    goals.append(
+        common.goal("cached hits, c=8", summary["cached"]["req_per_s"], ">=", GOAL_CACHED, "req/s")
+    )
+    common.emit_result(
+        "transforms",
+        goals,
+        figures={"/healthz req/s (same server)": summary["cached"]["healthz_req_per_s"]},
+        pairs=args.pairs,
+        load_generator=results["setup"]["load_generator"],
+    )
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def print_table(summary: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ payload (a valid PCM WAV of random samples, so it passes sniffing and probing). 
 interleaved in each pair (the order reverses every other pair, so drift favours no side), the
 same file from the same page cache is uploaded
 
-  multipart   curl -F file=@payload .../api/v1/media/upload       (one streamed request)
+  multipart   curl -F generate_variants=false -F file=@payload .../api/v1/media/upload
+              (one streamed request; no inline waveform, which a tus upload does not make either)
   tus N       POST /api/v1/uploads/tus, then PATCHes of N bytes    (an httpx client on one
               keep-alive connection reading each chunk from disk, as tus-js-client does:
               no Upload-Checksum; each PATCH is written, fsynced and acknowledged)
@@ -21,14 +22,10 @@ the default per-user limit of 1,000 a minute. Results go to bench/results/tus.js
 
 import argparse
 import base64
-import datetime
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,9 +34,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ingest as base  # noqa: E402  (bench/ingest.py: the server, the payload, the machine)
+import _common as common  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+import ingest as base  # noqa: E402  (bench/ingest.py: the payload, curl, openssl)
+
+ROOT = common.ROOT
 RESULTS = ROOT / "bench" / "results" / "tus.json"
 MiB = base.MiB
 TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
@@ -53,7 +52,7 @@ class Run:
     sha256: str
 
 
-def _forget(server: base.Server, media_id: str, tus_url: str | None = None) -> None:
+def _forget(server: common.Server, media_id: str, tus_url: str | None = None) -> None:
     with httpx.Client(timeout=120) as http:
         deleted = http.delete(f"{server.url}/api/v1/media/{media_id}")
         if deleted.status_code != 204:
@@ -62,16 +61,16 @@ def _forget(server: base.Server, media_id: str, tus_url: str | None = None) -> N
             http.delete(tus_url, headers=TUS_HEADERS)
 
 
-def _media_sha256(server: base.Server, media_id: str) -> str:
+def _media_sha256(server: common.Server, media_id: str) -> str:
     with httpx.Client(timeout=60) as http:
         response = http.get(f"{server.url}/api/v1/media/{media_id}")
     response.raise_for_status()
     return str(response.json()["sha256"])
 
 
-def multipart(server: base.Server, payload: Path, work: Path) -> Run:
+def multipart(server: common.Server, payload: Path, work: Path) -> Run:
     idle = server.rss()
-    sampler = base.RssSampler(server)
+    sampler = common.RssSampler(server.rss)
     sampler.start()
     try:
         start = time.perf_counter()
@@ -88,11 +87,11 @@ def multipart(server: base.Server, payload: Path, work: Path) -> Run:
     return Run(seconds, idle, peak, media["sha256"])
 
 
-def tus(server: base.Server, payload: Path, chunk: int) -> Run:
+def tus(server: common.Server, payload: Path, chunk: int) -> Run:
     size = payload.stat().st_size
     name = base64.b64encode(b"bench.wav").decode()
     idle = server.rss()
-    sampler = base.RssSampler(server)
+    sampler = common.RssSampler(server.rss)
     sampler.start()
     try:
         with httpx.Client(timeout=600) as http, payload.open("rb") as source:
@@ -150,7 +149,7 @@ class MethodResult:
 
 
 def bench(
-    server: base.Server, work: Path, size: int, pairs: int, chunks: list[int]
+    server: common.Server, work: Path, size: int, pairs: int, chunks: list[int]
 ) -> list[MethodResult]:
     payload = work / "payload.wav"
     print(f"-- {base.label(size)}: writing the payload ...", flush=True)
@@ -186,16 +185,20 @@ def bench(
 
 
 def table(results: list[MethodResult]) -> str:
-    header = f"{'method':>18} | {'MB/s':>6} | {'× multipart':>11} | {'RSS Δ':>9} | sha256"
-    lines = [header, "-" * len(header)]
+    rows = []
     for result in results:
         s = result.summary()
-        lines.append(
-            f"{result.name:>18} | {s['mb_s']:>6.0f} | {s['ratio_to_multipart']:>11.2f} | "
-            f"{s['rss_delta_mib']:>+5.1f} MiB | "
-            f"{'ok' if not s['hash_mismatches'] else str(s['hash_mismatches']) + ' MISMATCH'}"
+        mismatches = s["hash_mismatches"]
+        rows.append(
+            [
+                result.name,
+                f"{s['mb_s']:.0f}",
+                f"{s['ratio_to_multipart']:.2f}",
+                f"{s['rss_delta_mib']:+.1f} MiB",
+                "ok" if not mismatches else f"{mismatches} MISMATCH",
+            ]
         )
-    return "\n".join(lines)
+    return common.text_table(["method", "MB/s", "× multipart", "RSS Δ", "sha256"], rows)
 
 
 def main() -> None:
@@ -211,42 +214,24 @@ def main() -> None:
     if shutil.which("curl") is None:
         raise SystemExit("`curl` is needed for the multipart side")
 
-    work = (
-        args.work_dir.resolve()
-        if args.work_dir
-        else Path(tempfile.mkdtemp(prefix="mediakeep-bench-tus-"))
-    )
-    work.mkdir(parents=True, exist_ok=True)
-    data_dir = work / "data"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MEDIA_", "DB_POSTGRESQL", "AUTH_", "CELERY_", "REDIS_"))
-    }
-    env |= {
-        "MEDIA_DATA_DIR": str(data_dir),
-        "AUTH_ENABLED": "false",
-        "MEDIA_MAX_BYTES_VIDEO": str(max(2 * 1024 * MiB, size)),
-        "MEDIA_RATE_LIMIT_ENABLED": "false",
-        "MEDIA_SWEEP_INTERVAL": "1h",
-        "MEDIA_LOG_LEVEL": "WARNING",
-        "VIPS_BLOCK_UNTRUSTED": "1",
-    }
-    server = base.Server(data_dir=data_dir, port=base.free_port(), env=env)
-    info = base.machine(work)
-    print(f"work dir {work} ({info['nproc']} CPUs, {info['cpu']})\n{info['df']}", flush=True)
-    try:
-        server.start(work / "server.log")
-        warm = work / "warm.wav"
-        base.make_payload(warm, MiB)
-        multipart(server, warm, work)  # load lazily imported code before the idle RSS
-        tus(server, warm, MiB // 4)
-        warm.unlink()
-        results = bench(server, work, size, args.pairs, chunks)
-    finally:
-        server.stop()
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
+    with common.work_dir(args.work_dir, "mediakeep-bench-tus-") as work:
+        env = common.mediakeep_env(
+            work / "data",
+            MEDIA_MAX_BYTES_VIDEO=max(2 * 1024 * MiB, size),
+            MEDIA_RATE_LIMIT_ENABLED="false",
+        )
+        info = common.machine(work)
+        print(f"work dir {work}: {common.describe(info)}\n{info['df']}", flush=True)
+        server = common.start_mediakeep(work, env)
+        try:
+            warm = work / "warm.wav"
+            base.make_payload(warm, MiB)
+            multipart(server, warm, work)  # load lazily imported code before the idle RSS
+            tus(server, warm, MiB // 4)
+            warm.unlink()
+            results = bench(server, work, size, args.pairs, chunks)
+        finally:
+            server.stop()
 
     print()
     print(
@@ -254,27 +239,34 @@ def main() -> None:
         "interleaved rounds; × multipart = median of each round's ratio)"
     )
     print(table(results))
-    document = {
-        "benchmark": "tus",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip(),
-        "size": size,
-        "label": base.label(size),
-        "pairs": args.pairs,
-        "tus_client": "httpx, one keep-alive connection, chunks read from disk, no checksum",
-        "multipart_client": "curl -F",
-        "machine": info,
-        "results": [asdict(r) | {"summary": r.summary()} for r in results],
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
-    print(f"\nwrote {shown}")
+    document = common.document(
+        "tus",
+        size=size,
+        label=base.label(size),
+        pairs=args.pairs,
+        tus_client="httpx, one keep-alive connection, chunks read from disk, no checksum",
+        multipart_client="curl -F",
+        machine=info,
+        results=[asdict(r) | {"summary": r.summary()} for r in results],
+    )
+    common.write_json(args.output, document)
+    # DESIGN.md sets no speed goal for tus: checked are intact bytes and the flat-RSS goal of
+    # uploads; the speed ratios go along as figures.
+    goals = []
+    figures = {}
+    for result in results:
+        s = result.summary()
+        if result.name != "multipart":
+            figures[f"{result.name} × multipart"] = s["ratio_to_multipart"]
+        goals.append(
+            common.goal(f"tus: {result.name} sha256 mismatches", s["hash_mismatches"], "<=", 0)
+        )
+        goals.append(
+            common.goal(
+                f"tus: {result.name} RSS Δ", s["rss_delta_mib"], "<=", base.GOAL_RSS // MiB, "MiB"
+            )
+        )
+    common.emit_result("tus", goals, figures=figures, size=size, pairs=args.pairs)
 
 
 if __name__ == "__main__":

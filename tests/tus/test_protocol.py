@@ -435,11 +435,11 @@ async def test_the_sweep_keeps_live_uploads_however_old(
     assert [row.media_id for row in await upload_rows(app, user.org_id)] == [media["id"]]
 
 
+# On the local backend the spool file is the store: every node sees it whole.
+@pytest.mark.backends("postgres-s3")
 async def test_an_upload_resumed_on_another_node_goes_on_from_its_last_staged_part(
-    client: httpx.AsyncClient, user: TestUser, app: FastAPI, backend: str
+    client: httpx.AsyncClient, user: TestUser, app: FastAPI
 ) -> None:
-    if backend != "postgres-s3":
-        pytest.skip("the local backend's spool file is the store: every node sees it whole")
     data = wav(17 * MiB)
     url = await create_ok(client, user, len(data))
     upload_id = url.rsplit("/", 1)[1]

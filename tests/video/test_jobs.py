@@ -1,5 +1,5 @@
 """The operation jobs on real workers: progress read from ffmpeg as it runs, and a cancel that
-kills the ffmpeg child."""
+kills the ffmpeg child (of a transcode, and of a `media.stream` ladder)."""
 
 import asyncio
 import time
@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from fastapi import FastAPI
 
+from mediakeep.services import Services
 from tests.factories import TestUser
 from tests.jobs.support import JOBS, wait_job, wait_pid_gone
 from tests.video.conftest import MAX_DURATION_SECONDS
@@ -85,7 +87,11 @@ async def test_async_video_upload_job_probes_and_makes_the_poster(
     assert media["status"] == "ready"
     assert (media["width"], media["height"]) == (160, 120)
     assert media["metadata"]["video_codec"] == "h264"
-    assert [v["name"] for v in media["variants"]] == ["poster"]
+    assert sorted(v["name"] for v in media["variants"]) == [
+        "poster",
+        "storyboard",
+        "storyboard_vtt",
+    ]
 
 
 async def test_async_upload_over_max_duration_fails_its_job_with_the_reason(
@@ -97,3 +103,56 @@ async def test_async_upload_over_max_duration_fails_its_job_with_the_reason(
     assert "over the limit" in done["failed_reason"]
     media = (await client.get(f"{MEDIA}/{body['media']['id']}", headers=user.headers)).json()
     assert media["status"] == "failed"
+
+
+def _ffmpeg_descendants(marker: str) -> list[int]:
+    """ffmpeg processes under this test process (the app's local workers run the jobs) whose
+    command line names `marker`."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            cmdline = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        if any("ffmpeg" in part for part in cmdline[:1]) and any(marker in p for p in cmdline):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+    return found
+
+
+async def test_cancel_of_a_stream_job_kills_its_ffmpeg_and_stores_nothing(
+    video_app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    services: Services = video_app.state.services
+    source = await upload_ok(client, user, clip(MAX_DURATION_SECONDS - 2.0, 1280, 720))
+    # MEDIA_VIDEO_AUTO_STREAM started the ladder; asking again answers that running job.
+    asked = await client.post(f"{MEDIA}/{source['id']}/stream", json={}, headers=user.headers)
+    assert asked.status_code == 202, asked.text
+    job = asked.json()["job"]
+    assert job["type"] == "media.stream"
+    pids: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not pids:
+        body = (await client.get(f"{JOBS}/{job['id']}", headers=user.headers)).json()
+        assert body["status"] in ("pending", "active"), body
+        pids = _ffmpeg_descendants(f"stream-{job['id']}-")  # its scratch folder
+        await asyncio.sleep(0.05)
+    assert pids, "no ffmpeg child of the stream job was found"
+    canceled = await client.post(f"{JOBS}/{job['id']}/cancel", headers=user.headers)
+    assert canceled.status_code in (200, 202), canceled.text
+    done = await wait_job(client, job["id"], headers=user.headers)
+    assert done["status"] == "canceled", done
+    for pid in pids:
+        await wait_pid_gone(pid)
+    assert _ffmpeg_descendants(f"stream-{job['id']}-") == []
+    prefix = f"{user.org_id}/streams/{source['id']}/"
+    assert [o.key async for o in services.storage.list_objects(prefix)] == []
+    scratch = services.settings.data_dir / "tmp"
+    deadline = time.monotonic() + 15
+    while list(scratch.glob(f"stream-{job['id']}-*")):  # removed as the task unwinds
+        assert time.monotonic() < deadline, "the canceled job left its scratch folder"
+        await asyncio.sleep(0.05)
+    stream = await client.get(f"{MEDIA}/{source['id']}/stream", headers=user.headers)
+    assert stream.status_code == 200, stream.text
+    assert stream.json()["status"] == "failed"
+    assert stream.json()["hls_url"] is None

@@ -55,3 +55,21 @@ def test_transcode_options_never_upscale_and_check_codec_and_preset() -> None:
         video.transcode_args("mp4", preset="warp9")
     assert audio.transcode_args("opus")[-2:] == ["-f", "ogg"]
     assert "-b:a" not in audio.transcode_args("flac")
+
+
+def test_waveform_picture_is_drawn_from_the_peaks(tmp_path: Path) -> None:
+    """A loud half and a silent half: columns of the loud half are painted (almost) top to
+    bottom, the silent half only as a thin centre line; the background is transparent."""
+    import pyvips
+
+    peaks = [1.0] * 400 + [0.0] * 400
+    out = tmp_path / "wave.png"
+    audio.draw_waveform(peaks, out)
+    picture = pyvips.Image.new_from_file(str(out))
+    assert (picture.width, picture.height, picture.bands) == (1200, 200, 4)
+    alpha = picture[3]
+    loud = alpha.crop(0, 0, 600, 200).avg() / 255  # share of painted pixels
+    quiet = alpha.crop(600, 0, 600, 200).avg() / 255
+    assert loud > 0.99
+    assert 0 < quiet <= 0.02
+    assert picture.getpoint(900, 0)[3] == 0  # nothing drawn at the edge of a silent column

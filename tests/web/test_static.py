@@ -1,6 +1,7 @@
 """The web app's files are served with the right types, caching and Content-Security-Policy."""
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,14 +29,23 @@ def test_index_is_html_with_a_strict_csp(client: TestClient) -> None:
     assert "unsafe-eval" not in csp
     # Presigned S3 / CDN links must still load as images, media and fetches.
     assert "img-src 'self' data: blob: *" in csp
-    assert "media-src 'self' blob: *" in csp
+    assert "media-src 'self' data: blob: *" in csp
     assert "connect-src 'self' *" in csp
     assert res.headers["cache-control"] == "no-cache"
     assert res.headers["x-content-type-options"] == "nosniff"
 
 
 def test_static_modules_are_javascript(client: TestClient) -> None:
-    for name in ("app.js", "api.js", "playground.js", "realtime.js"):
+    for name in (
+        "app.js",
+        "api.js",
+        "captions.js",
+        "dom.js",
+        "player.js",
+        "playground.js",
+        "realtime.js",
+        "webhooks.js",
+    ):
         res = client.get(f"/static/{name}")
         assert res.status_code == 200, name
         assert "javascript" in res.headers["content-type"], name
@@ -54,3 +64,22 @@ def test_web_app_is_not_in_the_openapi_document(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/" not in paths
     assert not any(path.startswith("/static") for path in paths)
+
+
+def test_every_module_import_is_served(client: TestClient) -> None:
+    """Each relative `import ... from "./x.js"` (static or dynamic) of the app's modules loads."""
+    pattern = re.compile(r"""(?:from\s+|import\s*\(\s*)["'](\./[^"']+)["']""")
+    seen: set[str] = set()
+    pending = ["app.js"]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        res = client.get(f"/static/{name}")
+        assert res.status_code == 200, name
+        if name.startswith("vendor/"):
+            continue  # built third-party files: their imports are their own
+        for target in pattern.findall(res.text):
+            pending.append(str(PurePosixPath(name).parent / target.removeprefix("./")))
+    assert {"api.js", "captions.js", "player.js", "webhooks.js", "vendor/hls.mjs"} <= seen

@@ -1,6 +1,6 @@
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from mediakeep.jobs.schemas import JobOut
 
@@ -33,7 +33,7 @@ class GenerateCaptionIn(BaseModel):
 
     media_id: str = Field(max_length=40)
     language: str | None = Field(default=None, max_length=35)
-    review_required: bool = False
+    review_required: StrictBool = False
 
 
 class AiJobOut(BaseModel):

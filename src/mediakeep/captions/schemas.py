@@ -1,6 +1,6 @@
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class CaptionIn(BaseModel):
@@ -14,7 +14,7 @@ class CaptionIn(BaseModel):
 class CaptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approved: bool | None = None
+    approved: StrictBool | None = None
     content: str | None = Field(default=None, min_length=1, max_length=2_000_000)
     format: Literal["vtt", "srt"] = "vtt"
 

@@ -1,6 +1,5 @@
 """HTTP routes of collections; logic lives in service.py."""
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -17,7 +16,7 @@ from mediakeep.collections.schemas import (
 from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer, WriteSession
 from mediakeep.errors import invalid
 from mediakeep.media.repository import MediaFilters, SortField, SortOrder
-from mediakeep.media.schemas import MediaList
+from mediakeep.media.schemas import MediaList, TimeFilter
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
@@ -133,8 +132,8 @@ async def list_collection_media(
     status: Literal["pending", "processing", "ready", "failed", "quarantined"] | None = None,
     mime: Annotated[str | None, Query(max_length=100)] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: TimeFilter | None = None,
+    created_before: TimeFilter | None = None,
     sort: SortField = "created_at",
     order: SortOrder = "desc",
     limit: Limit = 50,

@@ -1,6 +1,6 @@
 """`GET /files/{key}`: the local storage backend's signed download links."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -13,11 +13,15 @@ from mediakeep.storage.local import LocalStorage
 router = APIRouter(tags=["files"])
 
 
+# The stored bytes, of whatever type they sniffed as.
+_BYTES: dict[str, Any] = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
+
+
 @router.head("/files/{key:path}", include_in_schema=False)
 @router.get(
     "/files/{key:path}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 401: {}, 403: {}},
+    responses={200: _BYTES, 206: {}, 401: {}, 403: {}},
 )
 async def download(
     key: str,

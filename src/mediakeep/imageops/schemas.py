@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 ImageFormat = Literal["png", "jpeg", "gif", "bmp", "tiff", "webp", "avif", "heic"]
 Quality = Annotated[int, Field(ge=1, le=100, description="1-100; the format's default if omitted")]
@@ -16,7 +16,7 @@ class Schema(BaseModel):
 class ConvertIn(Schema):
     format: ImageFormat
     quality: Quality | None = None
-    lossless: bool = Field(default=False, description="webp, avif and heic only")
+    lossless: StrictBool = Field(default=False, description="webp, avif and heic only")
 
 
 class ResizeIn(Schema):
@@ -51,15 +51,13 @@ class CropIn(Schema):
     mode: Literal["replace", "copy"] = Field(
         description="replace = the media's next version (same id); copy = a new derived media"
     )
-    regenerate_variants: bool = Field(
+    regenerate_variants: StrictBool = Field(
         default=True, description="replace only: make the variants again from the new version"
     )
 
 
 class BatchConvertIn(Schema):
-    ids: Annotated[
-        list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)
-    ]
+    ids: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)]
     format: ImageFormat
     quality: Quality | None = None
-    lossless: bool = False
+    lossless: StrictBool = False

@@ -111,6 +111,8 @@ async def read_multipart(
                         if len(part.value) > MAX_FIELD_BYTES:
                             raise invalid("Form field is too long", part.name)
                 elif kind == "end" and part.name != file_field:
+                    if part.name in result.fields:  # which one was meant? say so, not guess
+                        raise invalid("This form field is given more than once", part.name)
                     result.fields[part.name] = part.value.decode("utf-8", "replace")
             events.clear()
         parser.finalize()

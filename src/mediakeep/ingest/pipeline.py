@@ -54,6 +54,7 @@ class IngestResult:
 CommitOriginal = Callable[[str], Awaitable[None]]
 # Locks and returns the `pending` row a direct upload reserved (409 `conflict` if it is gone).
 ClaimReserved = Callable[[], Awaitable[Media]]
+BeforeInsert = Callable[[Media], Awaitable[None]]
 
 
 def storage_unavailable(exc: Exception) -> MediaError:
@@ -119,8 +120,13 @@ async def ingest_spooled(
     commit: CommitOriginal | None = None,
     reserved: ClaimReserved | None = None,
     async_processing: bool = False,
+    before_insert: BeforeInsert | None = None,
 ) -> IngestResult:
     """Finish an upload whose bytes are fully spooled. Consumes the spool file in every case.
+
+    `before_insert` sees a new, probed, stored media just before its row is inserted (not for
+    a duplicate, an async upload, a quarantined file or a direct upload's reserved row): the
+    place for slow work that must not hold SQLite's write lock, such as rendering variants.
 
     With `async_processing` the probe is left to a `media.process` job: the row is inserted as
     `processing` together with that job, and the queue is checked before anything is stored.
@@ -164,6 +170,7 @@ async def ingest_spooled(
                     kind,
                     max_pixels=services.settings.max_pixels,
                     max_duration=services.settings.max_duration.total_seconds(),
+                    mime=spooled.mime,
                 )
             except ProbeError as exc:
                 raise unprocessable(str(exc)) from exc
@@ -207,7 +214,10 @@ async def ingest_spooled(
             is_private=fields.is_private,
             metadata_={**facts.metadata, **fields.metadata},
             placeholder=facts.placeholder,
+            version=1,
         )
+        if before_insert is not None and media.status == "ready":
+            await before_insert(media)
         try:
             await repo.add(media)
         except IntegrityError:

@@ -194,6 +194,11 @@ async def open_remote(
                     client, url, allow_private=allow_private, max_redirects=max_redirects
                 )
         try:
+            encoding = response.headers.get("content-encoding", "").strip().lower()
+            if encoding not in ("", "identity"):
+                # Identity was asked for: a server compressing anyway could hand us a
+                # gzip bomb that httpx would inflate in memory, tens of MB per network read.
+                raise FetchError(f"the body is {encoding}-encoded although identity was asked")
             declared = _content_length(response)
             if declared is not None and declared > max_bytes:
                 raise FetchError(f"body exceeds {max_bytes} bytes")

@@ -41,7 +41,11 @@ async def get_job(job_id: str, principal: Viewer, session: ReadSession) -> JobOu
     return service.to_out(await service.get_job(session, principal.org_id, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={409: {"description": "the job has already finished"}},
+)
 async def cancel_job(job_id: str, principal: Member, session: WriteSession) -> JobOut:
     """Cancel a job: a pending one at once, a running one by stopping its processes."""
     return service.to_out(await service.cancel(session, principal.org_id, job_id))

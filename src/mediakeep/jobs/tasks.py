@@ -261,6 +261,7 @@ async def process_media(ctx: TaskContext) -> TaskResult:
                 media.kind,
                 max_pixels=ctx.services.settings.max_pixels,
                 max_duration=ctx.services.settings.max_duration.total_seconds(),
+                mime=media.mime,
             )
     except ProbeError as exc:
         raise JobFailed(f"The file cannot be processed: {exc}") from exc

@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import invalid
@@ -179,10 +190,14 @@ class MediaRepository:
         query = self._filtered(org_id, filters)
         if cursor:
             value, last_id = decode_cursor(cursor, sort, order)
-            if order == "desc":
-                query = query.where(or_(column < value, and_(column == value, Media.id < last_id)))
-            else:
-                query = query.where(or_(column > value, and_(column == value, Media.id > last_id)))
+            # A row-value comparison: both databases seek the (org, column, id) index to the
+            # cursor, where the equivalent OR/AND form scans more of it the deeper the page.
+            position = tuple_(column, Media.id)
+            after = tuple_(
+                bindparam(None, value, type_=column.type),
+                bindparam(None, last_id, type_=Media.id.type),
+            )
+            query = query.where(position < after if order == "desc" else position > after)
         if order == "desc":
             query = query.order_by(column.desc(), Media.id.desc())
         else:

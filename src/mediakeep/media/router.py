@@ -30,6 +30,7 @@ from mediakeep.media.schemas import (
     MediaOut,
     PresignOut,
     ResolveOut,
+    TimeFilter,
     UpdateMediaIn,
     VariantList,
 )
@@ -63,6 +64,15 @@ _UPLOAD_FORM_SCHEMA: dict[str, Any] = {
             }
         },
     }
+}
+# Downloads are the stored bytes, of whatever type they sniffed as.
+_BYTES: dict[str, Any] = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
+# What every ingest path may refuse (API.md "Errors"), besides 400, 401, 403 and 429.
+_INGEST_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such collection (`collection_id`) in this organisation"},
+    413: {"description": "over MEDIA_MAX_BYTES or the org's quota"},
+    415: {"description": "the sniffed type is not allowed"},
+    422: {"description": "the bytes claim a type but do not decode"},
 }
 _CREATE_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -109,14 +119,17 @@ async def _into_collection(
 
 
 async def _make_variants(
-    services: Services, session: WriteSession, form: MediaFieldsIn, result: IngestResult
+    session: WriteSession,
+    form: MediaFieldsIn,
+    result: IngestResult,
+    made: variants.UploadVariants,
 ) -> None:
     if result.job is not None:  # the job makes them; it is written with this unit of work
         result.job.params = {**result.job.params, "generate_variants": form.generate_variants}
-    # A new image gets its variants now (heavy work in a thread); an async upload's job and a
-    # deduped upload (which has them already) do not come here.
+    # A new media's variants were rendered before its row was inserted (`made.render`); they
+    # are recorded with it. An async upload's job and a deduped upload do not come here.
     if form.generate_variants and not result.deduped and result.job is None:
-        await variants.variants_after_upload(services, session, result.media)
+        await made.record(session, result.media)
 
 
 def _refuse_declared_oversize(request: Request, limit: int) -> None:
@@ -135,7 +148,8 @@ def _refuse_declared_oversize(request: Request, limit: int) -> None:
     status_code=201,
     response_model=MediaOut,
     openapi_extra=_UPLOAD_FORM_SCHEMA,
-    responses={
+    responses=_INGEST_ERRORS
+    | {
         200: {"description": "the same bytes already exist in the org (deduped)"},
         202: {"model": AsyncUploadOut, "description": "async=true: processed by the job"},
         503: {"description": "async=true and the job queue is down; nothing was stored"},
@@ -155,6 +169,7 @@ async def upload(
             raise _as_invalid(exc) from exc
         await _check_collection(services, principal, fields)
         spooled = await spool.finish()
+        made = variants.UploadVariants(services, wanted=fields.generate_variants)
         result = await ingest_spooled(
             services,
             session,
@@ -164,9 +179,10 @@ async def upload(
             spooled=spooled,
             fields=_fields(fields, form.filename),
             async_processing=fields.async_,
+            before_insert=made.render,
         )
         await _into_collection(session, principal, fields, result)
-    await _make_variants(services, session, fields, result)
+    await _make_variants(session, fields, result, made)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 
 
@@ -196,7 +212,8 @@ async def _read_json_body(request: Request, limit: int) -> bytes:
     status_code=201,
     response_model=MediaOut,
     openapi_extra=_CREATE_SCHEMA,
-    responses={
+    responses=_INGEST_ERRORS
+    | {
         200: {"description": "deduped"},
         202: {"model": AsyncUploadOut, "description": "async=true: processed by the job"},
         502: {"description": "remote fetch failed"},
@@ -214,16 +231,17 @@ async def create(
     except ValidationError as exc:
         raise _as_invalid(exc) from exc
     await _check_collection(services, principal, body)
+    made = variants.UploadVariants(services, wanted=body.generate_variants)
     if body.source.type == "remote_url":
         result = await _ingest_remote(
-            services, session, principal.org_id, principal.user_id, str(body.source.url), body
+            services, session, principal, str(body.source.url), body, made
         )
     else:
         result = await _ingest_data_url(
-            services, session, principal.org_id, principal.user_id, body.source.data_url, body
+            services, session, principal, body.source.data_url, body, made
         )
     await _into_collection(session, principal, body, result)
-    await _make_variants(services, session, body, result)
+    await _make_variants(session, body, result, made)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 
 
@@ -239,12 +257,13 @@ def _fetch_failed(reason: str) -> MediaError:
 async def _ingest_remote(
     services: Services,
     session: WriteSession,
-    org_id: str,
-    user_id: str,
+    principal: Principal,
     url: str,
     body: CreateMediaIn,
+    made: variants.UploadVariants,
 ) -> IngestResult:
     settings = services.settings
+    org_id = principal.org_id
     try:
         async with (
             remote.open_remote(
@@ -273,39 +292,45 @@ async def _ingest_remote(
         services,
         session,
         org_id=org_id,
-        user_id=user_id,
+        user_id=principal.user_id,
         source="remote_url",
         spooled=spooled,
         fields=_fields(body, filename),
         async_processing=body.async_,
+        before_insert=made.render,
     )
 
 
 async def _ingest_data_url(
     services: Services,
     session: WriteSession,
-    org_id: str,
-    user_id: str,
+    principal: Principal,
     data_url: str,
     body: CreateMediaIn,
+    made: variants.UploadVariants,
 ) -> IngestResult:
-    async with open_spool(services, org_id) as spool:
+    async with open_spool(services, principal.org_id) as spool:
         for chunk in iter_data_url(data_url):
             await spool.write(chunk)
         spooled = await spool.finish()
     return await ingest_spooled(
         services,
         session,
-        org_id=org_id,
-        user_id=user_id,
+        org_id=principal.org_id,
+        user_id=principal.user_id,
         source="data_url",
         spooled=spooled,
         fields=_fields(body, None),
         async_processing=body.async_,
+        before_insert=made.render,
     )
 
 
-@router.get("", response_model=MediaList)
+@router.get(
+    "",
+    response_model=MediaList,
+    responses={404: {"description": "no such collection (`collection_id`) in this organisation"}},
+)
 async def list_media(
     principal: Viewer,
     services: ServicesDep,
@@ -315,8 +340,8 @@ async def list_media(
     mime: Annotated[str | None, Query(max_length=100)] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
     collection_id: Annotated[str | None, Query(max_length=64)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: TimeFilter | None = None,
+    created_before: TimeFilter | None = None,
     sort: SortField = "created_at",
     order: SortOrder = "desc",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -430,7 +455,7 @@ async def presign(
 @router.get(
     "/{media_id}/content",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 302: {}, 304: {}},
+    responses={200: _BYTES, 206: {}, 302: {}, 304: {}},
 )
 async def content(
     media_id: str,

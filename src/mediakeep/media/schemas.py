@@ -1,14 +1,35 @@
 """The media object of API.md and the bodies of the media routes."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_serializer,
+)
 
 from mediakeep.kit.time import rfc3339
 
 ShortText = Annotated[str, StringConstraints(max_length=10_000)]
 Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+_TIME_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339_shaped(value: Any) -> Any:
+    # pydantic would also take a bare number as a Unix time; API.md's times are RFC 3339.
+    if isinstance(value, str) and not _TIME_SHAPE.match(value):
+        raise ValueError("expected an RFC 3339 time such as 2026-01-01T00:00:00Z")
+    return value
+
+
+TimeFilter = Annotated[datetime, BeforeValidator(_rfc3339_shaped)]
 
 
 class Schema(BaseModel):
@@ -99,7 +120,7 @@ class UpdateMediaIn(Schema):
     alt: ShortText | None = None
     caption: ShortText | None = None
     description: ShortText | None = None
-    is_private: bool | None = None
+    is_private: StrictBool | None = None
     metadata: dict[str, Any] | None = None
 
 

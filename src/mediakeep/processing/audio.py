@@ -1,6 +1,7 @@
 """ffmpeg command lines for audio. Pure: files in, files out (see processing/video.py for the
 shared safety rules: pinned demuxer, local files only, temp names renamed)."""
 
+from pathlib import Path
 from typing import Literal
 
 AudioFormat = Literal["mp3", "aac", "opus", "wav", "flac"]
@@ -44,13 +45,24 @@ def peak_rate(duration: float) -> int:
     return int(min(4000, max(100, wanted)))
 
 
-def waveform_png_args(width: int = WAVEFORM_SIZE[0], height: int = WAVEFORM_SIZE[1]) -> list[str]:
-    """Output options drawing the first audio stream as one waveform picture (PNG)."""
-    graph = (
-        f"[0:a:0]aformat=channel_layouts=mono,showwavespic=s={width}x{height}:colors=0x3b82f6[w]"
-    )
-    return ["-filter_complex", graph, "-map", "[w]", "-frames:v", "1", "-c:v", "png",
-            "-f", "image2"]  # fmt: skip
+WAVEFORM_COLOUR = (59, 130, 246)  # #3b82f6, on a transparent background
+
+
+def draw_waveform(
+    peaks: list[float], png: Path, width: int = WAVEFORM_SIZE[0], height: int = WAVEFORM_SIZE[1]
+) -> None:
+    """Draw `peaks` (0-1) as a symmetric waveform picture into `png`. Drawn from the peaks,
+    not by ffmpeg's showwavespic, which holds the whole decoded signal in memory."""
+    import pyvips
+
+    count = max(len(peaks), 1)
+    half = height / 2
+    # Each column's half-height (at least half a pixel, so silence is still a visible line).
+    columns = [max(0.5, peaks[x * count // width] * half if peaks else 0.0) for x in range(width)]
+    reach = pyvips.Image.new_from_array([columns]).replicate(1, height)
+    distance = (pyvips.Image.xyz(width, height)[1] - (half - 0.5)).abs()
+    drawn = (distance <= reach).ifthenelse([*WAVEFORM_COLOUR, 255], [0, 0, 0, 0])
+    drawn.cast("uchar").copy(interpretation="srgb").pngsave(str(png))
 
 
 def waveform_pcm_args(rate: int) -> list[str]:

@@ -5,10 +5,14 @@ the `dash` muxer, which writes the DASH manifest (`manifest.mpd`) and, from the 
 the HLS master and variant playlists (`master.m3u8`, `media_N.m3u8`). Every URL inside them is
 relative, so a player needs only the first one.
 
+Captions become an HLS subtitle group when the master is served (`with_subtitles`, plus the
+generated `subtitle_playlist` / `subtitle_segment`): text in, text out.
+
 Untrusted input is opened with its demuxer pinned (`-f`, from an allow-list: never hls, concat
 or image2), `-protocol_whitelist file,pipe`, `-nostdin`, and a wall-time limit.
 """
 
+import math
 import re
 import shutil
 import subprocess
@@ -45,6 +49,13 @@ AUDIO_KBPS = 128
 
 # What the stream route serves: file names the muxer writes, nothing else.
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(m3u8|mpd|m4s)$")
+# Subtitle renditions are made when served (`subs_<lang>.m3u8` and its one `subs_<lang>.vtt`
+# segment); the muxer never writes a `subs_` name, so the two never meet.
+SUBTITLES_GROUP = "subs"
+# The language part is what captions store (storage/keys.py `language`).
+SUBTITLE_NAME = re.compile(r"^subs_([a-z]{2,3}(?:-[a-z0-9]{2,8})*)\.(m3u8|vtt)$")
+# The ladder's fMP4 segments start at media time 0, so cue time 0 is MPEG-TS time 0.
+TIMESTAMP_MAP = "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
 
 
 class StreamError(Exception):
@@ -231,6 +242,8 @@ def check_outputs(out_dir: Path, *, hls: bool) -> list[Path]:
 
 
 def content_type(name: str) -> str:
+    if name.endswith(".vtt"):
+        return "text/vtt"
     if name.endswith(".m3u8"):
         return "application/vnd.apple.mpegurl"
     if name.endswith(".mpd"):
@@ -271,3 +284,79 @@ def describe_failure(stderr: bytes) -> str:
 
 def clear(out_dir: Path) -> None:
     shutil.rmtree(out_dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------- subtitles
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    language: str  # a lower-case BCP 47 tag, as captions are stored
+    name: str  # what a player shows
+
+
+def subtitle_playlist_name(language: str) -> str:
+    return f"subs_{language}.m3u8"
+
+
+def subtitle_segment_name(language: str) -> str:
+    return f"subs_{language}.vtt"
+
+
+def _quoted(value: str) -> str:
+    # A quoted-string attribute may hold neither a double quote nor a line break (RFC 8216).
+    return "".join(c for c in value if c not in '"\r\n')
+
+
+def with_subtitles(master: str, tracks: Sequence[SubtitleTrack]) -> str:
+    """`master` with a SUBTITLES group listing `tracks` (each a `subs_<lang>.m3u8` rendition)
+    and every `#EXT-X-STREAM-INF` naming it. A subtitle group already there is dropped first,
+    so this can run on its own output, and without tracks none is left."""
+    media = [
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLES_GROUP}",NAME="{_quoted(track.name)}",'
+        f'LANGUAGE="{track.language}",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,'
+        f'URI="{subtitle_playlist_name(track.language)}"'
+        for track in tracks
+    ]
+    out: list[str] = []
+    for line in master.splitlines():
+        if line.startswith("#EXT-X-MEDIA:") and "TYPE=SUBTITLES" in line:
+            continue
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            line = re.sub(r',SUBTITLES="[^"]*"', "", line)
+            if media:
+                out += media  # renditions are declared before the variants that use them
+                media = []
+            if tracks:
+                line += f',SUBTITLES="{SUBTITLES_GROUP}"'
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def subtitle_playlist(language: str, duration: float) -> str:
+    """The VOD media playlist of one subtitle rendition: one WebVTT segment as long as the
+    media (`#EXT-X-TARGETDURATION` is that length rounded up)."""
+    seconds = max(duration, 0.001)
+    return "\n".join(
+        [
+            "#EXTM3U",
+            "#EXT-X-VERSION:3",
+            f"#EXT-X-TARGETDURATION:{max(1, math.ceil(seconds))}",
+            "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:VOD",
+            f"#EXTINF:{seconds:.3f},",
+            subtitle_segment_name(language),
+            "#EXT-X-ENDLIST",
+            "",
+        ]
+    )
+
+
+def subtitle_segment(vtt: str) -> str:
+    """A stored WebVTT text as an HLS segment: the `X-TIMESTAMP-MAP` header right after the
+    `WEBVTT` line (replacing any it had), so cues line up with the media segments."""
+    lines = vtt.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if not lines or not lines[0].startswith("WEBVTT"):
+        lines = ["WEBVTT", "", *lines]
+    body = [line for line in lines[1:] if not line.startswith("X-TIMESTAMP-MAP=")]
+    return "\n".join([lines[0], TIMESTAMP_MAP, *body])

@@ -27,8 +27,17 @@ class ProbeResult:
 
 
 def probe(
-    path: Path, kind: str, *, max_pixels: int, max_duration: float | None = None
+    path: Path,
+    kind: str,
+    *,
+    max_pixels: int,
+    max_duration: float | None = None,
+    mime: str | None = None,
 ) -> ProbeResult:
+    if mime == "image/svg+xml":
+        # Kept as uploaded and only ever served as an attachment (MEDIA_ALLOW_SVG): never
+        # parsed here, and libvips refuses it anyway (svgload is an untrusted loader).
+        return ProbeResult(metadata={"format": "svg"})
     if kind == "image":
         return probe_image(path, max_pixels=max_pixels)
     if kind in ("video", "audio"):

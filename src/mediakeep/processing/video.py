@@ -310,22 +310,20 @@ def make_poster(
 def make_waveform(
     ffmpeg: str, source: Path, demuxer: str, duration: float, png: Path, *, timeout: float
 ) -> list[float]:
-    """Draw the audio's waveform into `png` (via a temp name); its peaks (0-1)."""
+    """The audio's peaks (0-1), measured on a mono signal resampled low enough that its PCM
+    stays small whatever the duration, and drawn into `png` (via a temp name)."""
     from mediakeep.processing import audio
 
-    partial = png.with_name(png.name + ".part")
-    try:
-        argv = [ffmpeg, *input_args(source, demuxer), *audio.waveform_png_args(), "-y",
-                str(partial)]  # fmt: skip
-        run = run_ffmpeg(argv, timeout=timeout)
-        if run.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
-            raise FfmpegError(f"no waveform: {stderr_reason(run.stderr)}")
-        partial.replace(png)
-    finally:
-        partial.unlink(missing_ok=True)
     rate = audio.peak_rate(duration)
     pcm = run_ffmpeg([ffmpeg, *input_args(source, demuxer), *audio.waveform_pcm_args(rate)],
                      timeout=timeout)  # fmt: skip
     if pcm.returncode != 0:
         raise FfmpegError(f"no waveform peaks: {stderr_reason(pcm.stderr)}")
-    return audio.peaks_of(pcm.stdout)
+    peaks = audio.peaks_of(pcm.stdout)
+    partial = png.with_name(png.name + ".part.png")
+    try:
+        audio.draw_waveform(peaks, partial)
+        partial.replace(png)
+    finally:
+        partial.unlink(missing_ok=True)
+    return peaks

@@ -109,13 +109,20 @@ class Storage(Protocol):
         ...
 
     async def promote(
-        self, src_key: str, dst_key: str, content_type: str, *, if_match: str | None = None
+        self,
+        src_key: str,
+        dst_key: str,
+        content_type: str,
+        *,
+        if_match: str | None = None,
+        keep_source: bool = False,
     ) -> None:
         """Move the stored object `src_key` to `dst_key` without the bytes leaving the store.
 
         Local = durable rename, S3 = server-side copy then delete of `src_key`. With `if_match`
         (an `ObjectInfo.etag`), raise ObjectChanged unless `src_key` still is that version;
-        a missing `src_key` raises FileNotFoundError.
+        a missing `src_key` raises FileNotFoundError. With `keep_source`, `src_key` stays
+        (local: a second name; S3: no delete) for a caller that removes it once it is safe to.
         """
         ...
 

@@ -294,17 +294,27 @@ class LocalStorage:
                 continue  # not empty, or already gone
 
     async def promote(
-        self, src_key: str, dst_key: str, content_type: str, *, if_match: str | None = None
+        self,
+        src_key: str,
+        dst_key: str,
+        content_type: str,
+        *,
+        if_match: str | None = None,
+        keep_source: bool = False,
     ) -> None:
         del content_type
         source, target = self.path_for(src_key), self.path_for(dst_key)
-        await to_thread.run_sync(self._promote_sync, source, target, if_match)
+        await to_thread.run_sync(self._promote_sync, source, target, if_match, keep_source)
 
-    def _promote_sync(self, source: Path, target: Path, if_match: str | None) -> None:
+    def _promote_sync(
+        self, source: Path, target: Path, if_match: str | None, keep_source: bool = False
+    ) -> None:
         # Claim first: whatever is at `source` now is ours alone, so a re-upload racing with
         # this lands on a new file instead of changing the bytes that are being checked.
         claimed = temp_name_for(source)
-        os.rename(source, claimed)  # FileNotFoundError when there is nothing to promote
+        # A second name when the source is kept: a later re-upload replaces the name, not
+        # the bytes. FileNotFoundError when there is nothing to promote.
+        (os.link if keep_source else os.rename)(source, claimed)
         try:
             if if_match is not None and _info("", os.stat(claimed)).etag != if_match:
                 raise ObjectChanged(f"{source.name} is not version {if_match}")

@@ -239,14 +239,25 @@ class S3Storage:
         return deleted
 
     async def promote(
-        self, src_key: str, dst_key: str, content_type: str, *, if_match: str | None = None
+        self,
+        src_key: str,
+        dst_key: str,
+        content_type: str,
+        *,
+        if_match: str | None = None,
+        keep_source: bool = False,
     ) -> None:
         check_key(src_key)
         check_key(dst_key)
-        await self._run(self._promote_sync, src_key, dst_key, content_type, if_match)
+        await self._run(self._promote_sync, src_key, dst_key, content_type, if_match, keep_source)
 
     def _promote_sync(
-        self, src_key: str, dst_key: str, content_type: str, if_match: str | None
+        self,
+        src_key: str,
+        dst_key: str,
+        content_type: str,
+        if_match: str | None,
+        keep_source: bool = False,
     ) -> None:
         head_object = partial(self._client.head_object, Bucket=self._bucket, Key=src_key)
         if if_match:
@@ -277,7 +288,8 @@ class S3Storage:
             if code in _PRECONDITION:
                 raise ObjectChanged(f"{src_key} is not version {if_match}") from exc
             raise
-        self._client.delete_object(Bucket=self._bucket, Key=src_key)
+        if not keep_source:
+            self._client.delete_object(Bucket=self._bucket, Key=src_key)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -383,7 +395,9 @@ class S3Storage:
         check_key(key)
         params: dict[str, str] = {"Bucket": self._bucket, "Key": key}
         if filename or disposition != "inline":
-            params["ResponseContentDisposition"] = content_disposition(filename, disposition)
+            params["ResponseContentDisposition"] = content_disposition(
+                filename, disposition, content_type
+            )
         if content_type:
             params["ResponseContentType"] = content_type
         return self._signer.generate_presigned_url(

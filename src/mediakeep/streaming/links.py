@@ -17,7 +17,7 @@ from mediakeep.errors import unauthorized
 from mediakeep.kit import signing
 from mediakeep.kit.request_context import current_user_id
 from mediakeep.models import Media
-from mediakeep.processing import hls
+from mediakeep.processing import hls, storyboard
 from mediakeep.services import Services
 from mediakeep.streaming.state import state_of
 
@@ -66,18 +66,37 @@ def check_token(services: Services, token: str, media_id: str) -> StreamGrant:
     return StreamGrant(org_id, user_id, media_id, expires)
 
 
+@dataclass(frozen=True)
+class StreamLinks:
+    hls_url: str | None
+    dash_url: str | None
+    storyboard_url: str | None
+    expires_at: datetime
+
+
 def links(
-    services: Services, media: Media, user_id: str, state: dict[str, Any]
-) -> tuple[str | None, str | None, datetime]:
-    """(hls_url, dash_url, expires_at) of a ready stream, signed for `user_id`."""
+    services: Services,
+    media: Media,
+    user_id: str,
+    state: dict[str, Any] | None,
+    *,
+    with_storyboard: bool = False,
+) -> StreamLinks:
+    """The signed links of a ready stream's files (from `state`) and, with `with_storyboard`, of
+    the storyboard's thumbnails track, all under one token for `user_id`."""
     seconds = int(services.settings.download_url_ttl.total_seconds())
     expires = signing.expiry_in(seconds)
     token = make_token(services, media.org_id, user_id, media.id, expires)
     base = f"{services.settings.public_url}/stream/{token}/{media.id}"
-    formats = state.get("formats") or []
-    hls_url = f"{base}/hls/{hls.MASTER}" if "hls" in formats else None
-    dash_url = f"{base}/dash/{hls.MANIFEST}" if "dash" in formats else None
-    return hls_url, dash_url, datetime.fromtimestamp(expires, UTC)
+    formats = []
+    if state is not None and state.get("status") == "ready":
+        formats = list(state.get("formats") or [])
+    return StreamLinks(
+        hls_url=f"{base}/hls/{hls.MASTER}" if "hls" in formats else None,
+        dash_url=f"{base}/dash/{hls.MANIFEST}" if "dash" in formats else None,
+        storyboard_url=f"{base}/storyboard/{storyboard.TRACK_NAME}" if with_storyboard else None,
+        expires_at=datetime.fromtimestamp(expires, UTC),
+    )
 
 
 def summary(services: Services, media: Media) -> dict[str, Any] | None:
@@ -89,5 +108,6 @@ def summary(services: Services, media: Media) -> dict[str, Any] | None:
     hls_url = dash_url = None
     user_id = current_user_id()
     if state["status"] == "ready" and user_id:
-        hls_url, dash_url, _ = links(services, media, user_id, state)
+        signed = links(services, media, user_id, state)
+        hls_url, dash_url = signed.hls_url, signed.dash_url
     return {"status": state["status"], "hls_url": hls_url, "dash_url": dash_url}

@@ -3,6 +3,8 @@
 `router` (under /api/v1, with the media tag) needs a principal; `public_router` needs nothing
 but a valid stream token in the path, which is the credential."""
 
+import hashlib
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -69,6 +71,8 @@ async def get_stream(
                 "application/vnd.apple.mpegurl": {},
                 "application/dash+xml": {},
                 "video/mp4": {},
+                "text/vtt": {},
+                "image/jpeg": {},
             }
         },
         206: {},
@@ -87,28 +91,50 @@ async def stream_file(
     services: ServicesDep,
     session: ReadSession,
 ) -> Response:
-    """A playlist, manifest or segment of a ready stream (with `Range`); the token in the
-    path is the only credential."""
+    """A playlist, manifest or segment of a ready stream (with `Range`), a subtitle rendition
+    of its approved captions (`hls/subs_<lang>.m3u8|.vtt`), or the storyboard
+    (`storyboard/storyboard.jpg|.vtt`); the token in the path is the only credential."""
     grant = check_token(services, token, media_id)
-    key, mime = await service.locate_file(session, grant, fmt, name)
-    try:
-        info = await services.storage.stat(key)
-    except StorageUnavailable as exc:
-        raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
-    if info is None:
-        raise not_found("stream file")
-    response = await object_response(
-        request,
-        services.storage,
-        key,
-        size=info.size,
-        mime=mime,
-        etag=f'"{info.etag or key}"',
-        last_modified=info.modified,
-        filename=None,
-        disposition="inline",
-        cache_control="private, max-age=3600",
-    )
+    found = await service.open_file(services, session, grant, fmt, name)
+    if found.text is not None:
+        response = _text_response(request, found.text, found.mime, found.cache_control)
+    else:
+        assert found.key is not None
+        try:
+            info = await services.storage.stat(found.key)
+        except StorageUnavailable as exc:
+            raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
+        if info is None:
+            raise not_found("stream file")
+        response = await object_response(
+            request,
+            services.storage,
+            found.key,
+            size=info.size,
+            mime=found.mime,
+            etag=f'"{info.etag or found.key}"',
+            last_modified=info.modified,
+            filename=None,
+            disposition="inline",
+            cache_control=found.cache_control,
+        )
     # Players on other origins fetch these; the token in the URL is the credential.
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+def _text_response(request: Request, text: str, mime: str, cache_control: str) -> Response:
+    """A text made for this request, with an ETag of its content (a revalidation that finds
+    it unchanged is a 304)."""
+    body = text.encode("utf-8")
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
+    wanted = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
+    if etag in wanted:
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(status_code=200, headers=headers, media_type=mime)
+    return Response(body, headers=headers, media_type=mime)

@@ -41,6 +41,11 @@ class StreamOut(BaseModel):
     )
     hls_url: str | None
     dash_url: str | None
+    storyboard_url: str | None = Field(
+        default=None,
+        description="the storyboard's WebVTT thumbnails track (cues point at tiles of "
+        "`storyboard.jpg` next to it); null when the media has none",
+    )
     expires_at: datetime | None
     failed_reason: str | None = None
 

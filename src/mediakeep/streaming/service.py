@@ -1,28 +1,39 @@
 """Adaptive streams of a media: asking for one (a `media.stream` job), its state, signed links,
 and finding the file a signed `/stream/...` URL names.
 
+Besides the muxer's files, the stream URLs serve the storyboard variants
+(`storyboard/storyboard.jpg|.vtt`, whenever they exist) and the subtitle renditions made when
+served from the media's approved captions: the HLS master gets their SUBTITLES group on each
+request (captions come and go after the ladder was made), `hls/subs_<lang>.m3u8` is a
+one-segment playlist and `hls/subs_<lang>.vtt` the caption's WebVTT. Unapproved captions (ASR
+drafts waiting for review) are never shown to viewers.
+
 The state lives in `media.metadata["stream"]` = {status, formats, renditions, version, job_id,
 failed_reason?}; the files under `keys.streams_prefix(org, media) + "v{version}/"`, where a
 finished job's `version` is what the links serve.
 Tokens and links: links.py.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
+from mediakeep.captions.repository import CaptionRepository
+from mediakeep.captions.service import read_text
 from mediakeep.errors import MediaError, not_found
 from mediakeep.jobs import service as jobs
 from mediakeep.jobs.repository import JobRepository
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
-from mediakeep.models import Job, Media
-from mediakeep.processing import hls
+from mediakeep.models import Caption, Job, Media
+from mediakeep.processing import hls, storyboard
 from mediakeep.services import Services
 from mediakeep.streaming.links import StreamGrant, links
 from mediakeep.streaming.schemas import StreamIn, StreamOut
 from mediakeep.streaming.state import JOB_TYPE, files_prefix, state_of
+from mediakeep.variants.repository import VariantRepository
 
 STREAMABLE = ("video", "audio")
 
@@ -118,29 +129,98 @@ async def get_stream(
         raise not_found("stream")
     if state["status"] == "processing":
         raise transcoding()
-    hls_url = dash_url = None
-    expires_at = None
-    if state["status"] == "ready":
-        hls_url, dash_url, expires_at = links(services, media, principal.user_id, state)
+    variants = await VariantRepository(session).of_media(media.org_id, media.id)
+    has_storyboard = any(v.name == STORYBOARD_VARIANTS[storyboard.TRACK_NAME] for v in variants)
+    signed = links(services, media, principal.user_id, state, with_storyboard=has_storyboard)
+    ready = state["status"] == "ready"
     return StreamOut(
         status=state["status"],
         formats=list(state.get("formats") or []),
         renditions=list(state.get("made") or state.get("renditions") or []),
-        hls_url=hls_url,
-        dash_url=dash_url,
-        expires_at=expires_at,
+        hls_url=signed.hls_url,
+        dash_url=signed.dash_url,
+        storyboard_url=signed.storyboard_url,
+        expires_at=signed.expires_at if ready or has_storyboard else None,
         failed_reason=state.get("failed_reason"),
     )
 
 
 _EXTENSIONS = {"hls": ("m3u8", "m4s"), "dash": ("mpd", "m4s")}
+# The names under `/stream/.../storyboard/` → the variants they serve.
+STORYBOARD_VARIANTS = {storyboard.IMAGE_NAME: "storyboard", storyboard.TRACK_NAME: "storyboard_vtt"}
+STORED = "private, max-age=3600"
+# Made per request from captions that can change at any time: revalidated every time.
+GENERATED = "private, no-cache"
+
+
+@dataclass(frozen=True)
+class StreamFile:
+    """What a stream URL serves: a stored object (`key`, with Range) or a text made now."""
+
+    mime: str
+    key: str | None = None
+    text: str | None = None
+    cache_control: str = STORED
+
+
+async def open_file(
+    services: Services, session: AsyncSession, grant: StreamGrant, fmt: str, name: str
+) -> StreamFile:
+    """The file a signed stream URL names; 404 for a name nothing here makes (no path can
+    leave the media's own files), 409 while the stream is being made."""
+    if fmt == "storyboard":
+        return await _storyboard_file(session, grant, name)
+    subtitle = hls.SUBTITLE_NAME.match(name) if fmt == "hls" else None
+    if subtitle is None and name != hls.MASTER:
+        key, mime = await locate_file(session, grant, fmt, name)
+        return StreamFile(mime, key=key)
+    key, mime = await locate_file(session, grant, fmt, hls.MASTER)
+    media = await MediaRepository(session).get(grant.org_id, grant.media_id)
+    if media is None:
+        raise not_found("media")
+    captions = await shown_captions(session, media)
+    if subtitle is None:
+        if not captions:
+            return StreamFile(mime, key=key, cache_control=GENERATED)
+        master = await read_text(services, key)
+        tracks = [hls.SubtitleTrack(c.language, c.language) for c in captions]
+        return StreamFile(mime, text=hls.with_subtitles(master, tracks), cache_control=GENERATED)
+    language, ext = subtitle.groups()
+    caption = next((c for c in captions if c.language == language), None)
+    if caption is None:
+        raise not_found("stream file")
+    if ext == "m3u8":
+        duration = float(media.duration_seconds or 0.0)
+        text = hls.subtitle_playlist(language, duration)
+    else:
+        text = hls.subtitle_segment(await read_text(services, caption.vtt_key))
+    return StreamFile(hls.content_type(name), text=text, cache_control=GENERATED)
+
+
+async def shown_captions(session: AsyncSession, media: Media) -> list[Caption]:
+    """The captions a stream lists: approved ones only, by language."""
+    rows = await CaptionRepository(session).list(media.org_id, [media.id])
+    return [row for row in rows if row.approved]
+
+
+async def _storyboard_file(session: AsyncSession, grant: StreamGrant, name: str) -> StreamFile:
+    wanted = STORYBOARD_VARIANTS.get(name)
+    if wanted is None:
+        raise not_found("stream file")
+    media = await MediaRepository(session).get(grant.org_id, grant.media_id)
+    if media is None:
+        raise not_found("media")
+    for variant in await VariantRepository(session).of_media(media.org_id, media.id):
+        if variant.name == wanted:
+            return StreamFile(variant.mime, key=variant.storage_key)
+    raise not_found("storyboard")
 
 
 async def locate_file(
     session: AsyncSession, grant: StreamGrant, fmt: str, name: str
 ) -> tuple[str, str]:
-    """(storage key, content type) of one file of a ready stream; 404 for a name the muxer
-    never writes (no path can leave the stream's own folder), 409 while it is being made."""
+    """(storage key, content type) of one file the muxer wrote for a ready stream; 404 for a
+    name it never writes, 409 while it is being made."""
     if fmt not in _EXTENSIONS or not hls.FILE_NAME.match(name):
         raise not_found("stream file")
     if name.rsplit(".", 1)[1] not in _EXTENSIONS[fmt]:

@@ -31,7 +31,11 @@ async def _runtime(request: Request) -> TransformRuntime:
 RuntimeDep = Annotated[TransformRuntime, Depends(_runtime)]
 
 
-@router.post("/{media_id}/transform-url", response_model=TransformUrlOut)
+@router.post(
+    "/{media_id}/transform-url",
+    response_model=TransformUrlOut,
+    responses={422: {"description": "only images can be transformed"}},
+)
 async def create_url(
     media_id: str,
     body: TransformUrlIn,

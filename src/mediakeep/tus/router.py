@@ -46,10 +46,41 @@ class TusRoute(APIRoute):
         return tus_handler
 
 
-router = APIRouter(prefix="/uploads/tus", tags=["tus"], route_class=TusRoute)
+# Answers are headers only: no route documents a (JSON) body.
+router = APIRouter(
+    prefix="/uploads/tus", tags=["tus"], route_class=TusRoute, default_response_class=Response
+)
 
 _NO_STORE = {"Cache-Control": "no-store"}
 _HEADERS_DOC: dict[str, Any] = {"description": "tus headers only; no body"}
+_NO_VERSION: dict[str, Any] = {"description": "`Tus-Resumable` is missing or not 1.0.0"}
+
+
+def _header(name: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": schema}
+
+
+# The tus headers a request needs, so the document (and clients made from it) can send them.
+_DIGITS = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+_VERSION = _header("Tus-Resumable", {"type": "string", "enum": [TUS_VERSION]})
+_CHECKSUM = _header("Upload-Checksum", {"type": "string"}, required=False)
+_CREATE_DOC: dict[str, Any] = {
+    "parameters": [
+        _VERSION,
+        _header("Upload-Length", _DIGITS),
+        _header("Upload-Metadata", {"type": "string"}, required=False),
+    ]
+}
+_APPEND_DOC: dict[str, Any] = {
+    "parameters": [_VERSION, _header("Upload-Offset", _DIGITS), _CHECKSUM],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}
+        },
+    },
+}
+_VERSION_DOC: dict[str, Any] = {"parameters": [_VERSION]}
 
 
 def _upload_id(value: str) -> str:
@@ -90,7 +121,12 @@ async def discover_upload(upload_id: str, services: ServicesDep) -> Response:
     return _discovery(services)
 
 
-@router.post("", status_code=201, responses={201: _HEADERS_DOC, 412: {}, 413: {}, 460: {}})
+@router.post(
+    "",
+    status_code=201,
+    responses={201: _HEADERS_DOC, 412: _NO_VERSION, 413: {}, 460: {}},
+    openapi_extra=_CREATE_DOC,
+)
 async def create(request: Request, principal: Member, services: ServicesDep) -> Response:
     """Create a resumable upload (`Upload-Length`, `Upload-Metadata`); a body sent as
     application/offset+octet-stream is its first chunk. 201 with `Location`."""
@@ -133,7 +169,12 @@ async def create(request: Request, principal: Member, services: ServicesDep) -> 
     return Response(status_code=201, headers=answer)
 
 
-@router.head("/{upload_id}", status_code=200, responses={200: _HEADERS_DOC})
+@router.head(
+    "/{upload_id}",
+    status_code=200,
+    responses={200: _HEADERS_DOC, 412: _NO_VERSION},
+    openapi_extra=_VERSION_DOC,
+)
 async def status(
     upload_id: str, request: Request, principal: Member, services: ServicesDep
 ) -> Response:
@@ -144,7 +185,18 @@ async def status(
     return Response(status_code=200, headers=state.headers(with_length=True) | _NO_STORE)
 
 
-@router.patch("/{upload_id}", status_code=204, responses={204: _HEADERS_DOC, 460: {}})
+@router.patch(
+    "/{upload_id}",
+    status_code=204,
+    responses={
+        204: _HEADERS_DOC,
+        409: {"description": "`Upload-Offset` is not the upload's current offset"},
+        412: _NO_VERSION,
+        415: {"description": "the body is not application/offset+octet-stream"},
+        460: {},
+    },
+    openapi_extra=_APPEND_DOC,
+)
 async def append(
     upload_id: str, request: Request, principal: Member, services: ServicesDep
 ) -> Response:
@@ -168,7 +220,9 @@ async def append(
     return Response(status_code=204, headers=state.headers())
 
 
-@router.delete("/{upload_id}", status_code=204)
+@router.delete(
+    "/{upload_id}", status_code=204, responses={412: _NO_VERSION}, openapi_extra=_VERSION_DOC
+)
 async def terminate(
     upload_id: str, request: Request, principal: Member, services: ServicesDep
 ) -> Response:

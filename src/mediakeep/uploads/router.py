@@ -104,7 +104,12 @@ _BINARY_BODY: dict[str, Any] = {
     "/uploads/local/{key:path}",
     response_class=Response,
     openapi_extra=_BINARY_BODY,
-    responses={200: {"description": "stored; `ETag` names the stored version"}},
+    responses={
+        200: {"description": "stored; `ETag` names the stored version"},
+        401: {"description": "the upload URL has expired"},
+        403: {"description": "the signature, or the Content-Type signed for, does not match"},
+        413: {"description": "the body is over the size the URL was signed for"},
+    },
 )
 async def put_local(
     key: str,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_serializer
 
 from mediakeep.kit.time import rfc3339
 from mediakeep.media.schemas import Filename, ShortText
@@ -26,7 +26,7 @@ class UploadUrlIn(BaseModel):
     alt: ShortText | None = None
     caption: ShortText | None = None
     description: ShortText | None = None
-    is_private: bool = False
+    is_private: StrictBool = False
 
 
 class UploadUrlOut(BaseModel):

@@ -197,7 +197,12 @@ async def finalize(
                 )
 
             async def promote(final_key: str) -> None:
-                await storage.promote(key, final_key, spooled.mime, if_match=info.etag)
+                # The uploaded object stays until the row commits (deleted below): a crash
+                # in between leaves an upload that finalizes again, not one whose bytes are
+                # gone while its row still waits for them.
+                await storage.promote(
+                    key, final_key, spooled.mime, if_match=info.etag, keep_source=True
+                )
 
             result = await ingest_spooled(
                 services,
@@ -224,8 +229,8 @@ async def finalize(
             await MediaRepository(session).delete(row)
         after_commit(session, lambda: storage.delete(key))
         raise UploadRejected(exc) from exc
-    # Gone already when it was promoted; still there for a duplicate (or any path that stored
-    # the spool file instead): either way, no incoming object outlives the finalize.
+    # Promoted (a copy) or collapsed onto a duplicate: either way, no incoming object
+    # outlives the finalize.
     after_commit(session, lambda: storage.delete(key))
     if not result.deduped:
         try:

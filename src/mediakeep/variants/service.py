@@ -175,24 +175,60 @@ async def generate_variants(
     return await record_variants(services, session, media, rendered)
 
 
-async def variants_after_upload(
-    services: Services, session: AsyncSession, media: Media
-) -> list[Variant]:
-    """The upload routes' synchronous variants: a variant that cannot be made leaves the
-    upload standing (it was probed already) and is logged; storage trouble is a 503."""
-    if media.kind in ("video", "audio") and media.status == "ready":
-        from mediakeep.videoops.poster import extras_after_upload
+async def render_after_upload(services: Services, media: Media) -> RenderedVariants | None:
+    """The render half of an upload's variants (image presets; a video's poster and storyboard;
+    an audio's waveform), no database work: the upload routes run it before the media's row is
+    inserted, so SQLite's write lock is not held while libvips or ffmpeg work. A variant that
+    cannot be made leaves the upload standing (it was probed already) and is logged; storage
+    trouble is a 503."""
+    if media.status != "ready":
+        return None
+    if media.kind in ("video", "audio"):
+        from mediakeep.videoops.poster import render_extras
 
-        return await extras_after_upload(services, session, media)
-    if not has_variants(media) or media.status != "ready":
-        return []
+        return await render_extras(services, media)
+    if not has_variants(media):
+        return None
     try:
-        return await generate_variants(services, session, media)
+        return await render_variants(services, media)
     except MediaError as exc:
         if exc.status != 422:
             raise
         log.warning("variants failed", media_id=media.id, reason=exc.message)
+        return None
+
+
+async def variants_after_upload(
+    services: Services, session: AsyncSession, media: Media
+) -> list[Variant]:
+    """Render and record an upload's variants (see `render_after_upload`)."""
+    rendered = await render_after_upload(services, media)
+    if rendered is None:
         return []
+    return await record_variants(services, session, media, rendered)
+
+
+@dataclass
+class UploadVariants:
+    """Variants made before the insert: pass `render` as the ingest's `before_insert`, then
+    `record` them in the same unit of work as the row."""
+
+    services: Services
+    wanted: bool
+    rendered: RenderedVariants | None = None
+    attempted: bool = False
+
+    async def render(self, media: Media) -> None:
+        if self.wanted:
+            self.attempted = True
+            self.rendered = await render_after_upload(self.services, media)
+
+    async def record(self, session: AsyncSession, media: Media) -> list[Variant]:
+        if not self.attempted:  # e.g. a direct upload's row: made after the fact
+            return await variants_after_upload(self.services, session, media)
+        if self.rendered is None or self.rendered.media_id != media.id:
+            return []
+        return await record_variants(self.services, session, media, self.rendered)
 
 
 def _remove(paths: list[Path]) -> None:

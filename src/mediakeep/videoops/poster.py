@@ -1,6 +1,7 @@
 """Variants of video and audio made at ingest, rendered and recorded through the variants
 service: a video's `poster` (a representative frame, not a black first frame; or set from a
-thumbnail), an audio's `waveform` (PNG) and `waveform_json` (`{"peaks": [0-1, ...]}`)."""
+thumbnail) and `storyboard` + `storyboard_vtt` (scrubbing previews, processing/storyboard.py),
+an audio's `waveform` (PNG) and `waveform_json` (`{"peaks": [0-1, ...]}`)."""
 
 import asyncio
 import json
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.errors import MediaError
 from mediakeep.ids import new_id
 from mediakeep.models import Media, Variant
-from mediakeep.processing import video
+from mediakeep.processing import storyboard, video
 from mediakeep.processing.image import OUTPUT_FORMATS, ImageError, Output, OutputFormat, inspect
 from mediakeep.processing.presets import VariantSpec
 from mediakeep.processing.probe import ALLOWED_DEMUXERS
@@ -26,7 +27,10 @@ log = structlog.get_logger(__name__)
 POSTER = VariantSpec("poster", None, None, "inside", "jpeg", None)
 WAVEFORM = VariantSpec("waveform", None, None, "inside", "png", None)
 WAVEFORM_JSON = VariantSpec("waveform_json", None, None, "inside", "json", None)
+STORYBOARD = VariantSpec("storyboard", None, None, "inside", "jpeg", None)
+STORYBOARD_VTT = VariantSpec("storyboard_vtt", None, None, "inside", "vtt", None)
 _JSON = OutputFormat("json", "application/json", "json", False, False, None)
+_VTT = OutputFormat("vtt", "text/vtt", "vtt", False, False, None)
 _MIME_FORMAT = {"image/jpeg": "jpeg", "image/webp": "webp", "image/png": "png"}
 
 
@@ -80,6 +84,47 @@ async def render_poster(services: Services, media: Media) -> RenderedVariants | 
         await asyncio.to_thread(out.unlink, missing_ok=True)
 
 
+async def render_storyboard(services: Services, media: Media) -> RenderedVariants | None:
+    """Make and store the storyboard sprite and its WebVTT track of a ready video (no database
+    work); None when the media is not a probed video or ffmpeg cannot make it."""
+    demuxer = str((media.metadata_ or {}).get("demuxer") or "")
+    if media.kind != "video" or not media.storage_key or demuxer not in ALLOWED_DEMUXERS:
+        return None
+    settings, storage = services.settings, services.storage
+    sprite = storage.spool_path(keys.incoming(media.org_id, new_id("var")))
+    sprite = sprite.with_name(sprite.name + ".jpg")
+    track = sprite.with_name(sprite.name + ".vtt")
+    try:
+        async with storage.local_file(media.storage_key) as source:
+            made = await asyncio.to_thread(
+                storyboard.make_storyboard,
+                video.ffmpeg_exe(settings.ffmpeg_path),
+                source,
+                demuxer,
+                float(media.duration_seconds or 0.0),
+                sprite,
+                track,
+                timeout=settings.ffmpeg_timeout.total_seconds(),
+            )
+        rendered = await _store_as(services, media, sprite, "jpeg", STORYBOARD)
+        key = keys.variant(media.org_id, media.id, media.version, STORYBOARD_VTT.name, "vtt")
+        size = track.stat().st_size
+        await storage.commit_file(track, key, _VTT.mime)
+        rendered.specs = (STORYBOARD, STORYBOARD_VTT)
+        # The track's "dimensions" are those of the tile each cue shows.
+        tile = Output(track, _VTT, made.tile_width, made.tile_height, size)
+        rendered.made.append((STORYBOARD_VTT, key, tile))
+        return rendered
+    except (video.FfmpegError, ImageError) as exc:
+        log.warning("storyboard failed", media_id=media.id, reason=str(exc))
+        return None
+    except StorageUnavailable as exc:
+        raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
+    finally:
+        await asyncio.to_thread(sprite.unlink, missing_ok=True)
+        await asyncio.to_thread(track.unlink, missing_ok=True)
+
+
 async def render_waveform(services: Services, media: Media) -> RenderedVariants | None:
     """Make and store the waveform files of a ready audio (no database work); None when the
     media is not a probed audio or ffmpeg cannot draw it."""
@@ -122,9 +167,18 @@ async def render_waveform(services: Services, media: Media) -> RenderedVariants 
 
 
 async def render_extras(services: Services, media: Media) -> RenderedVariants | None:
-    """The ingest-time variants of a video (poster) or an audio (waveform)."""
+    """The ingest-time variants of a video (poster, storyboard) or an audio (waveform)."""
     if media.kind == "video":
-        return await render_poster(services, media)
+        poster = await render_poster(services, media)
+        board = await render_storyboard(services, media)
+        # Both were considered, so a regeneration drops the row of one that failed this time.
+        merged = RenderedVariants(
+            media.id, media.version, (POSTER, STORYBOARD, STORYBOARD_VTT), complete=False
+        )
+        for part in (poster, board):
+            if part is not None:
+                merged.made.extend(part.made)
+        return merged if merged.made else None
     if media.kind == "audio":
         return await render_waveform(services, media)
     return None

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from mediakeep.processing.video import parse_timestamp
 
@@ -32,18 +32,18 @@ class TranscodeIn(Schema):
     preset: Annotated[str, Field(pattern=r"^[a-z0-9]{1,12}$")] | None = None
     max_height: Annotated[int, Field(ge=16, le=4320)] | None = None
     bitrate: Annotated[int, Field(ge=8, le=512, description="audio, kbit/s")] | None = None
-    async_: bool = Field(default=True, alias="async")
+    async_: StrictBool = Field(default=True, alias="async")
 
 
 class TrimIn(Schema):
     start_time: Timestamp
     end_time: Timestamp
-    accurate: bool = Field(
+    accurate: StrictBool = Field(
         default=False,
         description="re-encode so the cut is frame-accurate; default: stream copy (cuts at "
         "the keyframe before start_time)",
     )
-    async_: bool = Field(default=True, alias="async")
+    async_: StrictBool = Field(default=True, alias="async")
 
     @field_validator("start_time", "end_time")
     @classmethod
@@ -54,8 +54,8 @@ class TrimIn(Schema):
 class ThumbnailIn(Schema):
     timestamp: Timestamp
     format: Literal["jpeg", "webp", "png"] = "jpeg"
-    set_poster: bool = Field(default=False, description="also make it the video's poster")
-    async_: bool = Field(default=True, alias="async")
+    set_poster: StrictBool = Field(default=False, description="also make it the video's poster")
+    async_: StrictBool = Field(default=True, alias="async")
 
     @field_validator("timestamp")
     @classmethod

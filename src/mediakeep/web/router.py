@@ -2,7 +2,8 @@
 
 Every answer carries a strict Content-Security-Policy: scripts and styles only from this
 origin (no inline script, no eval), while images, media and fetches may reach any origin so
-presigned S3/CDN URLs handed out by the API still load.
+presigned S3/CDN URLs handed out by the API still load. Media may also be `data:`: hls.js
+gives each subtitle track an empty `<track src="data:,WEBVTT">` before filling in its cues.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data: blob: *",
-        "media-src 'self' blob: *",
+        "media-src 'self' data: blob: *",
         "connect-src 'self' *",
         "font-src 'self'",
         "worker-src 'self' blob:",

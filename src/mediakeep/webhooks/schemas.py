@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_serializer
 
 from mediakeep.kit.time import rfc3339
 
@@ -39,7 +39,9 @@ class WebhookPatch(BaseModel):
     url: Url | None = None
     events: list[EventName] | None = Field(default=None, min_length=1, max_length=20)
     description: Description | None = None
-    enabled: bool | None = Field(default=None, description="true re-enables a disabled webhook")
+    enabled: StrictBool | None = Field(
+        default=None, description="true re-enables a disabled webhook"
+    )
 
 
 class WebhookOut(BaseModel):

@@ -1,38 +1,12 @@
-// mediakeep web app: sign-in, org switcher, library, uploads, detail, collections, keys.
+// mediakeep web app: sign-in, org switcher, library, uploads, detail, collections, keys, webhooks.
 import { api, auth, events, tusAvailable, tusThreshold, uploadMultipart, uploadTus } from "./api.js";
+import { captionsSection } from "./captions.js";
+import { $, el, errorText, formatBytes, say, sleep } from "./dom.js";
+import { destroyPlayer, mountPlayer } from "./player.js";
 import { initPlayground } from "./playground.js";
 import { connectRealtime, disconnectRealtime, isConnected, onJob, onMedia } from "./realtime.js";
+import { initWebhooks, loadWebhooks } from "./webhooks.js";
 
-const $ = (sel) => document.querySelector(sel);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-function say(message) { $("#status").textContent = message; }
-
-function formatBytes(n) {
-  if (n === null || n === undefined) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
-
-function errorText(err) { return err && err.message ? `${err.message}${err.code ? ` (${err.code})` : ""}` : String(err); }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- sign in, orgs, routing
 
@@ -72,10 +46,12 @@ async function route() {
   $("#session").hidden = !cred;
   if (!cred) { showView("signin"); return; }
   const [, name = "library", id] = location.hash.split("/");
+  if (name !== "media") destroyPlayer();
   if (name === "media" && id) { showView("media"); await showMedia(id); return; }
   if (name === "collections") { showView("collections"); await loadCollections(); return; }
   if (name === "playground") { showView("playground"); await initPlayground(); return; }
   if (name === "keys") { showView("keys"); await loadKeys(); return; }
+  if (name === "webhooks") { showView("webhooks"); await loadWebhooks(); return; }
   if (name === "collection" && id) state.collection = id;
   else state.collection = null;
   showView("library");
@@ -184,7 +160,22 @@ function fillCard(item, media) {
       thumb,
       el("span", { class: "card-name", text: media.filename || media.id }),
       el("span", { class: "card-meta muted", text: `${media.kind} · ${formatBytes(media.size_bytes)}${media.status !== "ready" ? ` · ${media.status}` : ""}` })),
+    state.collection ? removeFromCollection(item, media, state.collection) : null,
   );
+}
+
+function removeFromCollection(item, media, collectionId) {
+  return el("button", {
+    type: "button", class: "danger small card-remove", text: "Remove", "aria-label": `Remove ${media.filename} from this collection`,
+    onclick: async () => {
+      try {
+        await api(`/api/v1/collections/${collectionId}/media/${media.id}`, { method: "DELETE" });
+        item.remove();
+        $("#grid-empty").hidden = $("#grid").children.length > 0;
+        say(`Removed ${media.filename} from the collection.`);
+      } catch (err) { say(`Could not remove it: ${errorText(err)}`); }
+    },
+  });
 }
 
 // A media without its thumbnail yet (variants or a video poster still being made): look again.
@@ -237,7 +228,11 @@ async function resetLibrary() {
   const chip = $("#collection-filter");
   chip.hidden = !state.collection;
   if (state.collection) {
-    chip.replaceChildren(`Collection ${state.collection} `, el("a", { href: "#/library", text: "show all" }));
+    const id = state.collection;
+    chip.replaceChildren(`Collection ${id} `, el("a", { href: "#/library", text: "show all" }));
+    api(`/api/v1/collections/${id}`).then((c) => {
+      if (state.collection === id) chip.firstChild.textContent = `Collection “${c.name}” `;
+    }).catch(() => { /* the ID will do */ });
   }
   await loadMore();
 }
@@ -381,45 +376,12 @@ function table(caption, rows) {
     el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { text: typeof v === "object" ? JSON.stringify(v) : String(v) })))));
 }
 
-let hlsModule;
-async function loadHls() {
-  // hls.js is optional: vendored as /static/vendor/hls.mjs when present.
-  if (hlsModule === undefined) {
-    try { hlsModule = (await import("./vendor/hls.mjs")).default; } catch { hlsModule = null; }
-  }
-  return hlsModule;
-}
-
-async function player(media) {
-  const isVideo = media.kind === "video";
-  const poster = (media.variants || []).find((v) => v.name === "poster");
-  const node = el(isVideo ? "video" : "audio", { controls: true, preload: "metadata", playsinline: true, id: "player", poster: poster && poster.url });
-  node.setAttribute("aria-label", `${isVideo ? "Video" : "Audio"}: ${media.filename}`);
-  const hlsUrl = media.stream && media.stream.hls_url;
-  const Hls = hlsUrl ? await loadHls() : null;
-  if (hlsUrl && node.canPlayType("application/vnd.apple.mpegurl")) {
-    node.dataset.source = "hls-native";
-    node.src = hlsUrl;
-  } else if (hlsUrl && Hls && Hls.isSupported()) {
-    node.dataset.source = "hls.js";
-    const hls = new Hls();
-    hls.loadSource(hlsUrl);
-    hls.attachMedia(node);
-  } else {
-    node.dataset.source = "original";
-    node.src = media.url;
-  }
-  for (const caption of media.captions || []) {
-    if (caption.url_vtt) node.append(el("track", { kind: "captions", srclang: caption.language, label: caption.language, src: caption.url_vtt }));
-  }
-  return node;
-}
-
 async function showMedia(id) {
   const preview = $("#media-preview");
   const info = $("#media-info");
   preview.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
   info.replaceChildren();
+  $("#media-captions").replaceChildren();
   let media;
   try { media = await api(`/api/v1/media/${id}`); } catch (err) {
     preview.replaceChildren(el("p", { text: `Could not load this media: ${errorText(err)}` }));
@@ -431,7 +393,17 @@ async function showMedia(id) {
     const large = (media.variants || []).find((v) => v.name === "large" || v.name === "medium");
     preview.replaceChildren(el("img", { src: large ? large.url : media.url, alt: media.alt || media.filename }));
   } else if (media.kind === "video" || media.kind === "audio") {
-    preview.replaceChildren(await player(media));
+    preview.replaceChildren(await mountPlayer(media));
+    // Changed captions change the stream's subtitle tracks: load the player again.
+    const here = () => location.hash === `#/media/${media.id}`;
+    const onChange = async () => {
+      if (!here()) return;
+      try {
+        const fresh = await mountPlayer(await api(`/api/v1/media/${media.id}`));
+        if (here()) preview.replaceChildren(fresh); else destroyPlayer();
+      } catch { /* keep the player there is */ }
+    };
+    $("#media-captions").replaceChildren(captionsSection(media, { followJob, onChange }));
   } else {
     preview.replaceChildren(el("a", { href: media.url, text: "Download" }));
   }
@@ -455,10 +427,6 @@ async function showMedia(id) {
     (media.variants || []).length
       ? el("ul", { class: "variants" }, media.variants.map((v) => el("li", {}, el("a", { href: v.url, text: v.name }), ` ${v.mime} ${v.width || ""}×${v.height || ""} ${formatBytes(v.size_bytes)}`)))
       : el("p", { class: "muted", text: "No variants yet." }),
-    el("h3", { text: "Captions" }),
-    (media.captions || []).length
-      ? el("ul", {}, media.captions.map((c) => el("li", {}, `${c.language} (${c.source}${c.approved ? ", approved" : ", needs review"}) `, el("a", { href: c.url_vtt, text: "VTT" }), " ", el("a", { href: c.url_srt, text: "SRT" }))))
-      : el("p", { class: "muted", text: "No captions." }),
     el("h3", { text: "Collections" }),
     collectionPicker(media),
     el("h3", { text: "Jobs" }),
@@ -563,4 +531,5 @@ $("#copy-key").addEventListener("click", async () => {
   catch { say("Copy failed; select the key and copy it by hand."); }
 });
 
+initWebhooks();
 start();

@@ -1,0 +1,189 @@
+"""bench/report.py: the RESULT convention parsed and rendered into docs/benchmarks.md, and one
+real quick benchmark run through it end to end."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+report = _load("report")
+common = _load("_common")
+
+# What bench/images.py and bench/video.py printed in a real run (trimmed), RESULT lines made
+# by the same helpers the scripts use.
+IMAGES_OUT = """-- source: 1731x1154 JPEG (0.7 MB); presets: thumbnail, small, medium, large
+   pair 1/3 (mediakeep/pyvips): mediakeep 0.40 s CPU, pyvips 0.40 s CPU, ratio 1.001
+
+     source | variants | mediakeep CPU | pyvips CPU | ratio (median) | ratio (max) | goal ≤ 1.2
+1731x1154   |        5 |        0.40 s |     0.40 s |          1.001 |       1.006 | met
+wrote /tmp/images-test.json
+"""
+VIDEO_OUT = """   pair 1/3 (service/bare): service 7.25 s, bare 8.12 s, wall 0.893×
+wall, service / bare                  1.169×  goal ≤ 1.05×   NOT met
+"""
+
+
+def captured(text: str, name: str, goals: list[dict[str, Any]], **extra: Any) -> str:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        common.emit_result(name, goals, **extra)
+    return text + buffer.getvalue()
+
+
+def sample_outcomes() -> list[Any]:
+    images = captured(
+        IMAGES_OUT,
+        "images",
+        [common.goal("variant set CPU / bare pyvips", 1.0012, "<=", 1.2, "x")],
+        figures={"ratio_max": 1.006},
+    )
+    video = captured(
+        VIDEO_OUT,
+        "video",
+        [
+            common.goal("HLS ladder wall, service / bare ffmpeg", 1.169, "<=", 1.05, "x"),
+            common.goal("job start after upload (max)", 32.6, "<", 1000, "ms"),
+        ],
+    )
+    benches = {b.name: b for b in report.BENCHMARKS}
+    return [
+        report.outcome_of(benches["images"], "python bench/images.py", images, 0, 11.5),
+        report.outcome_of(benches["video"], "python bench/video.py", video, 0, 135.0),
+        report.Outcome("cheap", "cheap endpoints", "x", "skipped", "cheap.py does not exist"),
+        report.outcome_of(benches["jobs"], "python bench/jobs.py", "Traceback\nBoom\n", 1, 2.0),
+    ]
+
+
+def test_parse_result_takes_the_last_result_line() -> None:
+    text = 'RESULT {"benchmark": "a", "goals": []}\nnoise\nRESULT {"benchmark": "b", "goals": []}\n'
+    assert report.parse_result(text)["benchmark"] == "b"
+    assert report.parse_result("no result here\n") is None
+    assert report.parse_result("RESULT {not json\n") is None
+    assert report.parse_result("RESULT [1, 2]\n") is None
+
+
+def test_outcomes_say_ok_skipped_or_failed() -> None:
+    bench = report.BENCHMARKS[0]
+    ok = report.outcome_of(bench, "c", 'RESULT {"benchmark": "x", "goals": []}\n', 0, 1)
+    assert (ok.status, ok.reason) == ("ok", "")
+    skipped = report.outcome_of(
+        bench,
+        "c",
+        'SKIP: no peer\nRESULT {"benchmark": "x", "goals": [], "skipped": "no peer"}',
+        0,
+        1,
+    )
+    assert (skipped.status, skipped.reason) == ("skipped", "no peer")
+    crashed = report.outcome_of(bench, "c", "Traceback\nValueError: bad\n", 1, 1)
+    assert crashed.status == "failed"
+    assert "exit status 1" in crashed.reason
+    assert "ValueError: bad" in crashed.reason
+    silent = report.outcome_of(bench, "c", "tables but no result\n", 0, 1)
+    assert (silent.status, silent.reason) == ("failed", "no RESULT line in its output")
+
+
+def test_goal_is_met_by_its_operator() -> None:
+    assert common.goal("g", 1.05, "<=", 1.05)["met"] is True
+    assert common.goal("g", 1.0501, "<=", 1.05)["met"] is False
+    assert common.goal("g", 999.9, "<", 1000)["met"] is True
+    assert common.goal("g", 0.59, ">=", 0.6)["met"] is False
+    assert common.goal("g", None, ">=", 0.6)["met"] is False
+    with pytest.raises(ValueError, match="op must be"):
+        common.goal("g", 1, "==", 1)
+
+
+def test_render_writes_summary_runs_and_notes() -> None:
+    run = {
+        "started": "2026-11-22 18:00",
+        "finished": "2026-11-22 18:30",
+        "commit": "abc1234",
+        "command": ".venv/bin/python bench/report.py",
+        "quick": False,
+        "machine": common.machine(),
+        "contention": "other test suites ran at the same time",
+    }
+    text = report.render(run, sample_outcomes(), "### Ingest\n\nWhy the rate goal is missed.\n")
+    summary = text[text.index("## Summary") : text.index("## Runs")]
+    assert "| images | variant set CPU / bare pyvips (≤ 1.20×) | 1.00× | yes |" in summary
+    assert "| images | ratio_max (no goal) | 1.01 | — |" in summary
+    assert (
+        "| video | HLS ladder wall, service / bare ffmpeg (≤ 1.05×) | 1.17× | **no** |" in summary
+    )
+    assert "| video | job start after upload (max) (< 1,000 ms) | 32.6 ms | yes |" in summary
+    assert "| cheap | — | skipped: cheap.py does not exist | — |" in summary
+    assert "| jobs | — | failed: exit status 1: Boom | — |" in summary
+    runs = text[text.index("## Runs") : text.index("## Notes")]
+    # Each benchmark's output verbatim, under its exact command.
+    assert "`python bench/images.py` — ok, 12 s" in runs
+    assert IMAGES_OUT.rstrip("\n") in runs
+    assert "Not run: cheap.py does not exist." in runs
+    assert "Why the rate goal is missed." in text[text.index("## Notes") :]
+    assert "abc1234" in text
+    assert "other test suites ran at the same time" in text
+    assert common.describe(run["machine"]) in text
+
+
+def test_text_table_aligns_columns() -> None:
+    table = common.text_table(["name", "MB/s"], [["multipart", "96"], ["tus", "1280"]])
+    lines = table.splitlines()
+    assert lines[0] == "     name | MB/s"
+    assert lines[1] == "-" * len(lines[0])
+    assert lines[2:] == ["multipart |   96", "      tus | 1280"]
+
+
+def test_report_runs_a_real_quick_benchmark(tmp_path: Path) -> None:
+    """bench/images.py at quick sizes through report.py: real libvips work on both sides."""
+    doc = tmp_path / "benchmarks.md"
+    notes = tmp_path / "notes.md"
+    notes.write_text("A kept note.\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "report.py"),
+            "--quick",
+            "--only",
+            "images",
+            "--output",
+            str(doc),
+            "--notes",
+            str(notes),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    text = doc.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| images | variant set CPU")]
+    assert len(rows) == 1, text
+    measured = rows[0].split("|")[3].strip()
+    assert measured.endswith("×")
+    assert float(measured.removesuffix("×")) > 0
+    assert "quick mode" in text
+    assert "`.venv/bin/python bench/images.py --megapixels 4 --output " in text
+    assert "pair 3/3" in text  # the script's own output, verbatim
+    assert "A kept note." in text
