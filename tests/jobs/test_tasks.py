@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 import tests.jobs.tasks_for_tests  # noqa: F401 - registers the test-only tasks
@@ -216,6 +217,9 @@ async def test_cancel_of_a_running_job_kills_its_child_process(
     ((child_pid, _, _),) = await wait_for_file_lines(pid_file, 1)
     running = await wait_job(client, job_id, headers=user.headers, until={"active"})
     assert running["started_at"] is not None
+    # Children run 10 steps below their worker's priority, so the API keeps its latency.
+    child = psutil.Process(int(child_pid))
+    assert child.nice() == min(19, child.parent().nice() + 10)
     canceled = await client.post(f"{JOBS}/{job_id}/cancel", headers=user.headers)
     assert canceled.status_code == 200, canceled.text
     assert canceled.json()["status"] in ("active", "canceled")

@@ -98,6 +98,11 @@ def load_extra_tasks() -> list[str]:
 # burning CPU. The PID stays the child's own: setpriv execs the command.
 _SETPRIV = shutil.which("setpriv")
 _DIE_WITH_WORKER = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
+# Encoders take every core they see; at a lower priority they still do, but an API process on
+# the same machine keeps answering promptly (DESIGN.md: /healthz p99 during a transcode ≤ 2×
+# idle). `nice` execs the command too, so the PID is still the child's.
+_NICE = shutil.which("nice")
+_BACKGROUND = [_NICE, "-n", "10"] if _NICE else []
 
 
 @dataclass
@@ -186,6 +191,7 @@ class TaskContext:
         pipe = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
         process = await asyncio.create_subprocess_exec(
             *_DIE_WITH_WORKER,
+            *_BACKGROUND,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=pipe,
