@@ -205,8 +205,10 @@ async def test_regenerate_refuses_unknown_names_non_images_viewers_and_other_org
     )
     assert_error(unknown, 400, "validation.invalid")
     video = await upload_ok(client, user, mp4(), part_name="v.mp4", declared="video/mp4")
-    refused = await client.post(f"{API}/{video['id']}/variants", headers=user.headers)
-    assert_error(refused, 422, "media.unprocessable")
+    not_a_video_variant = await client.post(
+        f"{API}/{video['id']}/variants", json={"names": ["thumbnail"]}, headers=user.headers
+    )
+    assert_error(not_a_video_variant, 400, "validation.invalid")
     foreign = await client.post(f"{API}/{media['id']}/variants", headers=other_user.headers)
     assert_error(foreign, 404, "not_found")
     viewer = await new_user(client)

@@ -200,6 +200,33 @@ async def test_audio_gets_no_storyboard(client: httpx.AsyncClient, user: TestUse
     assert "waveform" in _variants(sound)
 
 
+async def test_regenerating_variants_remakes_a_videos_poster_and_storyboard_and_an_audios_waveform(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    film = await upload_ok(client, user, clip(2.0, 160, 120), "again.mp4")
+    before = {v["name"]: v for v in film["variants"]}
+    again = await client.post(f"{MEDIA}/{film['id']}/variants", headers=user.headers)
+    assert again.status_code == 201, again.text
+    made = {v["name"]: v for v in again.json()["data"]}
+    assert set(made) == {"poster", "storyboard", "storyboard_vtt"}
+    for name in made:
+        assert (made[name]["mime"], made[name]["width"]) == (
+            before[name]["mime"],
+            before[name]["width"],
+        )
+
+    sound = await upload_ok(client, user, tone(1.0, ".mp3"), "again.mp3")
+    redone = await client.post(
+        f"{MEDIA}/{sound['id']}/variants", json={"names": ["waveform"]}, headers=user.headers
+    )
+    assert redone.status_code == 201, redone.text
+    assert {v["name"] for v in redone.json()["data"]} == {"waveform", "waveform_json"}
+    wrong = await client.post(
+        f"{MEDIA}/{sound['id']}/variants", json={"names": ["storyboard"]}, headers=user.headers
+    )
+    assert_error(wrong, 400, "validation.invalid")
+
+
 async def _stream_ready(client: httpx.AsyncClient, user: TestUser, media_id: str) -> Any:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

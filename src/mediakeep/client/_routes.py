@@ -695,7 +695,8 @@ class Routes(ClientBase):
     def regenerate_variants(
         self, media_id: str, names: Iterable[str] | None = None
     ) -> Call[list[Variant]]:
-        """Make the variants again from the current original (all presets, or `names`)."""
+        """Make the variants again from the current original (all presets, or `names`; a
+        video's poster and storyboard, an audio's waveform)."""
         body = {"names": list(names)} if names is not None else {}
         return Call("POST", media_path(media_id, "variants"), _variants, json=body)
 

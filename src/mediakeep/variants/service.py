@@ -198,6 +198,25 @@ async def render_after_upload(services: Services, media: Media) -> RenderedVaria
         return None
 
 
+async def render_extras_again(
+    services: Services, media: Media, names: Sequence[str] | None
+) -> RenderedVariants:
+    """A video's or audio's ingest-time variants made again (all of them: they come from one
+    pass each); 400 for a name that is not one of them, 422 when none can be made."""
+    from mediakeep.videoops.poster import EXTRA_NAMES, render_extras
+
+    own = EXTRA_NAMES[media.kind]
+    unknown = sorted(set(names or ()) - set(own))
+    if unknown:
+        raise invalid(f"A {media.kind} has the variants {', '.join(own)}; not {', '.join(unknown)}")
+    if media.status != "ready" or not media.storage_key:
+        raise MediaError("media.transcoding", 409, "The media is not ready yet")
+    rendered = await render_extras(services, media)
+    if rendered is None:
+        raise unprocessable(f"no {' or '.join(own)} could be made from this {media.kind}")
+    return rendered
+
+
 async def variants_after_upload(
     services: Services, session: AsyncSession, media: Media
 ) -> list[Variant]:

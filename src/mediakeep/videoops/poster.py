@@ -29,6 +29,11 @@ WAVEFORM = VariantSpec("waveform", None, None, "inside", "png", None)
 WAVEFORM_JSON = VariantSpec("waveform_json", None, None, "inside", "json", None)
 STORYBOARD = VariantSpec("storyboard", None, None, "inside", "jpeg", None)
 STORYBOARD_VTT = VariantSpec("storyboard_vtt", None, None, "inside", "vtt", None)
+# The variants a video or an audio gets at ingest (and again on `POST .../variants`).
+EXTRA_NAMES: dict[str, tuple[str, ...]] = {
+    "video": (POSTER.name, STORYBOARD.name, STORYBOARD_VTT.name),
+    "audio": (WAVEFORM.name, WAVEFORM_JSON.name),
+}
 _JSON = OutputFormat("json", "application/json", "json", False, False, None)
 _VTT = OutputFormat("vtt", "text/vtt", "vtt", False, False, None)
 _MIME_FORMAT = {"image/jpeg": "jpeg", "image/webp": "webp", "image/png": "png"}
