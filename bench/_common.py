@@ -466,6 +466,31 @@ def run_wrk(
     }
 
 
+# --------------------------------------------------------------------------- seed media
+
+
+def with_comment(jpeg: bytes, text: str) -> bytes:
+    """The same picture with other bytes: a COM segment right after SOI."""
+    comment = text.encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
+
+
+def seed_jpegs(url: str, headers: dict[str, str], jpegs: list[bytes], count: int) -> list[str]:
+    """Upload `count` distinct JPEGs (the given ones in turn, each made unique with a comment);
+    their media ids."""
+    ids = []
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        for index in range(count):
+            body = with_comment(jpegs[index % len(jpegs)], f"seed {index}")
+            answer = http.post(
+                "/api/v1/media/upload", files={"file": (f"seed-{index}.jpg", body, "image/jpeg")}
+            )
+            if answer.status_code != 201:
+                raise SystemExit(f"seed upload answered {answer.status_code}: {answer.text[:300]}")
+            ids.append(answer.json()["id"])
+    return ids
+
+
 # --------------------------------------------------------------------------- accounts
 
 

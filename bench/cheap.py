@@ -99,26 +99,6 @@ def test_image(directory: Path) -> bytes:
     return path.read_bytes()
 
 
-def with_comment(jpeg: bytes, text: str) -> bytes:
-    """The same picture with other bytes: a COM segment right after SOI."""
-    comment = text.encode()
-    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
-
-
-def seed(url: str, headers: dict[str, str], image: bytes, count: int) -> list[str]:
-    ids = []
-    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
-        for index in range(count):
-            body = with_comment(image, f"seed {index}")
-            answer = http.post(
-                "/api/v1/media/upload", files={"file": (f"seed-{index}.jpg", body, "image/jpeg")}
-            )
-            if answer.status_code != 201:
-                raise SystemExit(f"seed upload answered {answer.status_code}: {answer.text[:300]}")
-            ids.append(answer.json()["id"])
-    return ids
-
-
 def server_env(data: Path, **overrides: object) -> dict[str, str]:
     return common.mediakeep_env(
         data,
@@ -174,7 +154,7 @@ def part_cheap(wrk: str, work: Path, pairs: int, seconds: float, image: bytes) -
     try:
         hello.start()
         headers = bearer(server.url)
-        ids = seed(server.url, headers, image, SEED_MEDIA)
+        ids = common.seed_jpegs(server.url, headers, [image], SEED_MEDIA)
         targets = {
             "hello": (hello, ["/"]),
             "get": (server, [f"/api/v1/media/{i}" for i in ids]),
@@ -263,7 +243,7 @@ def part_s3(wrk: str, work: Path, pairs: int, seconds: float, image: bytes) -> d
         data = work / "data-s3"
         server = start_server(work, server_env(data, **s3_env), "mediakeep-s3")
         headers = bearer(server.url)
-        ids = seed(server.url, headers, image, SEED_MEDIA)
+        ids = common.seed_jpegs(server.url, headers, [image], SEED_MEDIA)
         paths = [f"/api/v1/media/{i}/presign" for i in ids]
         check_paths(server.url, paths, headers)
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
@@ -460,7 +440,7 @@ def part_list(wrk: str, work: Path, rows: int, seconds: float, image: bytes) -> 
         env = server_env(work / "data-list", DB_POSTGRESQL_WRITE_DSN=pg.dsn)
         server = start_server(work, env, "mediakeep-pg")
         headers = bearer(server.url)
-        ids = seed(server.url, headers, image, SEED_MEDIA)
+        ids = common.seed_jpegs(server.url, headers, [image], SEED_MEDIA)
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
             org_id = http.get(f"/api/v1/media/{ids[0]}").json()["org_id"]
         inserted = asyncio.run(bulk_insert(pg.url, org_id, rows))

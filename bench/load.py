@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pyvips
 
@@ -292,27 +291,6 @@ def run_users(
     return stats
 
 
-def with_comment(jpeg: bytes, text: str) -> bytes:
-    """The same picture with other bytes: a COM segment right after SOI."""
-    comment = text.encode()
-    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
-
-
-def seed(url: str, headers: dict[str, str], images: list[Path]) -> list[str]:
-    ids = []
-    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
-        for index in range(SEED_MEDIA):
-            base = images[index % len(images)].read_bytes()
-            body = with_comment(base, f"seed {index}")
-            answer = http.post(
-                "/api/v1/media/upload", files={"file": (f"seed-{index}.jpg", body, "image/jpeg")}
-            )
-            if answer.status_code != 201:
-                raise SystemExit(f"seed upload answered {answer.status_code}: {answer.text[:300]}")
-            ids.append(answer.json()["id"])
-    return ids
-
-
 def print_table(stats: dict[str, Any]) -> None:
     print(
         f"{'request type':<20} {'count':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
@@ -367,7 +345,9 @@ def main() -> None:
         try:
             hello.start()
             account = common.create_account(server.url)
-            ids = seed(server.url, account.headers, images)
+            ids = common.seed_jpegs(
+                server.url, account.headers, [p.read_bytes() for p in images], SEED_MEDIA
+            )
             setup = work / "setup.json"
             setup.write_text(
                 json.dumps(
