@@ -5,6 +5,8 @@ an audio's `waveform` (PNG) and `waveform_json` (`{"peaks": [0-1, ...]}`)."""
 
 import asyncio
 import json
+import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import MediaError
 from mediakeep.ids import new_id
-from mediakeep.models import Media, Variant
+from mediakeep.models import Media
 from mediakeep.processing import storyboard, video
 from mediakeep.processing.image import OUTPUT_FORMATS, ImageError, Output, OutputFormat, inspect
 from mediakeep.processing.presets import VariantSpec
@@ -59,58 +61,68 @@ async def _store_as(
     return rendered
 
 
-async def render_poster(services: Services, media: Media) -> RenderedVariants | None:
-    """Make and store the poster file of a ready video (no database work); None when the
-    media is not a probed video or no frame can be taken."""
-    demuxer = str((media.metadata_ or {}).get("demuxer") or "")
-    if media.kind != "video" or not media.storage_key or demuxer not in ALLOWED_DEMUXERS:
-        return None
-    settings = services.settings
-    out = services.storage.spool_path(keys.incoming(media.org_id, new_id("var")))
-    out = out.with_name(out.name + ".jpg")
+def _scratch(services: Services, media: Media, suffix: str) -> Path:
+    """A fresh spool path for one output file of `media`'s rendering."""
+    path = services.storage.spool_path(keys.incoming(media.org_id, new_id("var")))
+    return path.with_name(path.name + suffix)
+
+
+async def _attempt(
+    what: str, media: Media, make: Callable[[], Awaitable[RenderedVariants]], *scratch: Path
+) -> RenderedVariants | None:
+    """Run one rendering step: None (logged) when ffmpeg or libvips cannot make it, 503 when
+    storage is down; its scratch files are removed either way."""
     try:
-        async with services.storage.local_file(media.storage_key) as source:
-            await asyncio.to_thread(
-                video.make_poster,
-                video.ffmpeg_exe(settings.ffmpeg_path),
-                source,
-                demuxer,
-                float(media.duration_seconds or 0.0),
-                out,
-                timeout=settings.ffmpeg_timeout.total_seconds(),
-            )
-        return await _store(services, media, out, "jpeg")
+        return await make()
     except (video.FfmpegError, ImageError) as exc:
-        log.warning("poster failed", media_id=media.id, reason=str(exc))
+        log.warning(f"{what} failed", media_id=media.id, reason=str(exc))
         return None
     except StorageUnavailable as exc:
         raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
     finally:
-        await asyncio.to_thread(out.unlink, missing_ok=True)
+        for path in scratch:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
 
 
-async def render_storyboard(services: Services, media: Media) -> RenderedVariants | None:
-    """Make and store the storyboard sprite and its WebVTT track of a ready video (no database
-    work); None when the media is not a probed video or ffmpeg cannot make it."""
-    demuxer = str((media.metadata_ or {}).get("demuxer") or "")
-    if media.kind != "video" or not media.storage_key or demuxer not in ALLOWED_DEMUXERS:
-        return None
+async def _poster(
+    services: Services, media: Media, source: Path, demuxer: str
+) -> RenderedVariants | None:
+    settings = services.settings
+    out = _scratch(services, media, ".jpg")
+
+    async def make() -> RenderedVariants:
+        await asyncio.to_thread(
+            video.make_poster,
+            video.ffmpeg_exe(settings.ffmpeg_path),
+            source,
+            demuxer,
+            float(media.duration_seconds or 0.0),
+            out,
+            timeout=settings.ffmpeg_timeout.total_seconds(),
+        )
+        return await _store(services, media, out, "jpeg")
+
+    return await _attempt("poster", media, make, out)
+
+
+async def _storyboard(
+    services: Services, media: Media, source: Path, demuxer: str
+) -> RenderedVariants | None:
     settings, storage = services.settings, services.storage
-    sprite = storage.spool_path(keys.incoming(media.org_id, new_id("var")))
-    sprite = sprite.with_name(sprite.name + ".jpg")
+    sprite = _scratch(services, media, ".jpg")
     track = sprite.with_name(sprite.name + ".vtt")
-    try:
-        async with storage.local_file(media.storage_key) as source:
-            made = await asyncio.to_thread(
-                storyboard.make_storyboard,
-                video.ffmpeg_exe(settings.ffmpeg_path),
-                source,
-                demuxer,
-                float(media.duration_seconds or 0.0),
-                sprite,
-                track,
-                timeout=settings.ffmpeg_timeout.total_seconds(),
-            )
+
+    async def make() -> RenderedVariants:
+        made = await asyncio.to_thread(
+            storyboard.make_storyboard,
+            video.ffmpeg_exe(settings.ffmpeg_path),
+            source,
+            demuxer,
+            float(media.duration_seconds or 0.0),
+            sprite,
+            track,
+            timeout=settings.ffmpeg_timeout.total_seconds(),
+        )
         rendered = await _store_as(services, media, sprite, "jpeg", STORYBOARD)
         key = keys.variant(media.org_id, media.id, media.version, STORYBOARD_VTT.name, "vtt")
         size = track.stat().st_size
@@ -120,37 +132,27 @@ async def render_storyboard(services: Services, media: Media) -> RenderedVariant
         tile = Output(track, _VTT, made.tile_width, made.tile_height, size)
         rendered.made.append((STORYBOARD_VTT, key, tile))
         return rendered
-    except (video.FfmpegError, ImageError) as exc:
-        log.warning("storyboard failed", media_id=media.id, reason=str(exc))
-        return None
-    except StorageUnavailable as exc:
-        raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
-    finally:
-        await asyncio.to_thread(sprite.unlink, missing_ok=True)
-        await asyncio.to_thread(track.unlink, missing_ok=True)
+
+    return await _attempt("storyboard", media, make, sprite, track)
 
 
-async def render_waveform(services: Services, media: Media) -> RenderedVariants | None:
-    """Make and store the waveform files of a ready audio (no database work); None when the
-    media is not a probed audio or ffmpeg cannot draw it."""
-    demuxer = str((media.metadata_ or {}).get("demuxer") or "")
-    if media.kind != "audio" or not media.storage_key or demuxer not in ALLOWED_DEMUXERS:
-        return None
+async def _waveform(
+    services: Services, media: Media, source: Path, demuxer: str
+) -> RenderedVariants | None:
     settings, storage = services.settings, services.storage
-    png = storage.spool_path(keys.incoming(media.org_id, new_id("var")))
-    png = png.with_name(png.name + ".png")
+    png = _scratch(services, media, ".png")
     peaks_file = png.with_name(png.name + ".json")
-    try:
-        async with storage.local_file(media.storage_key) as source:
-            peaks = await asyncio.to_thread(
-                video.make_waveform,
-                video.ffmpeg_exe(settings.ffmpeg_path),
-                source,
-                demuxer,
-                float(media.duration_seconds or 0.0),
-                png,
-                timeout=settings.ffmpeg_timeout.total_seconds(),
-            )
+
+    async def make() -> RenderedVariants:
+        peaks = await asyncio.to_thread(
+            video.make_waveform,
+            video.ffmpeg_exe(settings.ffmpeg_path),
+            source,
+            demuxer,
+            float(media.duration_seconds or 0.0),
+            png,
+            timeout=settings.ffmpeg_timeout.total_seconds(),
+        )
         body = json.dumps({"peaks": peaks}, separators=(",", ":")).encode()
         await asyncio.to_thread(peaks_file.write_bytes, body)
         rendered = await _store_as(services, media, png, "png", WAVEFORM)
@@ -161,41 +163,33 @@ async def render_waveform(services: Services, media: Media) -> RenderedVariants 
             (WAVEFORM_JSON, key, Output(peaks_file, _JSON, len(peaks), 1, len(body)))
         )
         return rendered
-    except (video.FfmpegError, ImageError) as exc:
-        log.warning("waveform failed", media_id=media.id, reason=str(exc))
-        return None
-    except StorageUnavailable as exc:
-        raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
-    finally:
-        await asyncio.to_thread(png.unlink, missing_ok=True)
-        await asyncio.to_thread(peaks_file.unlink, missing_ok=True)
+
+    return await _attempt("waveform", media, make, png, peaks_file)
 
 
 async def render_extras(services: Services, media: Media) -> RenderedVariants | None:
-    """The ingest-time variants of a video (poster, storyboard) or an audio (waveform)."""
-    if media.kind == "video":
-        poster = await render_poster(services, media)
-        board = await render_storyboard(services, media)
-        # Both were considered, so a regeneration drops the row of one that failed this time.
-        merged = RenderedVariants(
-            media.id, media.version, (POSTER, STORYBOARD, STORYBOARD_VTT), complete=False
-        )
-        for part in (poster, board):
-            if part is not None:
-                merged.made.extend(part.made)
-        return merged if merged.made else None
-    if media.kind == "audio":
-        return await render_waveform(services, media)
-    return None
-
-
-async def extras_after_upload(
-    services: Services, session: AsyncSession, media: Media
-) -> list[Variant]:
-    rendered = await render_extras(services, media)
-    if rendered is None:
-        return []
-    return await record_variants(services, session, media, rendered)
+    """Make and store (no database work) the ingest-time variants of a ready video (poster,
+    storyboard) or audio (waveform), reading the original once; None when the media is not a
+    probed video/audio or nothing could be made."""
+    demuxer = str((media.metadata_ or {}).get("demuxer") or "")
+    if media.kind not in EXTRA_NAMES or not media.storage_key or demuxer not in ALLOWED_DEMUXERS:
+        return None
+    try:
+        async with services.storage.local_file(media.storage_key) as source:
+            if media.kind == "audio":
+                return await _waveform(services, media, source, demuxer)
+            poster = await _poster(services, media, source, demuxer)
+            board = await _storyboard(services, media, source, demuxer)
+    except StorageUnavailable as exc:
+        raise MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}") from exc
+    # Both were considered, so a regeneration drops the row of one that failed this time.
+    merged = RenderedVariants(
+        media.id, media.version, (POSTER, STORYBOARD, STORYBOARD_VTT), complete=False
+    )
+    for part in (poster, board):
+        if part is not None:
+            merged.made.extend(part.made)
+    return merged if merged.made else None
 
 
 async def poster_from_image(
@@ -208,12 +202,8 @@ async def poster_from_image(
     copy = services.storage.spool_path(keys.incoming(video_media.org_id, new_id("var")))
     try:
         async with services.storage.local_file(image.storage_key) as source:
-            await asyncio.to_thread(_copy, source, copy)
+            await asyncio.to_thread(shutil.copyfile, source, copy)
         rendered = await _store(services, video_media, copy, fmt)
     finally:
         await asyncio.to_thread(copy.unlink, missing_ok=True)
     await record_variants(services, session, video_media, rendered)
-
-
-def _copy(source: Path, target: Path) -> None:
-    target.write_bytes(source.read_bytes())
