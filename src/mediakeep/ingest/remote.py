@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -15,10 +13,10 @@ from urllib.parse import unquote
 import httpx
 
 from mediakeep.ingest.ssrf import BlockedAddress, IPAddress, resolve_public
+from mediakeep.kit.http import sanitize_filename
 
 USER_AGENT = "mediakeep/0.1"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_UNSAFE_FILENAME_CHARS = re.compile(r'[\\/:*?"<>|]')
 
 
 class FetchError(Exception):
@@ -140,16 +138,6 @@ def _content_type(response: httpx.Response) -> str | None:
     return value or None
 
 
-def sanitize_filename(name: str) -> str | None:
-    """A bare file name safe to store and echo back; None if nothing usable is left."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = unicodedata.normalize("NFC", name)
-    # Category C covers control characters and invisible format ones such as RTL overrides.
-    name = "".join("_" if unicodedata.category(c).startswith("C") else c for c in name)
-    name = _UNSAFE_FILENAME_CHARS.sub("_", name).strip(" .")
-    return name[:255] or None
-
-
 def _filename(response: httpx.Response, url: httpx.URL) -> str | None:
     name: str | None = None
     disposition = response.headers.get("content-disposition")
@@ -159,7 +147,7 @@ def _filename(response: httpx.Response, url: httpx.URL) -> str | None:
         name = message.get_filename()
     if not name:
         name = unquote(url.path.rsplit("/", 1)[-1])
-    return sanitize_filename(name)
+    return sanitize_filename(name) or None
 
 
 @asynccontextmanager
