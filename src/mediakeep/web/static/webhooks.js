@@ -18,7 +18,7 @@ function eventBoxes() {
     $("#wh-events").append(...WEBHOOK_EVENTS.map((name) =>
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "event", value: name }), name)));
   }
-  const sync = () => { for (const box of boxes()) box.disabled = all.checked; };
+  const sync = () => { for (const box of boxes()) box.disabled = all.checked || all.disabled; };
   all.onchange = sync;
   sync();
 }
