@@ -74,7 +74,7 @@ async function route() {
   if (name === "media" && id) { showView("media"); await showMedia(id); return; }
   if (name === "collections") { showView("collections"); await loadCollections(); return; }
   if (name === "playground") { showView("playground"); await initPlayground(); return; }
-  if (name === "keys") { showView("keys"); await loadKeys(); return; }
+  if (name === "keys") { showView("keys"); if (allows("admin")) await loadKeys(); else $("#keys").replaceChildren(); return; }
   if (name === "webhooks") { showView("webhooks"); await loadWebhooks(); return; }
   if (name === "collection" && id) state.collection = id;
   else state.collection = null;
