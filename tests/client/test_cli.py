@@ -3,16 +3,22 @@ server, with HOME and XDG_CONFIG_HOME in a temporary directory."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import pty
 import re
+import select
 import stat
+import struct
 import subprocess
+import termios
 from pathlib import Path
 
 import httpx
 import pytest
+from tests import mediagen
 from tests.client.conftest import Account, new_account
 from tests.live import LiveServer, mediakeep_executable, small_png, wav_header
 
@@ -84,9 +90,7 @@ def pngs(directory: Path, count: int, start: int = 0) -> list[Path]:
     return paths
 
 
-def test_login_saves_a_private_token_that_later_commands_use(
-    cli: Cli, server: LiveServer
-) -> None:
+def test_login_saves_a_private_token_that_later_commands_use(cli: Cli, server: LiveServer) -> None:
     account = new_account(server)
     refused = cli("ls", ok=False)
     assert refused.returncode == 1
@@ -140,9 +144,7 @@ def test_upload_prints_ids_and_draws_progress(signed_in: Cli, account: Account) 
     assert "%" not in quiet.stderr  # not a terminal: no bars unless asked
 
 
-def test_upload_into_a_collection_async_and_jobs_watch(
-    signed_in: Cli, account: Account
-) -> None:
+def test_upload_into_a_collection_async_and_jobs_watch(signed_in: Cli, account: Account) -> None:
     cli = signed_in
     collection = account.client.create_collection("cli")
     path = pngs(cli.home, 1, start=20)[0]
@@ -215,3 +217,93 @@ def test_an_api_key_from_the_environment(cli: Cli, account: Account) -> None:
     media_id = cli("upload", str(path), env={"MEDIAKEEP_API_KEY": key}).stdout.strip()
     assert account.client.get_media(media_id).id == media_id
     assert cli("ls", ok=False).returncode == 1  # without it, nobody
+
+
+# CSI sequences (cursor moves, erases, colours) and the cursor show/hide of the progress bars.
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def in_terminal(cli: Cli, *args: str) -> str:
+    """Run `mediakeep args` with stdin, stdout and stderr on one pseudo-terminal (100 columns),
+    as in a shell; what the terminal received, CRLF turned into LF."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {k: v for k, v in cli.env.items() if k != "COLUMNS"} | {"TERM": "xterm"}
+    proc = subprocess.Popen(
+        [mediakeep_executable(), *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        cwd=cli.home,
+        start_new_session=True,
+    )
+    os.close(child)
+    received = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], 120)
+            assert ready, f"mediakeep {' '.join(args)} went silent: {received[-500:]!r}"
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: every end of the terminal's child side is closed
+                break
+            if not chunk:
+                break
+            received += chunk
+        assert proc.wait(timeout=60) == 0, received.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    return received.decode(errors="replace").replace("\r\n", "\n")
+
+
+def screen_lines(output: str) -> list[str]:
+    """The lines as text: escape sequences removed, and of a line redrawn after a carriage
+    return only its last drawing."""
+    return [ANSI.sub("", line).split("\r")[-1].rstrip() for line in output.split("\n")]
+
+
+def test_on_a_terminal_the_new_id_has_its_own_line_after_the_bar(signed_in: Cli) -> None:
+    cli = signed_in
+    paths = pngs(cli.home, 2, start=60)
+    big = cli.home / "noise.jpg"
+    big.write_bytes(mediagen.jpeg(1000, 800, quality=95))  # over 1 MiB
+    output = in_terminal(cli, "upload", *map(str, [*paths, big]))
+    assert "━" in output  # the bars were drawn: stderr is the terminal
+    ids = re.findall(r"med_[0-9a-z]{26}", output)
+    assert len(set(ids)) == 3, output
+    lines = screen_lines(output)
+    for media_id in set(ids):
+        # Every line naming the id is the id alone: never glued to a bar.
+        assert [line for line in lines if media_id in line] == [media_id], output
+    # The bars count bytes in IEC units (binary sizes labelled as such).
+    assert re.search(r"\d\.\d/\d\.\d MiB", ANSI.sub("", output)), output
+    assert not re.search(r"\d (kB|KB|MB|GB)\b", ANSI.sub("", output)), output
+
+
+def test_times_end_in_z_and_sizes_are_iec(signed_in: Cli) -> None:
+    cli = signed_in
+    big = cli.home / "noise-2.jpg"
+    big.write_bytes(mediagen.jpeg(1000, 800, quality=90))
+    size = big.stat().st_size
+    assert size > 1024 * 1024
+    media_id = cli("upload", str(big)).stdout.strip()
+
+    shown = cli("get", media_id).stdout
+    created = re.search(r"^created\s+(\S+)$", shown, re.M)
+    assert created, shown
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.group(1)), shown
+    assert "+00:00" not in shown
+    assert re.search(rf"^size\s+{size / 1024 / 1024:.1f} MiB \({size} bytes\)$", shown, re.M)
+
+    listed = cli("ls", "--limit", "1").stdout.splitlines()
+    row = listed[2].split()
+    assert row[0] == media_id
+    assert row[-3:-1] == [f"{size / 1024 / 1024:.1f}", "MiB"], listed
+    small = pngs(cli.home, 1, start=70)[0]
+    small_id = cli("upload", str(small)).stdout.strip()
+    row = cli("ls", "--limit", "1").stdout.splitlines()[2].split()
+    assert row[0] == small_id
+    assert row[-3:-1] == [str(small.stat().st_size), "B"]

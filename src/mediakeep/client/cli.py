@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,17 +23,18 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from mediakeep.client import credentials
 from mediakeep.client._core import DEFAULT_URL
@@ -134,23 +136,51 @@ def _client(url: str, org: str | None = None, **options: Any) -> Client:
     )
 
 
+IEC_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def _size(value: int | None) -> str:
+    """The one size format (as in the web app): binary multiples with IEC units, "1.5 MiB"."""
+    if value is None:
+        return ""
+    amount, unit = float(value), 0
+    while amount >= 1024 and unit < len(IEC_UNITS) - 1:
+        amount /= 1024
+        unit += 1
+    return f"{value} B" if unit == 0 else f"{amount:.1f} {IEC_UNITS[unit]}"
+
+
+def _time(value: datetime | None) -> str:
+    """ISO 8601 in UTC with `Z`, as the API writes times (never `+00:00`)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Speed(ProgressColumn):
+    """Transfer speed in the same IEC units as the sizes (rich's own is decimal)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        text = "?" if speed is None else f"{_size(int(speed))}/s"
+        return Text(text, style="progress.data.speed")
+
+
 def _bars(console: Console, show: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}", style="bold"),
         BarColumn(),
         TaskProgressColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        DownloadColumn(binary_units=True),
+        _Speed(),
         TimeRemainingColumn(),
         console=console,
         disable=not show,
         redirect_stdout=False,  # stdout carries the answers, not the bars
         redirect_stderr=False,
     )
-
-
-def _size(value: int | None) -> str:
-    return "" if value is None else decimal(value)
 
 
 # ---------------------------------------------------------------- commands
@@ -196,12 +226,12 @@ def upload(
     }
     failed = 0
     with _errors(), _client(url, org, tus_store=credentials.tus_store()) as client:
-        with _bars(console, show) as bars:
-
-            def say(message: str) -> None:  # above the bars while they are drawn
-                bars.console.print(message, markup=False, highlight=False, soft_wrap=True)
-
-            for path in paths:
+        for path in paths:
+            # One bar per file, closed before the file's answer is printed: on a terminal
+            # stdout and stderr share the screen, and an id printed while the bar is drawn
+            # lands on the bar's line. A closed bar ends its line.
+            media: Media | None = None
+            with _bars(console, show) as bars:
                 task = bars.add_task(path.name, total=path.stat().st_size)
 
                 def moved(sent: int, total: int | None, task: Any = task) -> None:
@@ -216,30 +246,31 @@ def upload(
                     )
                 except MediakeepError as error:
                     bars.stop_task(task)
-                    say(f"{path}: upload failed")
-                    _fail(error, say)
-                    failed += 1
-                    continue
-                bars.update(task, completed=media.size_bytes or path.stat().st_size)
-                if output_json:
-                    typer.echo(json.dumps(media.raw, ensure_ascii=False))
+                    problem = error
                 else:
-                    typer.echo(media.id)
-                if media.deduped:
-                    say(f"{path}: already stored as {media.id} (deduplicated)")
-                if media.job is not None:
-                    say(
-                        f"{path}: processing in job {media.job.id} "
-                        f"(mediakeep jobs watch {media.job.id})"
-                    )
+                    bars.update(task, completed=media.size_bytes or path.stat().st_size)
+            if media is None:
+                _note(f"{path}: upload failed")
+                _fail(problem)
+                failed += 1
+                continue
+            if output_json:
+                typer.echo(json.dumps(media.raw, ensure_ascii=False))
+            else:
+                typer.echo(media.id)
+            if media.deduped:
+                _note(f"{path}: already stored as {media.id} (deduplicated)")
+            if media.job is not None:
+                _note(
+                    f"{path}: processing in job {media.job.id} "
+                    f"(mediakeep jobs watch {media.job.id})"
+                )
     if failed:
         raise typer.Exit(1)
 
 
 def ls(
-    kind: Annotated[
-        str | None, typer.Option(help="image, video, audio or document")
-    ] = None,
+    kind: Annotated[str | None, typer.Option(help="image, video, audio or document")] = None,
     status: Annotated[str | None, typer.Option(help="pending, processing, ready, ...")] = None,
     search: Annotated[
         str | None, typer.Option(help="Text in filename, alt, caption, description")
@@ -310,7 +341,7 @@ def _describe(media: Media) -> list[tuple[str, str]]:
             rows.append((name, value))
     if media.variants:
         rows.append(("variants", ", ".join(v.name for v in media.variants)))
-    rows.append(("created", media.created_at.isoformat() if media.created_at else ""))
+    rows.append(("created", _time(media.created_at)))
     rows.append(("url", media.url or ""))
     return rows
 

@@ -1,9 +1,10 @@
 // mediakeep web app: sign-in, org switcher, library, uploads, detail, collections, keys, webhooks.
 import { api, auth, events, tusAvailable, tusThreshold, uploadMultipart, uploadTus } from "./api.js";
 import { captionsSection } from "./captions.js";
-import { $, el, errorText, formatBytes, say, sleep } from "./dom.js";
+import { $, el, errorText, formatBytes, say, setChildren, sleep } from "./dom.js";
 import { destroyPlayer, mountPlayer } from "./player.js";
 import { initPlayground } from "./playground.js";
+import { allows, lockButton, lockForm, reason, setRole } from "./roles.js";
 import { connectRealtime, disconnectRealtime, isConnected, onJob, onMedia } from "./realtime.js";
 import { initWebhooks, loadWebhooks } from "./webhooks.js";
 
@@ -27,9 +28,31 @@ async function signedIn() {
   select.replaceChildren(...state.orgs.map((o) => el("option", { value: o.slug, text: o.name || o.slug })));
   if (!state.orgs.some((o) => o.slug === auth.org)) auth.org = state.orgs[0] ? state.orgs[0].slug : "";
   select.value = auth.org;
+  roleFromOrgs();
   $("#whoami").textContent = state.user ? state.user.email : "API key";
   connectRealtime();
   return true;
+}
+
+// The caller's role in the chosen org, as GET /api/v1/orgs reports it.
+function roleFromOrgs() {
+  const org = state.orgs.find((o) => o.slug === auth.org);
+  setRole(org ? org.role : null);
+}
+
+// The page's own forms, enabled or disabled (with the reason) for the current role.
+function applyRoles() {
+  const uploads = allows("member");
+  const zone = $("#dropzone");
+  zone.setAttribute("aria-disabled", String(!uploads));
+  $("#file-input").disabled = !uploads;
+  const note = $("#drop-reason");
+  note.hidden = uploads;
+  note.textContent = uploads ? "" : reason("member", "upload");
+  zone.setAttribute("aria-describedby", uploads ? "drop-help" : "drop-help drop-reason");
+  lockForm($("#collection-form"), "member", "create collections");
+  lockForm($("#key-form"), "admin", "create API keys");
+  lockForm($("#webhook-form"), "admin", "manage webhooks");
 }
 
 function showView(name) {
@@ -45,12 +68,13 @@ async function route() {
   $("#nav").hidden = !cred;
   $("#session").hidden = !cred;
   if (!cred) { showView("signin"); return; }
+  applyRoles();
   const [, name = "library", id] = location.hash.split("/");
   if (name !== "media") destroyPlayer();
   if (name === "media" && id) { showView("media"); await showMedia(id); return; }
   if (name === "collections") { showView("collections"); await loadCollections(); return; }
   if (name === "playground") { showView("playground"); await initPlayground(); return; }
-  if (name === "keys") { showView("keys"); await loadKeys(); return; }
+  if (name === "keys") { showView("keys"); if (allows("admin")) await loadKeys(); else $("#keys").replaceChildren(); return; }
   if (name === "webhooks") { showView("webhooks"); await loadWebhooks(); return; }
   if (name === "collection" && id) state.collection = id;
   else state.collection = null;
@@ -110,6 +134,7 @@ $("#sign-out").addEventListener("click", async () => {
 
 $("#org-select").addEventListener("change", async (e) => {
   auth.org = e.target.value;
+  roleFromOrgs();
   connectRealtime();
   say(`Now working in ${auth.org}.`);
   await route();
@@ -155,7 +180,7 @@ function fillCard(item, media) {
     thumb.append(el("span", { class: "kind-badge", text: media.kind }));
   }
   item.dataset.status = media.status;
-  item.replaceChildren(
+  setChildren(item,
     el("a", { href: `#/media/${media.id}`, class: "card-link", "aria-label": `${media.filename} (${media.kind}, ${formatBytes(media.size_bytes)})` },
       thumb,
       el("span", { class: "card-name", text: media.filename || media.id }),
@@ -165,7 +190,7 @@ function fillCard(item, media) {
 }
 
 function removeFromCollection(item, media, collectionId) {
-  return el("button", {
+  return lockButton(el("button", {
     type: "button", class: "danger small card-remove", text: "Remove", "aria-label": `Remove ${media.filename} from this collection`,
     onclick: async () => {
       try {
@@ -175,7 +200,7 @@ function removeFromCollection(item, media, collectionId) {
         say(`Removed ${media.filename} from the collection.`);
       } catch (err) { say(`Could not remove it: ${errorText(err)}`); }
     },
-  });
+  }), "member", "change collections");
 }
 
 // A media without its thumbnail yet (variants or a video poster still being made): look again.
@@ -316,10 +341,11 @@ dropzone.addEventListener("dragleave", () => dropzone.classList.remove("over"));
 dropzone.addEventListener("drop", (e) => {
   e.preventDefault();
   dropzone.classList.remove("over");
+  if (!allows("member")) { say(reason("member", "upload")); return; }
   if (e.dataTransfer && e.dataTransfer.files.length) uploadFiles(e.dataTransfer.files);
 });
 dropzone.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#file-input").click(); }
+  if (e.key === "Enter" || e.key === " ") { e.preventDefault(); if (allows("member")) $("#file-input").click(); }
 });
 $("#file-input").addEventListener("change", (e) => { uploadFiles(e.target.files); e.target.value = ""; });
 
@@ -371,9 +397,52 @@ function dl(entries) {
     .flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
 }
 
+// A metadata value as people read it: lists joined, nested objects as a small list, links
+// as links; never raw JSON.
+function readable(value) {
+  if (value === null || value === undefined) return "—";
+  if (Array.isArray(value)) {
+    return value.some((v) => v && typeof v === "object")
+      ? el("ul", { class: "plain" }, value.map((v) => el("li", {}, readable(v))))
+      : value.join(", ") || "—";
+  }
+  if (typeof value === "object") {
+    return el("ul", { class: "plain" }, Object.entries(value).map(([k, v]) => el("li", {}, `${k}: `, readable(v))));
+  }
+  if (typeof value === "string" && /^https?:\/\//.test(value)) return el("a", { href: value, text: value, class: "wrap" });
+  return String(value);
+}
+
 function table(caption, rows) {
   return el("table", { class: "table" }, el("caption", { text: caption }),
-    el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { text: typeof v === "object" ? JSON.stringify(v) : String(v) })))));
+    el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", {}, readable(v))))));
+}
+
+const FORMAT_NAMES = { hls: "HLS", dash: "DASH" };
+
+// The adaptive stream of a video or audio as a list: state, formats, renditions and the
+// signed playlist links (GET /media/{id}/stream once it is ready).
+function streamSection(media) {
+  const known = { ...(media.metadata && media.metadata.stream), ...media.stream };
+  const box = el("div", { id: "media-stream" });
+  const render = (stream) => {
+    const renditions = (stream.renditions || []).map((r) => (typeof r === "number" ? `${r}p` : r));
+    setChildren(box, dl([
+      ["State", stream.status],
+      ["Formats", (stream.formats || []).map((f) => FORMAT_NAMES[f] || f).join(", ")],
+      ["Renditions", renditions.join(", ")],
+      ["HLS playlist", stream.hls_url ? el("a", { href: stream.hls_url, text: "master.m3u8 (signed link)" }) : null],
+      ["DASH manifest", stream.dash_url ? el("a", { href: stream.dash_url, text: "manifest.mpd (signed link)" }) : null],
+      ["Storyboard", stream.storyboard_url ? el("a", { href: stream.storyboard_url, text: "thumbnails track (WebVTT)" }) : null],
+      ["Links expire", stream.expires_at],
+      ["Failed because", stream.failed_reason],
+    ]));
+  };
+  render(known);
+  if (known.status === "ready") {
+    api(`/api/v1/media/${media.id}/stream`).then(render).catch(() => { /* the summary will do */ });
+  }
+  return box;
 }
 
 async function showMedia(id) {
@@ -409,7 +478,8 @@ async function showMedia(id) {
   }
   const metadata = media.metadata || {};
   const exif = metadata.exif || {};
-  const other = Object.entries(metadata).filter(([k]) => k !== "exif");
+  const other = Object.entries(metadata).filter(([k]) => k !== "exif" && k !== "stream");
+  const streamed = media.stream || metadata.stream;
   const parts = [
     dl([
       ["ID", el("code", { text: media.id })],
@@ -423,6 +493,8 @@ async function showMedia(id) {
     ]),
     other.length ? table("Metadata", other) : null,
     Object.keys(exif).length ? table("EXIF", Object.entries(exif)) : null,
+    streamed ? el("h3", { text: "Stream" }) : null,
+    streamed ? streamSection(media) : null,
     el("h3", { text: "Variants" }),
     (media.variants || []).length
       ? el("ul", { class: "variants" }, media.variants.map((v) => el("li", {}, el("a", { href: v.url, text: v.name }), ` ${v.mime} ${v.width || ""}×${v.height || ""} ${formatBytes(v.size_bytes)}`)))
@@ -431,9 +503,9 @@ async function showMedia(id) {
     collectionPicker(media),
     el("h3", { text: "Jobs" }),
     el("ul", { id: "media-jobs", class: "jobs", "aria-live": "polite" }),
-    el("button", { type: "button", class: "danger", onclick: () => deleteMedia(media), text: "Delete media" }),
+    lockButton(el("button", { type: "button", class: "danger", onclick: () => deleteMedia(media), text: "Delete media" }), "member", "delete media"),
   ];
-  info.replaceChildren(...parts.filter((part) => part !== null));
+  setChildren(info, parts);
   try {
     const jobs = await api("/api/v1/jobs", { query: { media_id: media.id, limit: 20 } });
     const list = $("#media-jobs");
@@ -452,6 +524,7 @@ function collectionPicker(media) {
   const form = el("form", { class: "toolbar" },
     el("label", { for: "add-to-collection", text: "Add to collection" }), select,
     el("button", { type: "submit", text: "Add" }));
+  lockForm(form, "member", "add media to collections");
   api("/api/v1/collections", { query: { limit: 200 } }).then((page) => {
     select.append(...page.data.map((c) => el("option", { value: c.id, text: c.name })));
   }).catch(() => { form.hidden = true; });
@@ -485,8 +558,8 @@ async function loadCollections() {
     list.replaceChildren(...page.data.map((c) => el("li", {},
       el("a", { href: `#/collection/${c.id}`, text: c.name }),
       el("span", { class: "muted", text: ` ${c.media_count ?? ""}${c.media_count !== undefined ? " media" : ""} ${c.description || ""}` }),
-      el("button", { type: "button", class: "danger small", "aria-label": `Delete collection ${c.name}`, text: "Delete",
-        onclick: async () => { await api(`/api/v1/collections/${c.id}`, { method: "DELETE" }); loadCollections(); } }))));
+      lockButton(el("button", { type: "button", class: "danger small", "aria-label": `Delete collection ${c.name}`, text: "Delete",
+        onclick: async () => { await api(`/api/v1/collections/${c.id}`, { method: "DELETE" }); loadCollections(); } }), "member", "delete collections"))));
     if (!page.data.length) list.replaceChildren(el("li", { class: "muted", text: "No collections yet." }));
   } catch (err) { say(`Could not load collections: ${errorText(err)}`); }
 }

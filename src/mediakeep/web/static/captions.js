@@ -2,6 +2,7 @@
 // approve, and generate with speech recognition (an AI job followed live).
 import { ApiError, api, rawFetch } from "./api.js";
 import { el, errorText, say } from "./dom.js";
+import { lockButton, lockForm } from "./roles.js";
 
 async function captionText(mediaId, language) {
   const res = await rawFetch(`/api/v1/media/${mediaId}/captions/${encodeURIComponent(language)}.vtt`);
@@ -128,8 +129,8 @@ export function captionsSection(media, { followJob, onChange = () => {} }) {
         el("td", { text: c.language }), el("td", { text: c.source === "asr" ? "speech recognition" : "manual" }),
         el("td", { class: c.approved ? "ok" : "warn", text: c.approved ? "approved" : "needs review" }),
         el("td", {}, el("div", { class: "row-actions" }, view,
-          el("button", { type: "button", class: "small", "aria-label": `Edit ${c.language} captions`, text: "Edit", onclick: () => edit(c) }),
-          el("button", { type: "button", class: "small", "aria-label": `${c.approved ? "Unapprove" : "Approve"} ${c.language} captions`, text: c.approved ? "Unapprove" : "Approve", onclick: () => approve(c) }),
+          lockButton(el("button", { type: "button", class: "small", "aria-label": `Edit ${c.language} captions`, text: "Edit", onclick: () => edit(c) }), "member", "edit captions"),
+          lockButton(el("button", { type: "button", class: "small", "aria-label": `${c.approved ? "Unapprove" : "Approve"} ${c.language} captions`, text: c.approved ? "Unapprove" : "Approve", onclick: () => approve(c) }), "member", "approve captions"),
           el("a", { href: c.url_vtt, text: "VTT" }), el("a", { href: c.url_srt, text: "SRT" }))));
     }));
   }
@@ -141,6 +142,8 @@ export function captionsSection(media, { followJob, onChange = () => {} }) {
   }
 
   render();
+  lockForm(form, "member", "edit captions");
+  lockForm(asr, "member", "generate captions");
   const canSpeak = media.kind === "video" || media.kind === "audio";
   return el("section", { class: "captions", "aria-labelledby": "captions-title" },
     el("h3", { id: "captions-title", text: "Captions" }), el("div", { class: "scroll-x" }, table), empty, viewer, form,

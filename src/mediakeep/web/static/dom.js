@@ -11,24 +11,39 @@ export function el(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : v);
   }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
+  node.append(...present(children));
+  return node;
+}
+
+// The children worth showing: the DOM's own append/replaceChildren turn null, undefined and
+// false into the text "null", "undefined", "false", so optional parts (`cond ? x : null`) are
+// dropped here. Every conditional child goes through `el` or `setChildren`.
+function present(children) {
+  return children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : String(c)));
+}
+
+export function setChildren(node, ...children) {
+  node.replaceChildren(...present(children));
   return node;
 }
 
 export function say(message) { $("#status").textContent = message; }
 
+// The one size format of the app (and of the CLI): binary multiples with IEC units, so
+// 1048576 bytes is "1.0 MiB", never a binary number labelled "MB".
 export function formatBytes(n) {
   if (n === null || n === undefined) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-export function formatTime(seconds) {
-  const s = Math.max(0, Math.floor(seconds || 0));
+// m:ss (h:mm:ss from an hour). A position is floored (0:05 until the sixth second has
+// passed); a length is rounded (`{ round: true }`), so a 5.96 s or 6.00 s clip is "0:06" long.
+export function formatTime(seconds, { round = false } = {}) {
+  const s = Math.max(0, (round ? Math.round : Math.floor)(seconds || 0));
   const h = Math.floor(s / 3600);
   const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, "0");
   const ss = String(s % 60).padStart(2, "0");

@@ -70,12 +70,16 @@ async function loadStoryboard(url) {
 // ---------------------------------------------------------------- seek bar with preview
 
 function seekBar(node, media, storyboard) {
-  const duration = () => (Number.isFinite(node.duration) && node.duration > 0 ? node.duration : media.duration_seconds || 0);
+  // The API's probed length first: the element's may be a few frames short (5.96 s of a
+  // 6.00 s clip) or missing until the metadata loads.
+  const duration = () => (media.duration_seconds > 0 ? media.duration_seconds
+    : Number.isFinite(node.duration) && node.duration > 0 ? node.duration : 0);
+  const clockText = (t) => `${node.ended ? formatTime(duration(), { round: true }) : formatTime(t)} / ${formatTime(duration(), { round: true })}`;
   const range = el("input", {
     type: "range", id: "seek", min: "0", max: String(duration() || 1), step: "0.1", value: "0",
     "aria-label": "Seek", "aria-describedby": "seek-help",
   });
-  const clock = el("output", { id: "seek-time", for: "seek", class: "seek-time", text: `0:00 / ${formatTime(duration())}` });
+  const clock = el("output", { id: "seek-time", for: "seek", class: "seek-time", text: clockText(0) });
   const tile = el("div", { class: "scrub-tile", id: "scrub-tile" });
   const label = el("span", { class: "scrub-label" });
   const preview = el("div", { class: "scrub-preview", id: "scrub-preview", hidden: true, "aria-hidden": "true" }, tile, label);
@@ -137,7 +141,7 @@ function seekBar(node, media, storyboard) {
     const total = duration();
     range.max = String(total || 1);
     if (!dragging) range.value = String(node.currentTime || 0);
-    const text = `${formatTime(Number(range.value))} / ${formatTime(total)}`;
+    const text = clockText(Number(range.value));
     clock.textContent = text;
     range.setAttribute("aria-valuetext", text.replace(" / ", " of "));
   }
@@ -162,8 +166,39 @@ function seekBar(node, media, storyboard) {
     else if (e.key === "End") { e.preventDefault(); seek(total); }
   });
   range.addEventListener("blur", () => hideSoon(0));
-  for (const type of ["timeupdate", "durationchange", "loadedmetadata", "seeked"]) node.addEventListener(type, update);
+  for (const type of ["timeupdate", "durationchange", "loadedmetadata", "seeked", "ended"]) node.addEventListener(type, update);
   return el("div", { class: "scrub" }, track, clock, help);
+}
+
+// ---------------------------------------------------------------- play, mute, full screen
+
+// The element has no `controls`: this bar is the player's only one, all buttons (Tab, Enter,
+// Space), with the seek bar's keys, and K or Space on the picture to play/pause.
+function buttons(node, isVideo) {
+  const play = el("button", { type: "button", class: "small", id: "play", "aria-label": "Play", text: "Play" });
+  const mute = el("button", { type: "button", class: "small", id: "mute", "aria-pressed": "false", text: "Mute" });
+  const full = isVideo ? el("button", { type: "button", class: "small", id: "fullscreen", text: "Full screen" }) : null;
+  const toggle = () => { if (node.paused || node.ended) node.play().catch(() => { /* not playable yet */ }); else node.pause(); };
+  const sync = () => {
+    const playing = !node.paused && !node.ended;
+    play.textContent = playing ? "Pause" : "Play";
+    play.setAttribute("aria-label", playing ? "Pause" : "Play");
+    mute.setAttribute("aria-pressed", String(node.muted));
+  };
+  play.addEventListener("click", toggle);
+  mute.addEventListener("click", () => { node.muted = !node.muted; });
+  if (full) {
+    full.addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else node.closest(".player").requestFullscreen().catch(() => { /* refused by the browser */ });
+    });
+  }
+  node.addEventListener("click", toggle);
+  node.addEventListener("keydown", (e) => {
+    if (e.key === " " || e.key === "k") { e.preventDefault(); toggle(); }
+  });
+  for (const type of ["play", "pause", "ended", "volumechange"]) node.addEventListener(type, sync);
+  return { play, rest: [mute, full] };
 }
 
 // ---------------------------------------------------------------- captions menu
@@ -225,7 +260,8 @@ export async function mountPlayer(media) {
   destroyPlayer();
   const isVideo = media.kind === "video";
   const poster = (media.variants || []).find((v) => v.name === "poster");
-  const node = el(isVideo ? "video" : "audio", { controls: true, preload: "metadata", playsinline: true, id: "player", poster: poster && poster.url });
+  // No `controls`: the bar below is the one set of controls (a native bar would be a second).
+  const node = el(isVideo ? "video" : "audio", { preload: "metadata", playsinline: true, id: "player", poster: poster && poster.url, tabindex: isVideo ? "0" : null });
   node.setAttribute("aria-label", `${isVideo ? "Video" : "Audio"}: ${media.filename}`);
 
   let stream = null;
@@ -273,7 +309,9 @@ export async function mountPlayer(media) {
   }
 
   const storyboard = loadStoryboard(isVideo && stream ? stream.storyboard_url : null);
-  const controls = el("div", { class: "player-controls" }, seekBar(node, media, storyboard), menu.wrap);
+  const { play, rest } = buttons(node, isVideo);
+  const controls = el("div", { class: "player-controls", role: "group", "aria-label": "Player controls" },
+    play, seekBar(node, media, storyboard), rest, menu.wrap);
   menu.refresh();
   return el("div", { class: "player" }, node, controls);
 }

@@ -41,9 +41,22 @@ function example(schema, depth = 0) {
   return null;
 }
 
+// The operation the playground opens on: listing the library is safe and says something.
+const FIRST = ["GET /api/v1/media", "GET /api/v1/usage", "GET /api/v1/users/me"];
+
+// An answer belongs to the operation that got it: changing the operation clears it.
+function clearResponse() {
+  const status = $("#pg-status");
+  status.textContent = "No request sent yet.";
+  delete status.dataset.status;
+  $("#pg-headers").textContent = "";
+  $("#pg-response").textContent = "";
+}
+
 function renderOperation() {
   const op = operations[Number($("#pg-op").value)];
   if (!op) return;
+  clearResponse();
   const doc = $("#pg-doc");
   doc.replaceChildren();
   const title = document.createElement("p");
@@ -115,6 +128,8 @@ export async function initPlayground() {
     option.textContent = `${op.method.toUpperCase()} ${op.path} — ${op.summary || ""}`;
     groups.get(tag).append(option);
   });
+  const first = FIRST.map((key) => select.querySelector(`option[data-key="${key}"]`)).find(Boolean);
+  if (first) select.value = first.value;
   select.addEventListener("change", renderOperation);
   $("#pg-form").addEventListener("submit", send);
   renderOperation();
@@ -149,6 +164,7 @@ async function send(e) {
     const res = await rawFetch(url, options);
     const ms = Math.round(performance.now() - started);
     const text = await res.text();
+    if (operations[Number($("#pg-op").value)] !== op) return; // the user moved on meanwhile
     let shown = text;
     try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch { /* not JSON */ }
     $("#pg-status").textContent = `${res.status} ${res.statusText} · ${ms} ms · ${options.method} ${url}`;
