@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # mediakeep's entry points, with no prerequisite beyond bash and Python 3.11+:
-#   bash dev.sh run     set up .venv, migrate, start the service on 127.0.0.1:8285
-#   bash dev.sh test    set up .venv and the test services' packages, lint, run the whole suite
+#   bash dev.sh run     set up .venv (runtime dependencies only), start the service on
+#                       127.0.0.1:8285 (it creates or upgrades the schema itself)
+#   bash dev.sh test    set up .venv with the dev extras and the test services' packages, lint,
+#                       run the whole suite
 #   bash dev.sh lint | bench | venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -39,11 +41,16 @@ system_packages() {
 }
 
 venv() {
-    local stamp=$VENV/.installed
+    # `venv` installs what the server needs (`pip install -e .`); `venv dev` adds the dev extras
+    # (test, lint and benchmark tools). Each has its own stamp, redone when pyproject.toml changes;
+    # a dev install covers a runtime one, so `run` after `test` installs nothing.
+    local extras=${1:-}
+    local stamp=$VENV/.installed${extras:+-$extras} dev_stamp=$VENV/.installed-dev
     if [ ! -x $BIN/python ]; then "$PYTHON" -m venv $VENV; fi
+    if [ -z "$extras" ] && [ -e $dev_stamp ] && [ ! pyproject.toml -nt $dev_stamp ]; then return; fi
     if [ ! -e $stamp ] || [ pyproject.toml -nt $stamp ]; then
         $BIN/python -m pip install -q --upgrade pip
-        $BIN/python -m pip install -q -e '.[dev]'
+        $BIN/python -m pip install -q -e ".${extras:+[$extras]}"
         touch $stamp
     fi
 }
@@ -57,21 +64,20 @@ case "${1:-run}" in
     run)
         system_packages run
         venv
-        $BIN/mediakeep migrate
-        exec $BIN/mediakeep serve "${@:2}"
+        exec $BIN/mediakeep serve "${@:2}"  # it creates or upgrades the schema first
         ;;
     test)
         system_packages test
-        venv
+        venv dev
         lint
         exec $BIN/pytest -q -ra "${@:2}"
         ;;
-    lint) venv; lint ;;
-    venv) system_packages run; venv ;;
+    lint) venv dev; lint ;;
+    venv) system_packages run; venv dev ;;
     bench)
         # Every benchmark, one after another (each compares with its peer or limit in-run),
         # then docs/benchmarks.md from their output; `bash dev.sh bench --quick` is a smoke run.
-        venv
+        venv dev
         exec $BIN/python bench/report.py "${@:2}"
         ;;
     *) echo "usage: bash dev.sh run|test|lint|bench|venv" >&2; exit 2 ;;

@@ -35,5 +35,9 @@ if context.is_offline_mode():
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
+elif (shared := config.attributes.get("connection")) is not None:
+    # mediakeep.migrate: its connection already holds the migration lock; it commits.
+    _run(shared)
 else:
+    # The `alembic` command itself: an engine of our own (make_engine takes libpq DSNs too).
     asyncio.run(_run_async())

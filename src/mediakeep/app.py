@@ -11,6 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mediakeep import __version__
 from mediakeep.ai.router import router as ai_router
+from mediakeep.apidocs import mount_api_docs
 from mediakeep.auth.router import router as auth_router
 from mediakeep.captions.router import router as captions_router
 from mediakeep.collections.router import router as collections_router
@@ -96,7 +97,7 @@ def create_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc: mount_api_docs, from local files instead of a CDN
         redoc_url=None,
     )
     install_error_handlers(app)
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(transforms_router, prefix="/api/v1")
     app.include_router(stream_router, prefix="/api/v1")
     app.include_router(stream_public_router)
+    mount_api_docs(app)
     mount_web(app)  # the browser app at `/` and `/static`, outside the OpenAPI document
 
     # Innermost first: idempotency sees only requests the rate limit let through, and both sit

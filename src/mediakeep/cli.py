@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="mediakeep: a self-hosted media service.", no_args_is_help=True)
 
+_T = TypeVar("_T")
+
 
 @app.command()
 def serve(
@@ -32,7 +34,8 @@ def serve(
         overrides["api_host"] = host
     if port:
         overrides["api_port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings_or_exit(**overrides)
+    _prepare_schema(settings)
     from mediakeep.app import create_app
 
     application = create_app(settings, run_background=not no_worker)
@@ -125,9 +128,62 @@ def migrate() -> None:
     """Create or upgrade the database schema."""
     from mediakeep.migrate import upgrade
 
-    settings = Settings()
-    upgrade(settings)
-    typer.echo("database is up to date", err=True)
+    settings = _settings_or_exit()
+    outcome = _on_database(lambda: upgrade(settings))
+    typer.echo(outcome.describe(), err=True)
+
+
+def _settings_or_exit(**overrides: object) -> Settings:
+    """The settings, or one line per bad setting on stderr and exit code 2."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"error: {field}: {message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _on_database(work: "Callable[[], _T]") -> _T:
+    """Run start-up database work; a failure is one line on stderr, never a traceback:
+    exit 2 for what the operator must change (the schema), 1 for the database being away."""
+    from alembic.util import CommandError
+
+    try:
+        return work()
+    except CommandError as exc:  # e.g. the database is at a revision this version lacks
+        typer.echo(f"error: migrations: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(2) from None
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raised, said in one line
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        typer.echo(f"error: the database: {detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _prepare_schema(settings: Settings) -> None:
+    """Before `serve` answers: bring the schema to head (MEDIA_AUTO_MIGRATE, the default), or
+    refuse to start on a schema that is behind."""
+    from mediakeep.migrate import schema_state, upgrade
+
+    if settings.auto_migrate:
+        outcome = _on_database(lambda: upgrade(settings))
+        if outcome.before != outcome.after:
+            typer.echo(f"database: {outcome.describe()}", err=True)
+        return
+    state = _on_database(lambda: asyncio.run(schema_state(settings)))
+    if not state.at_head:
+        where = "empty" if state.current is None else f"at revision {state.current}"
+        typer.echo(
+            f"error: the database schema is {where}, this version needs {state.head}: "
+            "run `mediakeep migrate` (or set MEDIA_AUTO_MIGRATE=true)",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -163,8 +219,6 @@ admin = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(admin, name="admin")
-
-_T = TypeVar("_T")
 
 
 def _admin_run(work: "Callable[[AsyncSession], Awaitable[_T]]") -> _T:

@@ -11,6 +11,7 @@ from limits import parse as parse_rate_limit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mediakeep.dsn import DsnError, parse_pg_dsn
 from mediakeep.kit.durations import parse_duration
 from mediakeep.processing.presets import DEFAULT_VARIANTS, VariantSpec, parse_variant_specs
 
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     )
     db_read_dsn: str = Field(
         "", validation_alias=AliasChoices("DB_POSTGRESQL_READ1_DSN", "db_read_dsn")
+    )
+    auto_migrate: bool = Field(
+        True, validation_alias=AliasChoices("MEDIA_AUTO_MIGRATE", "auto_migrate")
     )
 
     storage_backend: Literal["local", "s3"] = Field(
@@ -408,6 +412,18 @@ class Settings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         # Refuse a malformed limit at start-up rather than on the first request it governs.
         parse_rate_limit(value)
+        return value
+
+    @field_validator("db_write_dsn", "db_read_dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        # A libpq DSN asyncpg cannot take (an unknown parameter, a bad sslmode) is refused at
+        # start-up, naming what is accepted, rather than at the first connection.
+        if value:
+            try:
+                parse_pg_dsn(value)
+            except DsnError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("variants")

@@ -14,8 +14,18 @@ MEANING = {
     "public_url_setting": "base of every link handed out; default `http://HOST:PORT`",
     "trusted_proxies": "comma-separated addresses whose `X-Forwarded-*` headers are believed",
     "cors_origins": "comma-separated origins allowed by CORS; empty = same origin only",
-    "db_write_dsn": "PostgreSQL DSN; unset = SQLite in the data dir",
-    "db_read_dsn": "optional PostgreSQL read replica used by GET routes",
+    "db_write_dsn": (
+        "PostgreSQL DSN, libpq style (`postgres://user:pass@host:5432/db?sslmode=require`);"
+        " parameters: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`, `sslcrl`,"
+        " `connect_timeout`, `application_name`, `options`, `search_path`,"
+        " `target_session_attrs`, ...; unset = SQLite in the data dir"
+    ),
+    "db_read_dsn": "optional PostgreSQL read replica used by GET routes (same DSN form)",
+    "auto_migrate": (
+        "`mediakeep serve` brings the schema to head before it answers (under an advisory lock"
+        " on PostgreSQL); `false` = it refuses to start on an out-of-date schema"
+        " (run `mediakeep migrate`)"
+    ),
     "storage_backend": "`local` or `s3`",
     "local_storage_path": "local backend root; default `$MEDIA_DATA_DIR/objects`",
     "local_storage_path_setting": "local backend root; default `$MEDIA_DATA_DIR/objects`",

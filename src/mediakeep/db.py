@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from mediakeep.config import Settings
+from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +83,19 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
             engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql(begin)
         )
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A libpq DSN: asyncpg parses it itself (see mediakeep.dsn); SQLAlchemy only picks the dialect.
+    args = parse_pg_dsn(url)
+
+    async def connect() -> Any:
+        return await asyncpg.connect(args.dsn, timeout=args.timeout or 60)
+
+    return create_async_engine(
+        sqlalchemy_url(url),
+        async_creator=connect,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+    )
 
 
 class Database:

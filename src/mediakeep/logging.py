@@ -17,8 +17,17 @@ def _add_request_id(
     return event_dict
 
 
+# libvips reports its progress ("threadpool completed with 2 workers", "convi: using vector
+# path") through GLib's INFO level, which pyvips forwards to its logger as INFO: a line per
+# pipeline. Only a debug log wants those; warnings and errors always come through.
+_CHATTY_LIBRARIES = ("pyvips",)
+
+
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
