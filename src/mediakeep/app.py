@@ -11,6 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mediakeep import __version__
 from mediakeep.ai.router import router as ai_router
+from mediakeep.auth.cache import close_quietly
 from mediakeep.auth.router import router as auth_router
 from mediakeep.captions.router import router as captions_router
 from mediakeep.collections.router import router as collections_router
@@ -87,6 +88,8 @@ def create_app(
                     await sweeper
             if services.rate_limiter is not None:
                 await services.rate_limiter.close()
+            if services.principal_cache is not None:
+                await close_quietly(services.principal_cache.epoch)
             await db.dispose()
 
     app = FastAPI(
