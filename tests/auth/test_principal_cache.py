@@ -175,7 +175,8 @@ async def test_a_deleted_user_is_refused_on_another_replica_at_once(replicas: Re
     user = await new_user(replicas.a)
     assert (await replicas.b.get(f"{API}/media", headers=user.headers)).status_code == 200
     await execute(replicas.app_a, delete(User).where(User.id == user.user_id))
-    assert_error(await replicas.b.get(f"{API}/media", headers=user.headers), 401, "auth.unauthorized")
+    refused = await replicas.b.get(f"{API}/media", headers=user.headers)
+    assert_error(refused, 401, "auth.unauthorized")
 
 
 async def test_touching_a_keys_last_use_does_not_empty_the_cache(replicas: Replicas) -> None:
