@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,6 +48,17 @@ from mediakeep.videoops.router import router as videoops_router
 from mediakeep.web.router import mount_web
 from mediakeep.webhooks.router import router as webhooks_router
 from mediakeep.webhooks.sender import run_webhook_sender
+
+# Set by `serve --workers N` for its worker processes: "0" under --no-worker.
+SERVE_BACKGROUND_ENV = "MEDIAKEEP_SERVE_BACKGROUND"
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one `serve --workers N` process, from the environment `serve` prepared. Jobs
+    run in the pool `serve` started, so this process owns no job workers."""
+    return create_app(
+        Settings(), run_background=os.environ.get(SERVE_BACKGROUND_ENV) != "0", workers=False
+    )
 
 
 def create_app(
