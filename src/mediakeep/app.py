@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from mediakeep import __version__
 from mediakeep.ai.router import router as ai_router
 from mediakeep.apidocs import mount_api_docs
+from mediakeep.auth.cache import close_quietly
 from mediakeep.auth.router import router as auth_router
 from mediakeep.captions.router import router as captions_router
 from mediakeep.collections.router import router as collections_router
@@ -47,6 +49,17 @@ from mediakeep.videoops.router import router as videoops_router
 from mediakeep.web.router import mount_web
 from mediakeep.webhooks.router import router as webhooks_router
 from mediakeep.webhooks.sender import run_webhook_sender
+
+# Set by `serve --workers N` for its worker processes: "0" under --no-worker.
+SERVE_BACKGROUND_ENV = "MEDIAKEEP_SERVE_BACKGROUND"
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one `serve --workers N` process, from the environment `serve` prepared. Jobs
+    run in the pool `serve` started, so this process owns no job workers."""
+    return create_app(
+        Settings(), run_background=os.environ.get(SERVE_BACKGROUND_ENV) != "0", workers=False
+    )
 
 
 def create_app(
@@ -88,6 +101,8 @@ def create_app(
                     await sweeper
             if services.rate_limiter is not None:
                 await services.rate_limiter.close()
+            if services.principal_cache is not None:
+                await close_quietly(services.principal_cache.epoch)
             await db.dispose()
 
     app = FastAPI(

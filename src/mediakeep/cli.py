@@ -3,9 +3,10 @@
 import asyncio
 import os
 import secrets
+import subprocess
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 import uvicorn
@@ -27,6 +28,9 @@ def serve(
     host: str = typer.Option(None, help="Listen address (default MEDIA_API_HOST)"),
     port: int = typer.Option(None, help="Listen port (default MEDIA_API_PORT)"),
     no_worker: bool = typer.Option(False, "--no-worker", help="Run no background workers"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="API processes sharing the port (uvicorn workers)"
+    ),
 ) -> None:
     """Run the API (and, unless --no-worker, the in-process workers and sweeper)."""
     overrides: dict[str, object] = {}
@@ -38,7 +42,6 @@ def serve(
     _prepare_schema(settings)
     from mediakeep.app import create_app
 
-    application = create_app(settings, run_background=not no_worker)
     typer.echo(f"mediakeep listening on {settings.public_url}", err=True)
     if settings.queue_backend == "celery" and not no_worker:
         typer.echo("jobs run in `mediakeep worker` processes (celery queue backend)", err=True)
@@ -52,16 +55,44 @@ def serve(
             '-d \'{"email":"you@example.com","password":"a-long-password"}\'',
             err=True,
         )
-    uvicorn.run(
-        application,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        timeout_graceful_shutdown=10,
-    )
+    server_options: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or None,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, run_background=not no_worker), **server_options)
+    else:
+        _serve_processes(settings, workers, background=not no_worker, options=server_options)
+
+
+def _serve_processes(
+    settings: Settings, count: int, *, background: bool, options: dict[str, Any]
+) -> None:
+    """`serve --workers N`: N uvicorn worker processes on one port, each building the same app
+    from the environment set here (so generated secrets are shared), each running the sweeper
+    and the webhook sender (both lease their work); jobs run in one local pool beside them,
+    which finds new jobs by polling the jobs table (MEDIA_JOB_POLL_INTERVAL)."""
+    from mediakeep.app import SERVE_BACKGROUND_ENV
+    from mediakeep.jobs.local import worker_command
+
+    os.environ.update(settings.as_env())
+    os.environ[SERVE_BACKGROUND_ENV] = "1" if background else "0"
+    pool = None
+    if background and settings.queue_backend == "local":
+        pool = subprocess.Popen(worker_command("--concurrency", str(settings.worker_count)))  # noqa: S603 - our own command
+    try:
+        uvicorn.run(
+            "mediakeep.app:create_app_from_environment", factory=True, workers=count, **options
+        )
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.wait(30)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from mediakeep.config import Settings
 from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
@@ -23,7 +24,7 @@ log = structlog.get_logger(__name__)
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
     """Run `action` once the unit of work has committed (never if it rolls back).
 
     For effects outside the database that must not happen for work that is undone: deleting
@@ -111,7 +112,12 @@ class Database:
             self.read_engine = make_engine(settings.database_url, writer=False)
         else:
             self.read_engine = self.write_engine
-        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # A class of its own, so listeners (the auth cache's change watch) see only this
+        # database's write sessions, not every session in the process.
+        self.write_session_class: type[Session] = type("WriteSession", (Session,), {})
+        self._write = async_sessionmaker(
+            self.write_engine, expire_on_commit=False, sync_session_class=self.write_session_class
+        )
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @asynccontextmanager

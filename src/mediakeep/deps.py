@@ -1,14 +1,17 @@
 """FastAPI dependencies shared by every domain: services, DB sessions, the acting principal."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal, Role
+from mediakeep.auth.service import authenticate_request
 from mediakeep.config import Settings
 from mediakeep.errors import forbidden
+from mediakeep.kit.request_context import set_user_id
 from mediakeep.services import Services
 from mediakeep.storage.base import Storage
 
@@ -26,31 +29,60 @@ def get_storage(request: Request) -> Storage:
     return get_services(request).storage
 
 
-async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_services(request).db.write_session() as session:
-        yield session
+def _wants_write(request: Request) -> bool:
+    """Whether the matched route asked for a write session (anywhere in its dependencies)."""
+    route = request.scope.get("route")
+    if route is None:
+        return False
+    known: bool | None = getattr(route, _WRITES_ATTRIBUTE, None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        known = dependant is not None and _needs(dependant, _write_session)
+        setattr(route, _WRITES_ATTRIBUTE, known)  # routes are fixed once the app is built
+    return known
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_services(request).db.read_session() as session:
+def _needs(dependant: Dependant, call: Callable[..., object]) -> bool:
+    return any(
+        dependency.call is call or _needs(dependency, call)
+        for dependency in dependant.dependencies
+    )
+
+
+_WRITES_ATTRIBUTE = "_mediakeep_writes"
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one unit of work: a write session when the route asked for one, else a
+    read session. Authentication (on a principal-cache miss) and the route share it."""
+    db = get_services(request).db
+    scope = db.write_session if _wants_write(request) else db.read_session
+    async with scope() as session:
         yield session
 
 
 # scope="function": the unit of work commits when the route returns, before the response is
 # sent, so a client never sees a success whose commit then failed.
-WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
-ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+_RequestSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+async def _write_session(session: _RequestSession) -> AsyncSession:
+    return session
+
+
+async def _read_session(session: _RequestSession) -> AsyncSession:
+    return session
+
+
+WriteSession = Annotated[AsyncSession, Depends(_write_session)]
+ReadSession = Annotated[AsyncSession, Depends(_read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def _authenticate(request: Request) -> Principal:
-    # Imported here so that auth's service (which uses the DB layer) loads after the app.
-    from mediakeep.auth.service import authenticate_request
-    from mediakeep.kit.request_context import set_user_id
-
-    principal = await authenticate_request(request, get_services(request))
+async def _authenticate(request: Request, session: _RequestSession) -> Principal:
+    principal = await authenticate_request(request, get_services(request), session)
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
     return principal
 

@@ -3,6 +3,11 @@
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mediakeep.auth.cache import (
+    PrincipalCache,
+    create_auth_epoch,
+    watch_access_changes,
+)
 from mediakeep.auth.jwks import ExternalVerifier, external_verifier
 from mediakeep.config import Settings
 from mediakeep.db import Database
@@ -22,6 +27,7 @@ class Services:
     rate_limiter: RateLimiter | None = field(default=None)  # None when limits are off
     external_identity: ExternalVerifier | None = field(default=None)  # AUTH_ISSUER's tokens
     dispatcher: "Dispatcher | None" = field(default=None)  # told about jobs after commit
+    principal_cache: PrincipalCache | None = field(default=None)  # who each credential is
 
 
 async def build_services(settings: Settings) -> Services:
@@ -35,6 +41,9 @@ async def build_services(settings: Settings) -> Services:
     db = Database(settings)
     services = Services(settings=settings, db=db, storage=create_storage(settings))
     services.rate_limiter = create_rate_limiter(settings)
+    epoch = create_auth_epoch(settings)
+    watch_access_changes(db, epoch)
+    services.principal_cache = PrincipalCache(epoch)
     services.external_identity = external_verifier(settings)
     # Owns no workers: enough to enqueue. The app's lifespan swaps in one that runs them.
     services.dispatcher = create_dispatcher(settings)

@@ -69,6 +69,7 @@ class LiveServer:
     backend: str = "sqlite-local"
     s3_client: Any = None
     bucket: str | None = None
+    serve_args: tuple[str, ...] = ()  # more `mediakeep serve` options (e.g. --workers 2)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _migrated: bool = field(default=False, repr=False)
 
@@ -106,7 +107,15 @@ class LiveServer:
             self._migrated = True
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                [mediakeep_executable(), "serve", "--host", HOST, "--port", str(self.port)],
+                [
+                    mediakeep_executable(),
+                    "serve",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(self.port),
+                    *self.serve_args,
+                ],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

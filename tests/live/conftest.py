@@ -34,7 +34,11 @@ def start_live_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
     """
     servers: list[LiveServer] = []
 
-    def start(backend: str = "sqlite-local", env: dict[str, str] | None = None) -> LiveServer:
+    def start(
+        backend: str = "sqlite-local",
+        env: dict[str, str] | None = None,
+        serve_args: tuple[str, ...] = (),
+    ) -> LiveServer:
         index = len(servers)
         data_dir = tmp_path / f"server{index}" / "data"
         data_dir.mkdir(parents=True)
@@ -79,6 +83,7 @@ def start_live_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
             backend=backend,
             s3_client=s3_client,
             bucket=bucket,
+            serve_args=serve_args,
         )
         servers.append(server)
         server.start()

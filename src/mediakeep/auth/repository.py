@@ -172,7 +172,9 @@ class ApiKeyRepository:
                 ApiKey.id == key_id,
                 or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before),
             )
-            .values(last_used_at=when)
+            .values(last_used_at=when),
+            # Bookkeeping: who the key is and what it may do did not change.
+            execution_options={"auth_neutral": True},
         )
 
     async def revoke_all_of_user(self, org_id: str, user_id: str, when: datetime) -> None:

@@ -56,9 +56,9 @@ def create_access_token(secret: str, user_id: str, ttl: timedelta) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_token(secret: str, token: str) -> str | None:
-    """The user id of a valid access token, else None (expired, not yet valid, altered, wrong
-    alg/iss/aud/typ)."""
+def decode_access_claims(secret: str, token: str) -> tuple[str, datetime] | None:
+    """(user id, expiry) of a valid access token, else None (expired, not yet valid, altered,
+    wrong alg/iss/aud/typ)."""
     try:
         if jwt.get_unverified_header(token).get("alg") != ALGORITHM:
             return None
@@ -74,7 +74,13 @@ def decode_access_token(secret: str, token: str) -> str | None:
         return None
     if claims.get("typ") != "access" or not isinstance(claims.get("sub"), str):
         return None
-    return str(claims["sub"])
+    return str(claims["sub"]), datetime.fromtimestamp(int(claims["exp"]), UTC)
+
+
+def decode_access_token(secret: str, token: str) -> str | None:
+    """The user id of a valid access token, else None."""
+    decoded = decode_access_claims(secret, token)
+    return decoded[0] if decoded else None
 
 
 def unverified_alg_and_issuer(token: str) -> tuple[object, object]:

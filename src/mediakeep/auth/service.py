@@ -4,7 +4,7 @@ import asyncio
 import base64
 import binascii
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import cast
 
@@ -391,13 +391,22 @@ def _org_not_found(ref: str) -> MediaError:
 
 
 async def _principal_from_api_key(
-    request: Request, services: Services, presented: str
+    request: Request, services: Services, session: AsyncSession, presented: str
 ) -> Principal:
     if not presented.startswith(security.API_KEY_PREFIX):
         raise unauthorized("Invalid API key")
+    key_hash = security.sha256_hex(presented)
+    ref = _org_ref(request)
+    cache = services.principal_cache
+    cache_key = ("api_key", key_hash, ref)
+    epoch = None
+    if cache is not None:
+        cached, epoch = await cache.lookup(cache_key)
+        if cached is not None:
+            await _touch_if_due(services, cached, utcnow())
+            return cached
     now = utcnow()
-    async with services.db.read_session() as session:
-        grant = await ApiKeyRepository(session).grant_for_hash(security.sha256_hex(presented))
+    grant = await ApiKeyRepository(session).grant_for_hash(key_hash)
     if grant is None:
         raise unauthorized("Invalid API key")
     key = grant.key
@@ -407,12 +416,9 @@ async def _principal_from_api_key(
         raise unauthorized("This API key has expired")
     if grant.member_role is None:
         raise unauthorized("The owner of this API key is no longer a member of its organisation")
-    ref = _org_ref(request)
     if ref is not None and ref not in (key.org_id, grant.org_slug):
         raise _org_not_found(ref)
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        await _touch_api_key(services.db, key.org_id, key.id, now)
-    return Principal(
+    principal = Principal(
         user_id=key.user_id,
         org_id=key.org_id,
         org_slug=grant.org_slug,
@@ -421,11 +427,29 @@ async def _principal_from_api_key(
         via="api_key",
         api_key_id=key.id,
     )
+    if cache is not None:
+        cache.store(cache_key, principal, epoch, valid_until=key.expires_at)
+        cache.key_used(key.id, key.last_used_at)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        await _touch_api_key(services, key.org_id, key.id, now)
+    return principal
 
 
-async def _touch_api_key(db: Database, org_id: str, key_id: str, now: datetime) -> None:
+async def _touch_if_due(services: Services, principal: Principal, now: datetime) -> None:
+    cache = services.principal_cache
+    if principal.api_key_id is None or cache is None:
+        return
+    if cache.key_touch_due(principal.api_key_id, now, LAST_USED_RESOLUTION):
+        await _touch_api_key(services, principal.org_id, principal.api_key_id, now)
+
+
+async def _touch_api_key(services: Services, org_id: str, key_id: str, now: datetime) -> None:
+    # Bookkeeping in a unit of work of its own, at most once a minute per key: the request's own
+    # session may be a read session (or a replica's).
+    if services.principal_cache is not None:
+        services.principal_cache.key_used(key_id, now)
     try:
-        async with db.write_session() as session:
+        async with services.db.write_session() as session:
             await ApiKeyRepository(session).touch(
                 org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
             )
@@ -433,48 +457,48 @@ async def _touch_api_key(db: Database, org_id: str, key_id: str, now: datetime) 
         log.warning("could not record API key use", key_id=key_id, error=str(exc))
 
 
-async def _membership(session: AsyncSession, user_id: str, ref: str | None) -> OrgRole:
+async def _user_membership(session: AsyncSession, user_id: str, ref: str | None) -> OrgRole:
+    """The user's role in the requested (or their default) org: one statement when it exists.
+    Deleting a user deletes their memberships, so only a miss asks whether the user is gone."""
     memberships = MembershipRepository(session)
     found = await (memberships.role_in(user_id, ref) if ref else memberships.default_role(user_id))
-    if found is None and ref:
+    if found is not None:
+        return found
+    if await UserRepository(session).get(user_id) is None:
+        raise unauthorized("This user no longer exists")
+    if ref:
         raise _org_not_found(ref)
-    if found is None:
-        raise MediaError("not_found", 404, "You belong to no organisation")
-    return found
+    raise MediaError("not_found", 404, "You belong to no organisation")
 
 
-async def _user_membership(
-    db: Database, user_id: str, ref: str | None, *, primary: bool
-) -> OrgRole:
-    sessions = db.write_session if primary else db.read_session
-    async with sessions() as session:
-        if await UserRepository(session).get(user_id) is None:
-            raise unauthorized("This user no longer exists")
-        return await _membership(session, user_id, ref)
-
-
-async def _principal_of_user(request: Request, services: Services, user_id: str) -> Principal:
+async def _principal_of_user(
+    request: Request, services: Services, session: AsyncSession, user_id: str
+) -> Principal:
     """The user's principal in the requested (or else their default) org."""
     db, ref = services.db, _org_ref(request)
     try:
-        found = await _user_membership(db, user_id, ref, primary=False)
+        found = await _user_membership(session, user_id, ref)
     except MediaError:
         if db.read_engine is db.write_engine:
             raise
         # A read replica may lag behind a user (guest, external, just registered) or a
         # membership made moments ago: the primary has the last word.
-        found = await _user_membership(db, user_id, ref, primary=True)
+        async with db.write_session() as primary:
+            found = await _user_membership(primary, user_id, ref)
     return Principal(
         user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
         via="token",
     )
 
 
-async def _principal_from_bearer(request: Request, services: Services, token: str) -> Principal:
-    user_id = security.decode_access_token(services.settings.secret_key, token)
-    if user_id is None:
+async def _principal_from_bearer(
+    request: Request, services: Services, session: AsyncSession, token: str
+) -> tuple[Principal, datetime]:
+    decoded = security.decode_access_claims(services.settings.secret_key, token)
+    if decoded is None:
         raise unauthorized("Invalid or expired access token")
-    return await _principal_of_user(request, services, user_id)
+    user_id, expires_at = decoded
+    return await _principal_of_user(request, services, session, user_id), expires_at
 
 
 # ---------------------------------------------------------------- external identity
@@ -555,8 +579,12 @@ async def _external_user_id(db: Database, issuer: str, claims: dict[str, object]
 
 
 async def _principal_from_external(
-    request: Request, services: Services, verifier: ExternalVerifier, token: str
-) -> Principal:
+    request: Request,
+    services: Services,
+    session: AsyncSession,
+    verifier: ExternalVerifier,
+    token: str,
+) -> tuple[Principal, datetime | None]:
     try:
         claims = await verifier.verify(token)
     except JwksUnavailable as exc:
@@ -568,10 +596,14 @@ async def _principal_from_external(
         log.info("external token refused", issuer=verifier.issuer, reason=str(exc))
         raise unauthorized("Invalid or expired access token") from None
     user_id = await _external_user_id(services.db, verifier.issuer, claims)
-    return await _principal_of_user(request, services, user_id)
+    expiry = claims.get("exp")
+    expires_at = datetime.fromtimestamp(expiry, UTC) if isinstance(expiry, int) else None
+    return await _principal_of_user(request, services, session, user_id), expires_at
 
 
-async def _local_principal(request: Request, services: Services) -> Principal:
+async def _local_principal(
+    request: Request, services: Services, session: AsyncSession
+) -> Principal:
     if services.local_admin is None:
         raise RuntimeError("auth is disabled but the local admin was not set up")
     user_id, org_id = services.local_admin
@@ -580,39 +612,58 @@ async def _local_principal(request: Request, services: Services) -> Principal:
         return Principal(
             user_id=user_id, org_id=org_id, org_slug=LOCAL_ORG_SLUG, role="owner", via="local"
         )
-    async with services.db.read_session() as session:
-        found = await _membership(session, user_id, ref)
+    found = await _user_membership(session, user_id, ref)
     return Principal(
         user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
         via="local",
     )
 
 
-async def authenticate_request(request: Request, services: Services) -> Principal:
+async def authenticate_request(
+    request: Request, services: Services, session: AsyncSession
+) -> Principal:
     """The acting principal: local admin (auth off), an API key, or a bearer access token
-    (ours, HS256; or, with AUTH_ISSUER and AUTH_JWKS_URL, the issuer's RS256/ES256)."""
+    (ours, HS256; or, with AUTH_ISSUER and AUTH_JWKS_URL, the issuer's RS256/ES256).
+
+    Warm, it costs no database statement (the principal cache); cold, one statement in the
+    request's own session."""
     if not services.settings.auth_enabled:
-        return await _local_principal(request, services)
+        return await _local_principal(request, services, session)
     api_key = request.headers.get("x-api-key")
     if api_key:
-        return await _principal_from_api_key(request, services, api_key.strip())
+        return await _principal_from_api_key(request, services, session, api_key.strip())
     authorization = request.headers.get("authorization")
-    if authorization:
-        match = _BEARER.match(authorization)
-        if match is None:
-            raise unauthorized("Authorization must be 'Bearer <token>'")
-        token = match.group(1)
-        if token.startswith(security.API_KEY_PREFIX):  # many SDKs send API keys as bearer tokens
-            return await _principal_from_api_key(request, services, token)
-        verifier = services.external_identity
-        # Routing looks at the unverified alg and iss; each path then verifies with its own
-        # fixed algorithms and keys, so a forged header only chooses which check fails.
-        if verifier is not None and verifier.claims_route_here(
-            *security.unverified_alg_and_issuer(token)
-        ):
-            return await _principal_from_external(request, services, verifier, token)
-        return await _principal_from_bearer(request, services, token)
-    raise unauthorized()
+    if not authorization:
+        raise unauthorized()
+    match = _BEARER.match(authorization)
+    if match is None:
+        raise unauthorized("Authorization must be 'Bearer <token>'")
+    token = match.group(1)
+    if token.startswith(security.API_KEY_PREFIX):  # many SDKs send API keys as bearer tokens
+        return await _principal_from_api_key(request, services, session, token)
+    cache = services.principal_cache
+    # The token itself is the key: a hit skips the signature check, which the entry already
+    # passed, and ends with the token's own expiry.
+    cache_key = ("bearer", token, _org_ref(request))
+    epoch = None
+    if cache is not None:
+        cached, epoch = await cache.lookup(cache_key)
+        if cached is not None:
+            return cached
+    verifier = services.external_identity
+    # Routing looks at the unverified alg and iss; each path then verifies with its own
+    # fixed algorithms and keys, so a forged header only chooses which check fails.
+    if verifier is not None and verifier.claims_route_here(
+        *security.unverified_alg_and_issuer(token)
+    ):
+        principal, expires_at = await _principal_from_external(
+            request, services, session, verifier, token
+        )
+    else:
+        principal, expires_at = await _principal_from_bearer(request, services, session, token)
+    if cache is not None and expires_at is not None:
+        cache.store(cache_key, principal, epoch, valid_until=expires_at)
+    return principal
 
 
 # ---------------------------------------------------------------- local admin

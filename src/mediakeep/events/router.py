@@ -128,7 +128,8 @@ async def _authenticate_ws(websocket: WebSocket) -> Principal | None:
     scope["method"] = "GET"
     scope["headers"] = [*websocket.scope.get("headers", []), *extra]
     try:
-        principal = await authenticate_request(Request(scope), services)
+        async with services.db.read_session() as session:
+            principal = await authenticate_request(Request(scope), services, session)
     except MediaError:
         return None
     return principal if principal.can("viewer") else None

@@ -1,6 +1,7 @@
 """SQL for media and variants. Every query takes the org id: tenancy lives here."""
 
 import base64
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     and_,
@@ -20,9 +22,10 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from mediakeep.errors import invalid
-from mediakeep.models import CollectionMedia, Media, Variant
+from mediakeep.models import Caption, CollectionMedia, Media, Variant
 
 SortField = Literal["created_at", "size_bytes", "filename"]
 SortOrder = Literal["asc", "desc"]
@@ -66,9 +69,140 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, str]:
     return value, media_id
 
 
+@dataclass(frozen=True)
+class MediaRows:
+    """A media row with its variants (by id) and captions (by language), read in one
+    statement: everything the media answer is made of."""
+
+    media: Media
+    variants: list[Variant]
+    captions: list[Caption]
+
+
+def _with_children(media: Any) -> Select[tuple[Media, Variant | None, Caption | None]]:
+    """`media` (the table or an alias of a page of it) left-joined with its variants and
+    captions: one row per (variant, caption) pair, so a handful of rows per media."""
+    return (
+        select(media, Variant, Caption)
+        .outerjoin(Variant, and_(Variant.org_id == media.org_id, Variant.media_id == media.id))
+        .outerjoin(Caption, and_(Caption.org_id == media.org_id, Caption.media_id == media.id))
+    )
+
+
+def _grouped(rows: Sequence[Any]) -> list[MediaRows]:
+    """Rows of `_with_children` folded back into one MediaRows per media, in row order."""
+    found: dict[str, tuple[Media, dict[str, Variant], dict[str, Caption]]] = {}
+    for media, variant, caption in rows:
+        entry = found.setdefault(media.id, (media, {}, {}))
+        if variant is not None:
+            entry[1].setdefault(variant.id, variant)
+        if caption is not None:
+            entry[2].setdefault(caption.id, caption)
+    return [
+        MediaRows(
+            media,
+            sorted(variants.values(), key=lambda v: v.id),
+            sorted(captions.values(), key=lambda c: c.language),
+        )
+        for media, variants, captions in found.values()
+    ]
+
+
+_FILTER_NAMES = (
+    "kind",
+    "status",
+    "mime",
+    "search",
+    "created_after",
+    "created_before",
+    "collection_id",
+)
+# One statement per query shape, built once: building SQLAlchemy expressions costs more CPU
+# than the database spends answering a page, so the hot path only binds values.
+_GET_WITH_CHILDREN = _with_children(Media).where(
+    Media.org_id == bindparam("org_id"), Media.id == bindparam("media_id")
+)
+
+
+@functools.cache
+def _page_with_children(shape: tuple[Any, ...]) -> Select[Any]:
+    """The page statement for (sort, order, has cursor, which filters are set): a subquery cuts
+    the page (one row more than asked, to know whether another follows), then its rows are
+    joined with their children. Values come as bound parameters named like the filters."""
+    sort, order, has_cursor, *present = shape
+    wanted = {name for name, on in zip(_FILTER_NAMES, present, strict=True) if on}
+    column = getattr(Media, sort)
+    conditions: list[ColumnElement[bool]] = [Media.org_id == bindparam("org_id")]
+    if "kind" in wanted:
+        conditions.append(Media.kind == bindparam("kind"))
+    if "status" in wanted:
+        conditions.append(Media.status == bindparam("status"))
+    if "mime" in wanted:
+        conditions.append(Media.mime.like(bindparam("mime"), escape="\\"))
+    if "search" in wanted:
+        pattern: BindParameter[str] = bindparam("search")
+        conditions.append(
+            or_(
+                *(
+                    func.lower(searched).like(pattern, escape="\\")
+                    for searched in (Media.filename, Media.alt, Media.caption, Media.description)
+                )
+            )
+        )
+    if "created_after" in wanted:
+        conditions.append(
+            Media.created_at > bindparam("created_after", type_=Media.created_at.type)
+        )
+    if "created_before" in wanted:
+        conditions.append(
+            Media.created_at < bindparam("created_before", type_=Media.created_at.type)
+        )
+    if "collection_id" in wanted:
+        conditions.append(
+            exists().where(
+                CollectionMedia.org_id == bindparam("org_id"),
+                CollectionMedia.collection_id == bindparam("collection_id"),
+                CollectionMedia.media_id == Media.id,
+            )
+        )
+    if has_cursor:
+        # A row-value comparison: both databases seek the (org, column, id) index to the
+        # cursor, where the equivalent OR/AND form scans more of it the deeper the page.
+        position = tuple_(column, Media.id)
+        after = tuple_(
+            bindparam("cursor_value", type_=column.type),
+            bindparam("cursor_id", type_=Media.id.type),
+        )
+        conditions.append(position < after if order == "desc" else position > after)
+    direction = (column.desc(), Media.id.desc()) if order == "desc" else (column, Media.id)
+    page_query = select(Media).where(*conditions).order_by(*direction).limit(bindparam("limit"))
+    page = aliased(Media, page_query.subquery())
+    paged_column = getattr(page, sort)
+    ordering = (paged_column.desc(), page.id.desc()) if order == "desc" else (paged_column, page.id)
+    return _with_children(page).order_by(*ordering, Variant.id, Caption.language)
+
+
 class MediaRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def get_with_children(self, org_id: str, media_id: str) -> MediaRows | None:
+        """The media with its variants and captions, in one statement (the hot read)."""
+        result = await self.session.execute(
+            _GET_WITH_CHILDREN, {"org_id": org_id, "media_id": media_id}
+        )
+        found = _grouped(result.all())
+        return found[0] if found else None
+
+    async def get_many_with_children(
+        self, org_id: str, ids: Sequence[str]
+    ) -> dict[str, MediaRows]:
+        if not ids:
+            return {}
+        result = await self.session.execute(
+            _with_children(Media).where(Media.org_id == org_id, Media.id.in_(list(ids)))
+        )
+        return {rows.media.id: rows for rows in _grouped(result.all())}
 
     async def add(self, media: Media) -> None:
         self.session.add(media)
@@ -172,7 +306,7 @@ class MediaRepository:
             )
         return select(Media).where(and_(*conditions))
 
-    async def list(
+    async def list_with_children(
         self,
         org_id: str,
         filters: MediaFilters,
@@ -181,34 +315,28 @@ class MediaRepository:
         order: SortOrder,
         limit: int,
         cursor: str | None,
-    ) -> tuple[list[Media], str | None]:
-        column = {
-            "created_at": Media.created_at,
-            "size_bytes": Media.size_bytes,
-            "filename": Media.filename,
-        }[sort]
-        query = self._filtered(org_id, filters)
+    ) -> tuple[list[MediaRows], str | None]:
+        """A page of media, each with its variants and captions, in one statement."""
+        params: dict[str, Any] = {"org_id": org_id, "limit": limit + 1}
+        for name in _FILTER_NAMES:
+            value = getattr(filters, name)
+            if value:
+                params[name] = value
+        if "mime" in params:
+            params["mime"] = _escape_like(params["mime"]) + "%"
+        if "search" in params:
+            params["search"] = "%" + _escape_like(params["search"].lower()) + "%"
         if cursor:
-            value, last_id = decode_cursor(cursor, sort, order)
-            # A row-value comparison: both databases seek the (org, column, id) index to the
-            # cursor, where the equivalent OR/AND form scans more of it the deeper the page.
-            position = tuple_(column, Media.id)
-            after = tuple_(
-                bindparam(None, value, type_=column.type),
-                bindparam(None, last_id, type_=Media.id.type),
-            )
-            query = query.where(position < after if order == "desc" else position > after)
-        if order == "desc":
-            query = query.order_by(column.desc(), Media.id.desc())
-        else:
-            query = query.order_by(column.asc(), Media.id.asc())
-        rows = list((await self.session.execute(query.limit(limit + 1))).scalars())
+            params["cursor_value"], params["cursor_id"] = decode_cursor(cursor, sort, order)
+        shape = (sort, order, bool(cursor), *(name in params for name in _FILTER_NAMES))
+        result = await self.session.execute(_page_with_children(shape), params)
+        found = _grouped(result.all())
         next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
+        if len(found) > limit:
+            found = found[:limit]
+            last = found[-1].media
             next_cursor = encode_cursor(sort, order, getattr(last, sort), last.id)
-        return rows, next_cursor
+        return found, next_cursor
 
     async def count(self, org_id: str, filters: MediaFilters) -> int:
         query = self._filtered(org_id, filters).with_only_columns(func.count())

@@ -402,8 +402,7 @@ async def get_media(
     media_id: str, principal: Viewer, services: ServicesDep, session: ReadSession
 ) -> MediaOut:
     """One media with fresh signed URLs."""
-    media = await service.get_media(session, principal.org_id, media_id)
-    return await service.present(services, session, media)
+    return await service.get_out(services, session, principal.org_id, media_id)
 
 
 @router.patch("/{media_id}", response_model=MediaOut)

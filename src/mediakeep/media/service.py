@@ -13,7 +13,13 @@ from mediakeep.events.publish import publish_after_commit
 from mediakeep.ingest.scan import quarantined_error
 from mediakeep.kit.http import sanitize_filename
 from mediakeep.kit.time import now, rfc3339
-from mediakeep.media.repository import MediaFilters, MediaRepository, SortField, SortOrder
+from mediakeep.media.repository import (
+    MediaFilters,
+    MediaRepository,
+    MediaRows,
+    SortField,
+    SortOrder,
+)
 from mediakeep.media.schemas import (
     DerivedFrom,
     MediaOut,
@@ -146,6 +152,24 @@ async def present_many(
     ]
 
 
+def present_rows(services: Services, rows: MediaRows) -> MediaOut:
+    """The answer for a media read with its children in one statement (no further queries)."""
+    from mediakeep.captions.service import to_out as caption_out
+
+    captions = [caption_out(services, rows.media, c).model_dump() for c in rows.captions]
+    return to_out(services, rows.media, rows.variants, captions=captions)
+
+
+async def get_out(
+    services: Services, session: AsyncSession, org_id: str, media_id: str
+) -> MediaOut:
+    """`GET /media/{id}`: one statement."""
+    rows = await MediaRepository(session).get_with_children(org_id, media_id)
+    if rows is None:
+        raise not_found("media")
+    return present_rows(services, rows)
+
+
 async def get_media(session: AsyncSession, org_id: str, media_id: str) -> Media:
     media = await MediaRepository(session).get(org_id, media_id)
     if media is None:
@@ -166,11 +190,11 @@ async def list_media(
     include_total: bool,
 ) -> tuple[list[MediaOut], str | None, int | None]:
     repo = MediaRepository(session)
-    rows, next_cursor = await repo.list(
+    page, next_cursor = await repo.list_with_children(
         org_id, filters, sort=sort, order=order, limit=limit, cursor=cursor
     )
     total = await repo.count(org_id, filters) if include_total else None
-    return await present_many(services, session, org_id, rows), next_cursor, total
+    return [present_rows(services, rows) for rows in page], next_cursor, total
 
 
 def _dedupe(ids: Sequence[str]) -> list[str]:
@@ -181,9 +205,8 @@ async def batch(
     services: Services, session: AsyncSession, org_id: str, ids: Sequence[str]
 ) -> tuple[list[MediaOut], list[str]]:
     wanted = _dedupe(ids)
-    found = {m.id: m for m in await MediaRepository(session).get_many(org_id, wanted)}
-    ordered = [found[i] for i in wanted if i in found]
-    return await present_many(services, session, org_id, ordered), [
+    found = await MediaRepository(session).get_many_with_children(org_id, wanted)
+    return [present_rows(services, found[i]) for i in wanted if i in found], [
         i for i in wanted if i not in found
     ]
 
@@ -300,6 +323,7 @@ async def object_of(
 async def list_variants(
     services: Services, session: AsyncSession, org_id: str, media_id: str
 ) -> list[VariantOut]:
-    media = await get_media(session, org_id, media_id)
-    variants = (await MediaRepository(session).variants_of(org_id, [media.id]))[media.id]
-    return [variant_out(services, media, v) for v in variants]
+    rows = await MediaRepository(session).get_with_children(org_id, media_id)
+    if rows is None:
+        raise not_found("media")
+    return [variant_out(services, rows.media, v) for v in rows.variants]
