@@ -142,6 +142,8 @@ def test_captions_are_a_text_track_of_the_served_dash_manifest(
         segment = http.get(f"{hls_base}/subs_en-US.vtt")
         assert segment.status_code == 200
         assert segment.text.startswith("WEBVTT")
+        # Tags are case-insensitive: the lower-case names older masters listed still answer.
+        assert http.get(f"{hls_base}/subs_en-us.m3u8").status_code == 200
         # DASH serves no subtitle playlist; unknown languages are 404.
         assert http.get(f"{dash_base}/subs_en-US.m3u8").status_code == 404
         assert http.get(f"{dash_base}/subs_fr.vtt").status_code == 404

@@ -7,8 +7,8 @@ served from the media's approved captions: the HLS master gets their SUBTITLES g
 DASH manifest a text adaptation set each on every request (captions come and go after the
 ladder was made), `hls/subs_<lang>.m3u8` is a one-segment playlist, `hls/subs_<lang>.vtt` the
 caption's WebVTT as its segment and `dash/subs_<lang>.vtt` the WebVTT as stored. `<lang>` is
-the BCP 47 tag in canonical case (`en-US`), as `LANGUAGE=` and `lang` are. Unapproved captions (ASR
-drafts waiting for review) are never shown to viewers.
+the BCP 47 tag in canonical case (`en-US`), as `LANGUAGE=` and `lang` are. Unapproved captions
+(ASR drafts waiting for review) are never shown to viewers.
 
 The state lives in `media.metadata["stream"]` = {status, formats, renditions, version, job_id,
 failed_reason?}; the files under `keys.streams_prefix(org, media) + "v{version}/"`, where a
