@@ -179,9 +179,7 @@ async def test_a_checksum_algorithm_not_offered_is_400(
     client: httpx.AsyncClient, user: TestUser
 ) -> None:
     url = await create_ok(client, user, SIZE)
-    response = await patch(
-        client, user, url, 0, b"abc", {"Upload-Checksum": "crc32 NSRBwg=="}
-    )
+    response = await patch(client, user, url, 0, b"abc", {"Upload-Checksum": "crc32 NSRBwg=="})
     assert_error(response, 400, "validation.invalid")
     response = await patch(client, user, url, 0, b"abc", {"Upload-Checksum": "sha256 !!!"})
     assert_error(response, 400, "validation.invalid")
