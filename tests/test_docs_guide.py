@@ -403,7 +403,7 @@ def test_curl_examples_run_against_a_live_server(
     assert run("GET /api/v1/media/{}/captions/{}.srt").startswith(b"1\n")
     assert run("GET /api/v1/media/{}/transcript")["text"] == "Hello there"
     assert run("PATCH /api/v1/media/{}/captions/{}")["approved"] is True
-    assert run("GET /api/v1/media/{}/captions")["data"][0]["language"] == "en-us"
+    assert run("GET /api/v1/media/{}/captions")["data"][0]["language"] == "en-US"
     assert run("POST /api/v1/media/{}/thumbnail")["kind"] == "image"
     assert run("POST /api/v1/media/{}/trim")["job"]["type"] == "media.trim"
 

@@ -192,6 +192,66 @@ def _hoist_defs(node: Any, components: dict[str, Any]) -> None:
             _hoist_defs(value, components)
 
 
+# Content types whose body is a form: their schema becomes `<Operation>Form`, JSON's `<...>Body`.
+_FORM_CONTENT = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _camel(operation: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in operation.split("_"))
+
+
+def _set_forms_aside(schema: dict[str, Any]) -> None:
+    """A body that is JSON or a form (login: JSON, or an OAuth2 password form) keeps JSON as
+    its content and lists the form under `x-form-content`: openapi-generator's typescript-fetch
+    and openapi-python-client both make clients that do not build or import from a body with
+    both (a missing form model, `NameError: Unset`). The form is still documented, as a named
+    component, and the server still takes it."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {})
+            content = body.get("content", {})
+            if "application/json" not in content:
+                continue
+            forms = {kind: content.pop(kind) for kind in _FORM_CONTENT if kind in content}
+            if forms:
+                body["x-form-content"] = forms
+                listed = " or ".join(f"`{kind}`" for kind in forms)
+                body.setdefault("description", f"JSON; also taken as {listed} (`x-form-content`)")
+
+
+def _name_request_bodies(schema: dict[str, Any], components: dict[str, Any]) -> None:
+    """Every object request body as a named component behind a `$ref`, for code generators:
+    openapi-generator and openapi-python-client name inline bodies themselves (by title, or
+    `<Operation>Request`, which collides with typescript-fetch's own request interfaces) and
+    trip over a body that is JSON or a form. The name is the schema's title (a model's name,
+    `OAuth2PasswordForm`) or `<Operation>Body|Form`; an optional body (FastAPI's `anyOf [model,
+    null]` titled "Body") is its model, with `required: false` saying it may be left out.
+    Raw-bytes bodies (`string`/`binary`) are not objects and stay as they are."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            request_body = operation.get("requestBody", {})
+            content = request_body.get("content", {}) | request_body.get("x-form-content", {})
+            for content_type, media in content.items():
+                body = media.get("schema")
+                if not isinstance(body, dict) or "$ref" in body:
+                    continue
+                options = body.get("anyOf", [])
+                refs = [option for option in options if "$ref" in option]
+                if len(refs) == 1 and all(
+                    "$ref" in option or option.get("type") == "null" for option in options
+                ):
+                    media["schema"] = refs[0]
+                    continue
+                if body.get("type") != "object" and "properties" not in body:
+                    continue
+                suffix = "Form" if content_type in _FORM_CONTENT else "Body"
+                name = body.get("title") or _camel(operation["operationId"]) + suffix
+                if components.get(name, body) != body:
+                    raise ValueError(f"request body name {name} is already another schema")
+                components[name] = {**body, "title": name}
+                media["schema"] = {"$ref": f"#/components/schemas/{name}"}
+
+
 def install_openapi(app: FastAPI) -> None:
     """Document the error body of API.md: validation failures are 400 here, not FastAPI's 422."""
 
@@ -206,6 +266,8 @@ def install_openapi(app: FastAPI) -> None:
         for components_name in ("HTTPValidationError", "ValidationError"):
             components.pop(components_name, None)
         _hoist_defs(schema.get("paths", {}), components)
+        _set_forms_aside(schema)
+        _name_request_bodies(schema, components)
         schema["components"]["securitySchemes"] = SECURITY_SCHEMES
         routes = {
             (method.lower(), context.path_format): context.original_route

@@ -83,7 +83,7 @@ async def test_both_formats_round_trip(
     created = await _post(client, user, media["id"], language="en-US", content=content, format=fmt)
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["language"] == "en-us"
+    assert body["language"] == "en-US"  # BCP 47's canonical case; paths take any case
     assert body["source"] == "manual"
     assert body["approved"] is True
     expected = formats.parse(content, fmt)  # type: ignore[arg-type]
@@ -103,14 +103,14 @@ async def test_both_formats_round_trip(
     assert served.text.startswith("1\n00:00:00,500 --> 00:00:02,000\nHello there,\nfriend.")
 
     listed = await client.get(f"{MEDIA}/{media['id']}/captions?lang=en-US", headers=user.headers)
-    assert [c["language"] for c in listed.json()["data"]] == ["en-us"]
+    assert [c["language"] for c in listed.json()["data"]] == ["en-US"]
     none = await client.get(f"{MEDIA}/{media['id']}/captions?lang=fr", headers=user.headers)
     assert none.json() == {"data": []}
 
     transcript = await client.get(f"{MEDIA}/{media['id']}/transcript", headers=user.headers)
     assert transcript.status_code == 200, transcript.text
     assert transcript.json() == {
-        "language": "en-us",
+        "language": "en-US",
         "text": "Hello there, friend. Overlapping cues are fine.",
         "segments": [
             {"start": 0.5, "end": 2.0, "text": "Hello there,\nfriend."},
@@ -119,10 +119,10 @@ async def test_both_formats_round_trip(
     }
 
     shown = (await client.get(f"{MEDIA}/{media['id']}", headers=user.headers)).json()
-    assert [(c["language"], c["approved"]) for c in shown["captions"]] == [("en-us", True)]
+    assert [(c["language"], c["approved"]) for c in shown["captions"]] == [("en-US", True)]
     listed_media = (await client.get(MEDIA, headers=user.headers)).json()["data"]
     mine = next(m for m in listed_media if m["id"] == media["id"])
-    assert [c["language"] for c in mine["captions"]] == ["en-us"]
+    assert [c["language"] for c in mine["captions"]] == ["en-US"]
 
 
 async def test_approve_and_replace(client: httpx.AsyncClient, user: TestUser) -> None:

@@ -107,7 +107,7 @@ def test_the_subtitle_playlist_and_segment() -> None:
     ]
     assert hls.subtitle_segment(segment) == segment  # one header, never two
     for name, served in (("subs_en.m3u8", True), ("subs_pt-br.vtt", True), ("subs_.vtt", False),
-                         ("subs_EN.m3u8", False), ("subs_en.srt", False),
+                         ("subs_en-US.m3u8", True), ("subs_en.srt", False),
                          ("subs_../x.vtt", False)):  # fmt: skip
         assert bool(hls.SUBTITLE_NAME.match(name)) is served, name
 

@@ -14,6 +14,7 @@ from mediakeep.ids import new_id
 from mediakeep.kit.time import now
 from mediakeep.media.service import get_media, signed_link
 from mediakeep.models import Caption, Media
+from mediakeep.processing.hls import canonical_tag
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
@@ -113,14 +114,16 @@ async def save(
 
 def to_out(services: Services, media: Media, caption: Caption) -> CaptionOut:
     stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
+    # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
+    language = canonical_tag(caption.language)
     url_vtt, _ = signed_link(
-        services, caption.vtt_key, filename=f"{stem}.{caption.language}.vtt", mime=MIME["vtt"]
+        services, caption.vtt_key, filename=f"{stem}.{language}.vtt", mime=MIME["vtt"]
     )
     url_srt, _ = signed_link(
-        services, caption.srt_key, filename=f"{stem}.{caption.language}.srt", mime=MIME["srt"]
+        services, caption.srt_key, filename=f"{stem}.{language}.srt", mime=MIME["srt"]
     )
     return CaptionOut(
-        language=caption.language,
+        language=language,
         source="asr" if caption.source == "asr" else "manual",
         approved=caption.approved,
         url_vtt=url_vtt,
@@ -206,7 +209,7 @@ async def transcript(
     cues = formats.parse(await read_text(services, caption.vtt_key), "vtt")
     segments = [Segment(start=c.start, end=c.end, text=c.text) for c in cues]
     text = " ".join(" ".join(c.text.split()) for c in cues)
-    return TranscriptOut(language=caption.language, text=text, segments=segments)
+    return TranscriptOut(language=canonical_tag(caption.language), text=text, segments=segments)
 
 
 async def captions_of(

@@ -6,7 +6,8 @@ the HLS master and variant playlists (`master.m3u8`, `media_N.m3u8`). Every URL 
 relative, so a player needs only the first one.
 
 Captions become an HLS subtitle group when the master is served (`with_subtitles`, plus the
-generated `subtitle_playlist` / `subtitle_segment`): text in, text out.
+generated `subtitle_playlist` / `subtitle_segment`), and text adaptation sets of the DASH
+manifest (`with_text_tracks`): text in, text out.
 
 Untrusted input is opened with its demuxer pinned (`-f`, from an allow-list: never hls, concat
 or image2), `-protocol_whitelist file,pipe`, `-nostdin`, and a wall-time limit.
@@ -19,6 +20,9 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import langcodes
 
 DEFAULT_LADDER = (1080, 720, 480, 360)
 MASTER = "master.m3u8"
@@ -52,8 +56,9 @@ FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(m3u8|mpd|m4s)$")
 # Subtitle renditions are made when served (`subs_<lang>.m3u8` and its one `subs_<lang>.vtt`
 # segment); the muxer never writes a `subs_` name, so the two never meet.
 SUBTITLES_GROUP = "subs"
-# The language part is what captions store (storage/keys.py `language`).
-SUBTITLE_NAME = re.compile(r"^subs_([a-z]{2,3}(?:-[a-z0-9]{2,8})*)\.(m3u8|vtt)$")
+# The language part is a BCP 47 tag in canonical case (`subs_en-US.m3u8`, `canonical_tag`);
+# the route matches it against the stored (lower-case) tag case-insensitively.
+SUBTITLE_NAME = re.compile(r"^subs_([A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)\.(m3u8|vtt)$")
 # The ladder's fMP4 segments start at media time 0, so cue time 0 is MPEG-TS time 0.
 TIMESTAMP_MAP = "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
 
@@ -289,9 +294,19 @@ def clear(out_dir: Path) -> None:
 # ----------------------------------------------------------------------- subtitles
 
 
+def canonical_tag(tag: str) -> str:
+    """`tag` as BCP 47 writes it (RFC 5646 section 4.5: `en-US`, `zh-Hant-TW`, deprecated
+    subtags replaced), which players compare to the user's locale; a tag langcodes cannot parse
+    is left as it is."""
+    try:
+        return str(langcodes.standardize_tag(tag))
+    except ValueError:  # langcodes.LanguageTagError is one
+        return tag
+
+
 @dataclass(frozen=True)
 class SubtitleTrack:
-    language: str  # a lower-case BCP 47 tag, as captions are stored
+    language: str  # a BCP 47 tag in canonical case (`canonical_tag`)
     name: str  # what a player shows
 
 
@@ -360,3 +375,35 @@ def subtitle_segment(vtt: str) -> str:
         lines = ["WEBVTT", "", *lines]
     body = [line for line in lines[1:] if not line.startswith("X-TIMESTAMP-MAP=")]
     return "\n".join([lines[0], TIMESTAMP_MAP, *body])
+
+
+# The DASH role scheme (ISO/IEC 23009-1 5.8.5.5): `subtitle` is a text track of the dialogue.
+_ROLE_SCHEME = "urn:mpeg:dash:role:2011"
+_TEXT_SET = re.compile(r"\s*<AdaptationSet [^>]*contentType=\"text\".*?</AdaptationSet>", re.S)
+_SET_ID = re.compile(r"<AdaptationSet [^>]*\bid=\"(\d+)\"")
+
+
+def with_text_tracks(manifest: str, tracks: Sequence[SubtitleTrack]) -> str:
+    """The DASH `manifest` with one text adaptation set per track (WebVTT, `lang`, role
+    `subtitle`, one representation whose BaseURL is `subs_<lang>.vtt` beside the manifest;
+    players label it by `lang`, `name` is not used), appended to its (last) period. Text sets
+    already there are dropped first, so this can run on its own output. The muxer's XML is kept
+    byte for byte otherwise: it is edited as text, not re-serialised."""
+    manifest = _TEXT_SET.sub("", manifest)
+    end = manifest.rfind("</Period>")
+    if end < 0 or not tracks:
+        return manifest
+    next_id = max((int(found) for found in _SET_ID.findall(manifest)), default=-1) + 1
+    sets = []
+    for offset, track in enumerate(tracks):
+        sets.append(
+            f'\t\t<AdaptationSet id="{next_id + offset}" contentType="text" mimeType="text/vtt"'
+            f" lang={quoteattr(track.language)}>\n"
+            f'\t\t\t<Role schemeIdUri="{_ROLE_SCHEME}" value="subtitle" />\n'
+            f'\t\t\t<Representation id={quoteattr("subs_" + track.language)} bandwidth="256">\n'
+            f"\t\t\t\t<BaseURL>{escape(subtitle_segment_name(track.language))}</BaseURL>\n"
+            "\t\t\t</Representation>\n"
+            "\t\t</AdaptationSet>\n"
+        )
+    head = manifest[:end].rstrip("\t ")
+    return head + "".join(sets) + "\t" + manifest[end:]

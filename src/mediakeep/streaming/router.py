@@ -92,8 +92,9 @@ async def stream_file(
     session: ReadSession,
 ) -> Response:
     """A playlist, manifest or segment of a ready stream (with `Range`), a subtitle rendition
-    of its approved captions (`hls/subs_<lang>.m3u8|.vtt`), or the storyboard
-    (`storyboard/storyboard.jpg|.vtt`); the token in the path is the only credential."""
+    of its approved captions (`hls/subs_<lang>.m3u8|.vtt`, `dash/subs_<lang>.vtt`), or the
+    storyboard (`storyboard/storyboard.jpg|.vtt`); the token in the path is the only
+    credential."""
     grant = check_token(services, token, media_id)
     found = await service.open_file(services, session, grant, fmt, name)
     if found.text is not None:

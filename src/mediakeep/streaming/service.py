@@ -3,10 +3,12 @@ and finding the file a signed `/stream/...` URL names.
 
 Besides the muxer's files, the stream URLs serve the storyboard variants
 (`storyboard/storyboard.jpg|.vtt`, whenever they exist) and the subtitle renditions made when
-served from the media's approved captions: the HLS master gets their SUBTITLES group on each
-request (captions come and go after the ladder was made), `hls/subs_<lang>.m3u8` is a
-one-segment playlist and `hls/subs_<lang>.vtt` the caption's WebVTT. Unapproved captions (ASR
-drafts waiting for review) are never shown to viewers.
+served from the media's approved captions: the HLS master gets their SUBTITLES group and the
+DASH manifest a text adaptation set each on every request (captions come and go after the
+ladder was made), `hls/subs_<lang>.m3u8` is a one-segment playlist, `hls/subs_<lang>.vtt` the
+caption's WebVTT as its segment and `dash/subs_<lang>.vtt` the WebVTT as stored. `<lang>` is
+the BCP 47 tag in canonical case (`en-US`), as `LANGUAGE=` and `lang` are. Unapproved captions
+(ASR drafts waiting for review) are never shown to viewers.
 
 The state lives in `media.metadata["stream"]` = {status, formats, renditions, version, job_id,
 failed_reason?}; the files under `keys.streams_prefix(org, media) + "v{version}/"`, where a
@@ -170,28 +172,40 @@ async def open_file(
     leave the media's own files), 409 while the stream is being made."""
     if fmt == "storyboard":
         return await _storyboard_file(session, grant, name)
-    subtitle = hls.SUBTITLE_NAME.match(name) if fmt == "hls" else None
-    if subtitle is None and name != hls.MASTER:
+    generated = {"hls": hls.MASTER, "dash": hls.MANIFEST}.get(fmt)
+    subtitle = hls.SUBTITLE_NAME.match(name) if generated else None
+    if subtitle is None and name != generated:
         key, mime = await locate_file(session, grant, fmt, name)
         return StreamFile(mime, key=key)
-    key, mime = await locate_file(session, grant, fmt, hls.MASTER)
+    assert generated is not None
+    # The playlist or manifest is read even for a subtitle file: it is what says the stream is
+    # ready (409 while it is made, 404 without this format).
+    key, mime = await locate_file(session, grant, fmt, generated)
     media = await MediaRepository(session).get(grant.org_id, grant.media_id)
     if media is None:
         raise not_found("media")
-    captions = await shown_captions(session, media)
+    tracks = {hls.canonical_tag(c.language): c for c in await shown_captions(session, media)}
     if subtitle is None:
-        if not captions:
+        if not tracks:
             return StreamFile(mime, key=key, cache_control=GENERATED)
-        master = await read_text(services, key)
-        tracks = [hls.SubtitleTrack(c.language, c.language) for c in captions]
-        return StreamFile(mime, text=hls.with_subtitles(master, tracks), cache_control=GENERATED)
+        listed = [hls.SubtitleTrack(language, language) for language in tracks]
+        manifest = await read_text(services, key)
+        if fmt == "dash":
+            text = hls.with_text_tracks(manifest, listed)
+        else:
+            text = hls.with_subtitles(manifest, listed)
+        return StreamFile(mime, text=text, cache_control=GENERATED)
     language, ext = subtitle.groups()
-    caption = next((c for c in captions if c.language == language), None)
-    if caption is None:
+    # Names carry the canonical tag (`subs_en-US`); tags are case-insensitive (RFC 5646 2.1.1).
+    language = hls.canonical_tag(language)
+    caption = tracks.get(language)
+    if caption is None or (fmt == "dash" and ext != "vtt"):
         raise not_found("stream file")
     if ext == "m3u8":
         duration = float(media.duration_seconds or 0.0)
         text = hls.subtitle_playlist(language, duration)
+    elif fmt == "dash":  # a sidecar file: the cues' times are already the media's
+        text = await read_text(services, caption.vtt_key)
     else:
         text = hls.subtitle_segment(await read_text(services, caption.vtt_key))
     return StreamFile(hls.content_type(name), text=text, cache_control=GENERATED)

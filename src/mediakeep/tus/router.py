@@ -201,7 +201,8 @@ async def append(
     upload_id: str, request: Request, principal: Member, services: ServicesDep
 ) -> Response:
     """Append the body (application/offset+octet-stream) at `Upload-Offset`, optionally checked
-    by `Upload-Checksum: sha256 <base64>`; the last chunk answers the media's `Media-Id`."""
+    by `Upload-Checksum: sha1|md5|sha256 <base64>`; the last chunk answers the media's
+    `Media-Id`."""
     headers = request.headers
     check_version(headers.get("tus-resumable"))
     require_offset_stream(headers.get("content-type"))

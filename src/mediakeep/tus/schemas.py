@@ -4,6 +4,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -16,7 +17,14 @@ from mediakeep.media.schemas import MediaFieldsIn
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
-CHECKSUM_ALGORITHMS = {"sha256": hashlib.sha256}
+# The tus checksum extension's algorithms, as tusd offers them (tuspy sends sha1 by default).
+# Each guards a chunk against corruption in transit, not against an attacker who can rewrite
+# the body (and so its header too): sha1 and md5 are fine for that, hence usedforsecurity=False.
+CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
+    "sha1": lambda: hashlib.sha1(usedforsecurity=False),
+    "md5": lambda: hashlib.md5(usedforsecurity=False),
+    "sha256": hashlib.sha256,
+}
 OFFSET_STREAM = "application/offset+octet-stream"
 
 MAX_METADATA_HEADER = 16 * 1024
@@ -86,7 +94,7 @@ class Checksum:
 
 
 def parse_checksum(value: str | None) -> Checksum | None:
-    """`Upload-Checksum: sha256 <base64 digest>`; an algorithm not offered is a 400."""
+    """`Upload-Checksum: <sha1|md5|sha256> <base64 digest>`; an algorithm not offered is a 400."""
     if value is None:
         return None
     algorithm, _, encoded = value.strip().partition(" ")

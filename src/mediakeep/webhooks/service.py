@@ -12,7 +12,7 @@ from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
 from mediakeep.db import after_commit
 from mediakeep.errors import invalid, not_found
-from mediakeep.ids import new_id
+from mediakeep.ids import WEBHOOK, new_id
 from mediakeep.ingest.remote import FetchError, check_url
 from mediakeep.kit.time import now
 from mediakeep.models import Webhook, WebhookDelivery
@@ -91,7 +91,7 @@ async def create(
 ) -> WebhookCreated:
     await check_target(settings, body.url)
     webhook = Webhook(
-        id=new_id("wh"),
+        id=new_id(WEBHOOK),
         org_id=principal.org_id,
         url=body.url,
         events=sorted(set(body.events)),
