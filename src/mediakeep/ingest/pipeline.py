@@ -91,31 +91,6 @@ async def open_spool(services: Services, org_id: str) -> AsyncIterator[Spool]:
         yield spool
 
 
-async def ingest_chunks(
-    services: Services,
-    session: AsyncSession,
-    *,
-    org_id: str,
-    user_id: str | None,
-    source: str,
-    chunks: AsyncIterator[bytes],
-    fields: IngestFields,
-) -> IngestResult:
-    async with open_spool(services, org_id) as spool:
-        async for chunk in chunks:
-            await spool.write(chunk)
-        spooled = await spool.finish()
-        return await ingest_spooled(
-            services,
-            session,
-            org_id=org_id,
-            user_id=user_id,
-            source=source,
-            spooled=spooled,
-            fields=fields,
-        )
-
-
 async def ingest_spooled(
     services: Services,
     session: AsyncSession,

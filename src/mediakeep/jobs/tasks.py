@@ -203,10 +203,6 @@ class TaskContext:
         self._groups.add(process.pid)
         return Child(process, self)
 
-    async def run_process(self, argv: Sequence[str], **kwargs: Any) -> ChildResult:
-        child = await self.start_process(argv, **kwargs)
-        return await child.wait()
-
     def kill_group(self, pgid: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
