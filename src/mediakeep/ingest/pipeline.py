@@ -203,10 +203,12 @@ async def ingest_spooled(
                 await publish_media(session, services, f"media.{filled.media.status}", filled.media)
             return filled
         try:
-            await repo.add(media)
+            # A savepoint: a collision undoes the insert only, never the caller's earlier work
+            # in this unit of work.
+            async with session.begin_nested():
+                await repo.add(media)
         except IntegrityError:
             # A concurrent upload of the same bytes won the insert: answer its media.
-            await session.rollback()
             await step.discard()
             winner = await repo.get_by_sha256(org_id, spooled.sha256)
             if winner is None:
@@ -239,23 +241,25 @@ async def _fill_reserved(
     (what the uploader said when asking for the URL stays)."""
     org_id = made.org_id
     media = await reserved.claim()
-    media.kind = made.kind
-    media.status = made.status
-    media.mime = made.mime
-    media.size_bytes = made.size_bytes
-    media.sha256 = made.sha256
-    media.storage_key = made.storage_key
-    media.width, media.height = made.width, made.height
-    media.duration_seconds = made.duration_seconds
-    media.filename = media.filename or made.filename
-    media.metadata_ = {**(made.metadata_ or {}), **(media.metadata_ or {})}
-    media.placeholder = made.placeholder
-    media.declared_size = media.upload_key = media.upload_expires_at = None
     try:
-        await session.flush()
+        # A savepoint: a collision undoes this update only (the row is pending again), never
+        # the caller's earlier work in this unit of work.
+        async with session.begin_nested():
+            media.kind = made.kind
+            media.status = made.status
+            media.mime = made.mime
+            media.size_bytes = made.size_bytes
+            media.sha256 = made.sha256
+            media.storage_key = made.storage_key
+            media.width, media.height = made.width, made.height
+            media.duration_seconds = made.duration_seconds
+            media.filename = media.filename or made.filename
+            media.metadata_ = {**(made.metadata_ or {}), **(media.metadata_ or {})}
+            media.placeholder = made.placeholder
+            media.declared_size = media.upload_key = media.upload_expires_at = None
+            await session.flush()
     except IntegrityError:
         # The same bytes were stored meanwhile by another upload: collapse onto that media.
-        await session.rollback()
         winner = await MediaRepository(session).get_by_sha256(org_id, spooled.sha256)
         if winner is None:
             raise
