@@ -102,7 +102,13 @@ def test_a_tus_upload_killed_mid_way_resumes_to_the_right_sha256(
     assert (media["size_bytes"], media["filename"], media["source"]) == (SIZE, "resumed.wav", "tus")
     assert status.headers["media-id"] == media_id
     assert server.media_ids() == [media_id]
-    # One stored object, the original; no spool file, no S3 multipart upload left behind.
-    assert server.stored_objects() == [f"{media['org_id']}/originals/{digest}"]
+    # One original, and the audio's waveform (the post-ingest step); no spool file, no S3
+    # multipart upload left behind.
+    variants = f"{media['org_id']}/variants/{media_id}/v1"
+    assert server.stored_objects() == [
+        f"{media['org_id']}/originals/{digest}",
+        f"{variants}/waveform.png",
+        f"{variants}/waveform_json.json",
+    ]
     assert server.spool_files() == []
     assert server.multipart_uploads() == []

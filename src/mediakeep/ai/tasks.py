@@ -14,7 +14,6 @@ from mediakeep.jobs.tasks import JobFailed, TaskContext, TaskResult, task
 
 async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[str, Any]) -> str:
     from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, open_spool
-    from mediakeep.variants import service as variants
 
     job = ctx.job
     async with open_spool(ctx.services, job.org_id) as spool:
@@ -30,8 +29,6 @@ async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[st
                 spooled=spooled,
                 fields=IngestFields(filename=filename, metadata={"ai": metadata}),
             )
-            if not result.deduped:
-                await variants.variants_after_upload(ctx.services, session, result.media)
             return result.media.id
 
 

@@ -19,6 +19,7 @@ from mediakeep.errors import MediaError, conflict, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.imageops.repository import ImageOpsRepository
 from mediakeep.imageops.schemas import ConvertIn, CropIn, ResizeIn
+from mediakeep.ingest import finish
 from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
 from mediakeep.ingest.spool import Spool, SpooledFile
 from mediakeep.kit.time import now
@@ -122,7 +123,6 @@ async def store_derived(
         result.media.derived_from_id = media.id
         result.media.derived_operation = operation
         await session.flush()
-        await variants.variants_after_upload(services, session, result.media)
     return result
 
 
@@ -242,7 +242,7 @@ async def crop(
     finally:
         await asyncio.to_thread(output.path.unlink, missing_ok=True)
     if body.regenerate_variants:
-        await variants.variants_after_upload(services, session, replaced)
+        await finish.outputs_again(services, session, replaced)
     return IngestResult(replaced, deduped=False)
 
 

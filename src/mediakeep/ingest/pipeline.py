@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.errors import MediaError
 from mediakeep.events.publish import publish_media
 from mediakeep.ids import new_id
+from mediakeep.ingest.finish import PostIngest
 from mediakeep.ingest.scan import scan_upload
 from mediakeep.ingest.sniff import kind_of
 from mediakeep.ingest.spool import Spool, SpooledFile
@@ -54,7 +55,14 @@ class IngestResult:
 CommitOriginal = Callable[[str], Awaitable[None]]
 # Locks and returns the `pending` row a direct upload reserved (409 `conflict` if it is gone).
 ClaimReserved = Callable[[], Awaitable[Media]]
-BeforeInsert = Callable[[Media], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """A direct upload's `pending` row: its id, and how to claim (lock) it."""
+
+    media_id: str
+    claim: ClaimReserved
 
 
 def storage_unavailable(exc: Exception) -> MediaError:
@@ -83,31 +91,6 @@ async def open_spool(services: Services, org_id: str) -> AsyncIterator[Spool]:
         yield spool
 
 
-async def ingest_chunks(
-    services: Services,
-    session: AsyncSession,
-    *,
-    org_id: str,
-    user_id: str | None,
-    source: str,
-    chunks: AsyncIterator[bytes],
-    fields: IngestFields,
-) -> IngestResult:
-    async with open_spool(services, org_id) as spool:
-        async for chunk in chunks:
-            await spool.write(chunk)
-        spooled = await spool.finish()
-        return await ingest_spooled(
-            services,
-            session,
-            org_id=org_id,
-            user_id=user_id,
-            source=source,
-            spooled=spooled,
-            fields=fields,
-        )
-
-
 async def ingest_spooled(
     services: Services,
     session: AsyncSession,
@@ -118,15 +101,15 @@ async def ingest_spooled(
     spooled: SpooledFile,
     fields: IngestFields,
     commit: CommitOriginal | None = None,
-    reserved: ClaimReserved | None = None,
+    reserved: Reserved | None = None,
     async_processing: bool = False,
-    before_insert: BeforeInsert | None = None,
+    generate_variants: bool = True,
 ) -> IngestResult:
     """Finish an upload whose bytes are fully spooled. Consumes the spool file in every case.
 
-    `before_insert` sees a new, probed, stored media just before its row is inserted (not for
-    a duplicate, an async upload, a quarantined file or a direct upload's reserved row): the
-    place for slow work that must not hold SQLite's write lock, such as rendering variants.
+    A new media ends in the post-ingest step (ingest/finish.py): its derived files are made
+    before its row is written (so SQLite's write lock is not held meanwhile) and recorded with
+    it. `generate_variants=False` (the uploader's choice) leaves them out.
 
     With `async_processing` the probe is left to a `media.process` job: the row is inserted as
     `processing` together with that job, and the queue is checked before anything is stored.
@@ -136,6 +119,7 @@ async def ingest_spooled(
     be a duplicate).
     """
     repo = MediaRepository(session)
+    step = PostIngest(services, wanted=generate_variants)
     try:
         # The bytes as uploaded are scanned, before anything (EXIF stripping) rewrites them.
         verdict = await scan_upload(services.settings, spooled.path)
@@ -151,7 +135,7 @@ async def ingest_spooled(
         existing = await repo.get(org_id, found.id) if found is not None else None
         if existing is not None:
             if reserved is not None:
-                await repo.delete(await reserved())
+                await repo.delete(await reserved.claim())
             UPLOADS.labels(source, "deduped").inc()
             return IngestResult(existing, deduped=True)
         kind = kind_of(spooled.mime)
@@ -182,17 +166,8 @@ async def ingest_spooled(
                 await commit(key)
         except StorageUnavailable as exc:
             raise storage_unavailable(exc) from exc
-        if reserved is not None:
-            filled = await _fill_reserved(session, reserved, org_id, source, spooled, kind, facts)
-            if not filled.deduped:
-                if verdict.infected:
-                    filled.media.status = "quarantined"
-                    await session.flush()
-                await publish_media(session, services, "media.uploaded", filled.media)
-                await publish_media(session, services, f"media.{filled.media.status}", filled.media)
-            return filled
         media = Media(
-            id=new_id(services.settings.id_prefix),
+            id=reserved.media_id if reserved is not None else new_id(services.settings.id_prefix),
             org_id=org_id,
             uploaded_by=user_id,
             kind=kind,
@@ -216,13 +191,25 @@ async def ingest_spooled(
             placeholder=facts.placeholder,
             version=1,
         )
-        if before_insert is not None and media.status == "ready":
-            await before_insert(media)
+        if media.status == "ready":  # before the write transaction starts
+            await step.render(media)
+        if reserved is not None:
+            filled = await _fill_reserved(session, reserved, media, source, spooled)
+            if filled.deduped:
+                await step.discard()
+            else:
+                await step.record(session, filled.media)
+                await publish_media(session, services, "media.uploaded", filled.media)
+                await publish_media(session, services, f"media.{filled.media.status}", filled.media)
+            return filled
         try:
-            await repo.add(media)
+            # A savepoint: a collision undoes the insert only, never the caller's earlier work
+            # in this unit of work.
+            async with session.begin_nested():
+                await repo.add(media)
         except IntegrityError:
             # A concurrent upload of the same bytes won the insert: answer its media.
-            await session.rollback()
+            await step.discard()
             winner = await repo.get_by_sha256(org_id, spooled.sha256)
             if winner is None:
                 raise
@@ -230,13 +217,9 @@ async def ingest_spooled(
             return IngestResult(winner, deduped=True)
         job = None
         if async_processing:  # same transaction as the row: both commit, or neither does
-            job = await jobs.enqueue(
-                services, session, org_id=org_id, type="media.process", media_id=media.id
-            )
-        if job is None:  # MEDIA_VIDEO_AUTO_STREAM: in this transaction, like its row
-            from mediakeep.streaming.service import start_after_upload
-
-            await start_after_upload(services, session, media)
+            job = await step.enqueue(session, media)
+        else:  # in this transaction, like its row
+            await step.record(session, media)
         await publish_media(session, services, "media.uploaded", media)
         if media.status in ("ready", "quarantined"):
             await publish_media(session, services, f"media.{media.status}", media)
@@ -249,36 +232,38 @@ async def ingest_spooled(
 
 async def _fill_reserved(
     session: AsyncSession,
-    reserved: ClaimReserved,
-    org_id: str,
+    reserved: Reserved,
+    made: Media,
     source: str,
     spooled: SpooledFile,
-    kind: str,
-    facts: ProbeResult,
 ) -> IngestResult:
-    """Turn a direct upload's `pending` row into the media its verified bytes make."""
-    media = await reserved()
-    media.kind = kind
-    media.status = "ready"
-    media.mime = spooled.mime
-    media.size_bytes = spooled.size
-    media.sha256 = spooled.sha256
-    media.storage_key = keys.original(org_id, spooled.sha256)
-    media.width, media.height = facts.width, facts.height
-    media.duration_seconds = facts.duration_seconds
-    media.filename = media.filename or spooled.sha256[:12]
-    media.metadata_ = {**facts.metadata, **(media.metadata_ or {})}
-    media.placeholder = facts.placeholder
-    media.declared_size = media.upload_key = media.upload_expires_at = None
+    """Turn a direct upload's `pending` row into `made`, the media its verified bytes make
+    (what the uploader said when asking for the URL stays)."""
+    org_id = made.org_id
+    media = await reserved.claim()
     try:
-        await session.flush()
+        # A savepoint: a collision undoes this update only (the row is pending again), never
+        # the caller's earlier work in this unit of work.
+        async with session.begin_nested():
+            media.kind = made.kind
+            media.status = made.status
+            media.mime = made.mime
+            media.size_bytes = made.size_bytes
+            media.sha256 = made.sha256
+            media.storage_key = made.storage_key
+            media.width, media.height = made.width, made.height
+            media.duration_seconds = made.duration_seconds
+            media.filename = media.filename or made.filename
+            media.metadata_ = {**(made.metadata_ or {}), **(media.metadata_ or {})}
+            media.placeholder = made.placeholder
+            media.declared_size = media.upload_key = media.upload_expires_at = None
+            await session.flush()
     except IntegrityError:
         # The same bytes were stored meanwhile by another upload: collapse onto that media.
-        await session.rollback()
         winner = await MediaRepository(session).get_by_sha256(org_id, spooled.sha256)
         if winner is None:
             raise
-        await MediaRepository(session).delete(await reserved())
+        await MediaRepository(session).delete(await reserved.claim())
         UPLOADS.labels(source, "deduped").inc()
         return IngestResult(winner, deduped=True)
     UPLOADS.labels(source, "stored").inc()

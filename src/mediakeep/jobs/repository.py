@@ -328,9 +328,3 @@ class JobQueue:
         await self.session.execute(
             update(Job).where(Job.id == job_id, Job.status == "pending").values(heartbeat_at=None)
         )
-
-    async def pending_count(self) -> int:
-        result = await self.session.execute(
-            select(func.count()).select_from(Job).where(Job.status == "pending")
-        )
-        return int(result.scalar_one())

@@ -203,10 +203,6 @@ class TaskContext:
         self._groups.add(process.pid)
         return Child(process, self)
 
-    async def run_process(self, argv: Sequence[str], **kwargs: Any) -> ChildResult:
-        child = await self.start_process(argv, **kwargs)
-        return await child.wait()
-
     def kill_group(self, pgid: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
@@ -240,9 +236,11 @@ async def _media_failed(session: AsyncSession, job: JobInfo, _status: str, reaso
 
 @task("media.process", on_failed=_media_failed)
 async def process_media(ctx: TaskContext) -> TaskResult:
-    """Probe an uploaded original (dimensions, duration, codecs; full decode check), make its
-    image variants unless `params.generate_variants` is false, and make the media `ready` with
-    its variants in one commit; or `failed`, with the reason, when the bytes do not decode."""
+    """Probe an uploaded original (dimensions, duration, codecs; full decode check), run the
+    post-ingest step (ingest/finish.py; its files unless `params.generate_variants` is false),
+    and make the media `ready` with its variants in one commit; or `failed`, with the reason,
+    when the bytes do not decode."""
+    from mediakeep.ingest.finish import PostIngest
     from mediakeep.media.repository import MediaRepository
     from mediakeep.models import Media
     from mediakeep.processing.probe import ProbeError, probe
@@ -272,7 +270,7 @@ async def process_media(ctx: TaskContext) -> TaskResult:
     except ProbeError as exc:
         raise JobFailed(f"The file cannot be processed: {exc}") from exc
     await ctx.report_progress(40)
-    # The variants are rendered before the commit that makes the media ready (outside any
+    # The files are rendered before the commit that makes the media ready (outside any
     # transaction, to deterministic keys), so `ready` and its variants appear together.
     as_ready = Media(
         id=media.id,
@@ -282,17 +280,11 @@ async def process_media(ctx: TaskContext) -> TaskResult:
         status="ready",
         storage_key=media.storage_key,
         version=media.version,
+        metadata_=facts.metadata,
+        duration_seconds=facts.duration_seconds,
     )
-    rendered = None
-    poster = None
-    if job.params.get("generate_variants", True):
-        rendered = await _render_variants(ctx, as_ready)
-        if media.kind in ("video", "audio"):  # poster, waveform
-            from mediakeep.videoops.poster import render_extras
-
-            as_ready.metadata_ = facts.metadata
-            as_ready.duration_seconds = facts.duration_seconds
-            poster = await render_extras(ctx.services, as_ready)
+    step = PostIngest(ctx.services, wanted=bool(job.params.get("generate_variants", True)))
+    await step.render(as_ready)
     await ctx.report_progress(90)
     async with ctx.transaction() as session:
         current = await MediaRepository(session).get(job.org_id, job.media_id)
@@ -308,36 +300,11 @@ async def process_media(ctx: TaskContext) -> TaskResult:
             current.status = "ready"
             current.updated_at = now()
             await session.flush()
-            from mediakeep.streaming.service import start_after_upload
-
-            await start_after_upload(ctx.services, session, current)  # MEDIA_VIDEO_AUTO_STREAM
+            await step.record(session, current)  # its variants; MEDIA_VIDEO_AUTO_STREAM
             from mediakeep.events.publish import publish_media
 
             await publish_media(session, ctx.services, "media.ready", current)
-            from mediakeep.variants.service import record_variants
-
-            if rendered is not None:
-                await record_variants(ctx.services, session, current, rendered)
-            if poster is not None:
-                await record_variants(ctx.services, session, current, poster)
     return {"media_id": job.media_id}
-
-
-async def _render_variants(ctx: TaskContext, media: Any) -> Any:
-    """The variant files of an image about to be ready (None for other kinds, or when they
-    cannot be made: the media stands without them, as on the synchronous path)."""
-    from mediakeep.errors import MediaError
-    from mediakeep.variants.service import has_variants, render_variants
-
-    if not has_variants(media):
-        return None
-    try:
-        return await render_variants(ctx.services, media)
-    except MediaError as exc:
-        if exc.status != 422:
-            raise
-        log.warning("variants failed", media_id=media.id, reason=exc.message)
-        return None
 
 
 # Tasks of other domains register by being imported (after everything above exists).

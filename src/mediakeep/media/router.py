@@ -36,7 +36,6 @@ from mediakeep.media.schemas import (
 )
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
-from mediakeep.variants import service as variants
 
 router = APIRouter(prefix="/media", tags=["media"])
 
@@ -118,20 +117,6 @@ async def _into_collection(
         await collections.add_uploaded(session, principal, form.collection_id, result.media.id)
 
 
-async def _make_variants(
-    session: WriteSession,
-    form: MediaFieldsIn,
-    result: IngestResult,
-    made: variants.UploadVariants,
-) -> None:
-    if result.job is not None:  # the job makes them; it is written with this unit of work
-        result.job.params = {**result.job.params, "generate_variants": form.generate_variants}
-    # A new media's variants were rendered before its row was inserted (`made.render`); they
-    # are recorded with it. An async upload's job and a deduped upload do not come here.
-    if form.generate_variants and not result.deduped and result.job is None:
-        await made.record(session, result.media)
-
-
 def _refuse_declared_oversize(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -169,7 +154,6 @@ async def upload(
             raise _as_invalid(exc) from exc
         await _check_collection(services, principal, fields)
         spooled = await spool.finish()
-        made = variants.UploadVariants(services, wanted=fields.generate_variants)
         result = await ingest_spooled(
             services,
             session,
@@ -179,10 +163,9 @@ async def upload(
             spooled=spooled,
             fields=_fields(fields, form.filename),
             async_processing=fields.async_,
-            before_insert=made.render,
+            generate_variants=fields.generate_variants,
         )
         await _into_collection(session, principal, fields, result)
-    await _make_variants(session, fields, result, made)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 
 
@@ -231,17 +214,11 @@ async def create(
     except ValidationError as exc:
         raise _as_invalid(exc) from exc
     await _check_collection(services, principal, body)
-    made = variants.UploadVariants(services, wanted=body.generate_variants)
     if body.source.type == "remote_url":
-        result = await _ingest_remote(
-            services, session, principal, str(body.source.url), body, made
-        )
+        result = await _ingest_remote(services, session, principal, str(body.source.url), body)
     else:
-        result = await _ingest_data_url(
-            services, session, principal, body.source.data_url, body, made
-        )
+        result = await _ingest_data_url(services, session, principal, body.source.data_url, body)
     await _into_collection(session, principal, body, result)
-    await _make_variants(session, body, result, made)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 
 
@@ -260,7 +237,6 @@ async def _ingest_remote(
     principal: Principal,
     url: str,
     body: CreateMediaIn,
-    made: variants.UploadVariants,
 ) -> IngestResult:
     settings = services.settings
     org_id = principal.org_id
@@ -297,7 +273,7 @@ async def _ingest_remote(
         spooled=spooled,
         fields=_fields(body, filename),
         async_processing=body.async_,
-        before_insert=made.render,
+        generate_variants=body.generate_variants,
     )
 
 
@@ -307,7 +283,6 @@ async def _ingest_data_url(
     principal: Principal,
     data_url: str,
     body: CreateMediaIn,
-    made: variants.UploadVariants,
 ) -> IngestResult:
     async with open_spool(services, principal.org_id) as spool:
         for chunk in iter_data_url(data_url):
@@ -322,7 +297,7 @@ async def _ingest_data_url(
         spooled=spooled,
         fields=_fields(body, None),
         async_processing=body.async_,
-        before_insert=made.render,
+        generate_variants=body.generate_variants,
     )
 
 

@@ -507,11 +507,6 @@ def convert(
     return _save(image, out, output, quality=quality, lossless=lossless)
 
 
-def same_format(path: Path) -> str:
-    """The output format matching the original's own (for operations that keep it)."""
-    return _SAME_FORMAT[_open(path, None).format]
-
-
 def resize(
     path: Path,
     out: Path,

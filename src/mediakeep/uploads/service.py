@@ -16,6 +16,7 @@ from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import (
     IngestFields,
     IngestResult,
+    Reserved,
     clean_filename,
     ingest_spooled,
     open_spool,
@@ -31,7 +32,6 @@ from mediakeep.storage import keys
 from mediakeep.storage.base import ObjectChanged, StorageUnavailable
 from mediakeep.uploads.repository import SOURCE, UploadRepository
 from mediakeep.uploads.schemas import FinalizeIn, UploadDedupedOut, UploadUrlIn, UploadUrlOut
-from mediakeep.variants import service as variants
 
 log = structlog.get_logger(__name__)
 
@@ -213,7 +213,7 @@ async def finalize(
                 spooled=spooled,
                 fields=IngestFields(),
                 commit=promote,
-                reserved=claim,
+                reserved=Reserved(media_id, claim),
             )
     except (ObjectChanged, FileNotFoundError) as exc:
         raise conflict(
@@ -232,13 +232,6 @@ async def finalize(
     # Promoted (a copy) or collapsed onto a duplicate: either way, no incoming object
     # outlives the finalize.
     after_commit(session, lambda: storage.delete(key))
-    if not result.deduped:
-        try:
-            await variants.variants_after_upload(services, session, result.media)
-        except MediaError as exc:
-            # The object has left `incoming/`: failing here would strand the pending row with
-            # nothing to finalize. The media stands; POST /media/{id}/variants makes them later.
-            log.warning("variants failed after finalize", media_id=media_id, reason=exc.message)
     return result
 
 

@@ -1,8 +1,8 @@
 """Making, storing and recording an image's variants.
 
-`generate_variants` is the one entry point, for the upload routes (synchronously, after the
-ingest), for `POST /media/{id}/variants` and for job tasks. It works in two steps so that a
-caller can keep the slow part out of a write transaction: `render_variants` (read the original,
+`generate_variants` makes them again for `POST /media/{id}/variants` (a new media gets them in
+the post-ingest step, ingest/finish.py). It works in two steps so that a caller can keep the
+slow part out of a write transaction: `render_variants` (read the original,
 make the files in a thread, store them at their deterministic keys; no database) and
 `record_variants` (upsert the rows, drop stale ones; objects of replaced rows are deleted after
 commit). A retry overwrites the same keys, so nothing is duplicated.
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.db import after_commit
@@ -27,8 +26,6 @@ from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
 from mediakeep.variants.repository import VariantRepository
-
-log = structlog.get_logger(__name__)
 
 # Images libvips (or the HEIC/BMP fallbacks) can rasterise; SVG is kept as is.
 _RASTER = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic",
@@ -175,29 +172,6 @@ async def generate_variants(
     return await record_variants(services, session, media, rendered)
 
 
-async def render_after_upload(services: Services, media: Media) -> RenderedVariants | None:
-    """The render half of an upload's variants (image presets; a video's poster and storyboard;
-    an audio's waveform), no database work: the upload routes run it before the media's row is
-    inserted, so SQLite's write lock is not held while libvips or ffmpeg work. A variant that
-    cannot be made leaves the upload standing (it was probed already) and is logged; storage
-    trouble is a 503."""
-    if media.status != "ready":
-        return None
-    if media.kind in ("video", "audio"):
-        from mediakeep.videoops.poster import render_extras
-
-        return await render_extras(services, media)
-    if not has_variants(media):
-        return None
-    try:
-        return await render_variants(services, media)
-    except MediaError as exc:
-        if exc.status != 422:
-            raise
-        log.warning("variants failed", media_id=media.id, reason=exc.message)
-        return None
-
-
 async def render_extras_again(
     services: Services, media: Media, names: Sequence[str] | None
 ) -> RenderedVariants:
@@ -215,39 +189,6 @@ async def render_extras_again(
     if rendered is None:
         raise unprocessable(f"no {' or '.join(own)} could be made from this {media.kind}")
     return rendered
-
-
-async def variants_after_upload(
-    services: Services, session: AsyncSession, media: Media
-) -> list[Variant]:
-    """Render and record an upload's variants (see `render_after_upload`)."""
-    rendered = await render_after_upload(services, media)
-    if rendered is None:
-        return []
-    return await record_variants(services, session, media, rendered)
-
-
-@dataclass
-class UploadVariants:
-    """Variants made before the insert: pass `render` as the ingest's `before_insert`, then
-    `record` them in the same unit of work as the row."""
-
-    services: Services
-    wanted: bool
-    rendered: RenderedVariants | None = None
-    attempted: bool = False
-
-    async def render(self, media: Media) -> None:
-        if self.wanted:
-            self.attempted = True
-            self.rendered = await render_after_upload(self.services, media)
-
-    async def record(self, session: AsyncSession, media: Media) -> list[Variant]:
-        if not self.attempted:  # e.g. a direct upload's row: made after the fact
-            return await variants_after_upload(self.services, session, media)
-        if self.rendered is None or self.rendered.media_id != media.id:
-            return []
-        return await record_variants(self.services, session, media, self.rendered)
 
 
 def _remove(paths: list[Path]) -> None:

@@ -25,7 +25,6 @@ from mediakeep.processing.probe import ALLOWED_DEMUXERS
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
-from mediakeep.variants import service as variants
 
 VIDEO_FORMATS = ("mp4", "webm")
 # Source MIME -> (muxer for a stream-copied cut, extension)
@@ -251,7 +250,6 @@ async def store_output(
         result.media.derived_from_id = media.id
         result.media.derived_operation = plan.operation
         await session.flush()
-        await variants.variants_after_upload(services, session, result.media)
     if plan.operation == "video.thumbnail" and plan.params.get("set_poster"):
         from mediakeep.videoops.poster import poster_from_image
 
