@@ -8,7 +8,7 @@ from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal, Role
-from mediakeep.auth.service import authenticate_request
+from mediakeep.auth.service import Credentials, authenticate_request
 from mediakeep.config import Settings
 from mediakeep.errors import forbidden
 from mediakeep.kit.request_context import set_user_id
@@ -81,8 +81,18 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def credentials_of(request: Request) -> Credentials:
+    """What the request presents: an API key, an Authorization header, the org it names."""
+    ref = (request.headers.get("x-org") or request.query_params.get("org") or "").strip()
+    return Credentials(
+        api_key=request.headers.get("x-api-key"),
+        authorization=request.headers.get("authorization"),
+        org_ref=ref or None,
+    )
+
+
 async def _authenticate(request: Request, session: _RequestSession) -> Principal:
-    principal = await authenticate_request(request, get_services(request), session)
+    principal = await authenticate_request(credentials_of(request), get_services(request), session)
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
     return principal
 

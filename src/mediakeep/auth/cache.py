@@ -42,7 +42,9 @@ from mediakeep.models.identity import ApiKey, Membership, Org, User
 log = structlog.get_logger(__name__)
 
 # Tables whose rows decide who a credential is and what it may do.
-AUTH_TABLES = frozenset({"users", "orgs", "memberships", "api_keys"})
+# Refresh tokens count for their revocations (a login session ending ends its access tokens);
+# inserts and rotations are not access changes (rotation is marked auth-neutral).
+AUTH_TABLES = frozenset({"users", "orgs", "memberships", "api_keys", "refresh_tokens"})
 _AUTH_MODELS = (User, Org, Membership, ApiKey)
 # Execution option for writes to those tables that change nothing about access (last-used times).
 AUTH_NEUTRAL = "auth_neutral"

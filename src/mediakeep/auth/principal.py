@@ -15,6 +15,7 @@ class Principal:
     role: Role
     via: Literal["token", "api_key", "local"]
     api_key_id: str | None = None
+    session_id: str | None = None  # the login session of an access token of ours
 
     def can(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]

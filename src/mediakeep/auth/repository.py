@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.models.identity import ApiKey, Membership, Org, RefreshToken, User
@@ -72,6 +72,20 @@ class OrgRepository:
         await self.session.flush()
 
 
+def _session_lives(user_id: str, session_id: str | None) -> list[ColumnElement[bool]]:
+    """The condition that a login session (refresh-token family) of the user is not revoked:
+    folded into the principal's one statement."""
+    if session_id is None:
+        return []
+    return [
+        exists().where(
+            RefreshToken.user_id == user_id,
+            RefreshToken.family_id == session_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+    ]
+
+
 class MembershipRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -80,24 +94,32 @@ class MembershipRepository:
         self.session.add(Membership(org_id=org_id, user_id=user_id, role=role))
         await self.session.flush()
 
-    async def role_in(self, user_id: str, org_ref: str) -> OrgRole | None:
-        """The user's membership in the org whose id or slug is `org_ref`."""
+    async def role_in(
+        self, user_id: str, org_ref: str, session_id: str | None = None
+    ) -> OrgRole | None:
+        """The user's membership in the org whose id or slug is `org_ref` (and, with
+        `session_id`, only while that login session lives)."""
         result = await self.session.execute(
             select(Org.id, Org.slug, Org.name, Membership.role)
             .join(Membership, Membership.org_id == Org.id)
-            .where(Membership.user_id == user_id, or_(Org.id == org_ref, Org.slug == org_ref))
+            .where(
+                Membership.user_id == user_id,
+                or_(Org.id == org_ref, Org.slug == org_ref),
+                *_session_lives(user_id, session_id),
+            )
             .limit(1)
         )
         row = result.first()
         return OrgRole(*row) if row else None
 
-    async def default_role(self, user_id: str) -> OrgRole | None:
-        """The user's membership in their personal org, else in the org they joined first."""
+    async def default_role(self, user_id: str, session_id: str | None = None) -> OrgRole | None:
+        """The user's membership in their personal org, else in the org they joined first (and,
+        with `session_id`, only while that login session lives)."""
         result = await self.session.execute(
             select(Org.id, Org.slug, Org.name, Membership.role)
             .join(Membership, Membership.org_id == Org.id)
             .join(User, User.id == Membership.user_id)
-            .where(Membership.user_id == user_id)
+            .where(Membership.user_id == user_id, *_session_lives(user_id, session_id))
             .order_by((Org.id == User.personal_org_id).desc(), Membership.id)
             .limit(1)
         )
@@ -211,7 +233,9 @@ class RefreshTokenRepository:
                 RefreshToken.spent_at.is_(None),
                 RefreshToken.revoked_at.is_(None),
             )
-            .values(spent_at=when)
+            .values(spent_at=when),
+            # Rotation: the login session goes on, nobody's access changed.
+            execution_options={"auth_neutral": True},
         )
         return _rowcount(result) == 1
 
@@ -222,9 +246,19 @@ class RefreshTokenRepository:
             .values(revoked_at=when)
         )
 
-    async def revoke_all_of_user(self, user_id: str, when: datetime) -> None:
-        await self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=when)
+    async def revoke_all_of_user(
+        self, user_id: str, when: datetime, *, keep_family: str | None = None
+    ) -> None:
+        """End every login session of the user (but `keep_family`, the caller's own)."""
+        statement = update(RefreshToken).where(
+            RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
         )
+        if keep_family is not None:
+            statement = statement.where(RefreshToken.family_id != keep_family)
+        await self.session.execute(statement.values(revoked_at=when))
+
+    async def session_lives(self, user_id: str, family_id: str) -> bool:
+        result = await self.session.execute(
+            select(*_session_lives(user_id, family_id))
+        )
+        return bool(result.scalar())

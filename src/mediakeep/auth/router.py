@@ -22,11 +22,10 @@ from mediakeep.deps import (
     Admin,
     CurrentPrincipal,
     ReadSession,
-    ServicesDep,
     SettingsDep,
     WriteSession,
 )
-from mediakeep.errors import MediaError
+from mediakeep.errors import MediaError, error_response, unauthorized
 
 # No router-level tags: each route names its own, and the first tag prefixes its operation id.
 router = APIRouter()
@@ -130,9 +129,15 @@ async def guest_login(session: WriteSession, settings: SettingsDep) -> TokenPair
 
 
 @router.post("/auth/refresh", tags=["auth"], response_model=TokenPair, responses=_errors(400, 401))
-async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenPair:
+async def refresh(
+    body: RefreshRequest, settings: SettingsDep, session: WriteSession
+) -> TokenPair | Response:
     """Rotate a refresh token into a new token pair."""
-    return await service.refresh(services.db, services.settings, body.refresh_token)
+    pair = await service.refresh(session, settings, body.refresh_token)
+    if pair is None:
+        # Answered, not raised: a reuse just revoked the token's family, and that must commit.
+        return error_response(unauthorized(service.INVALID_REFRESH))
+    return pair
 
 
 @router.post(
@@ -145,6 +150,19 @@ async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenPair:
 async def logout(body: RefreshRequest, session: WriteSession) -> Response:
     """Revoke a refresh token and every token rotated from the same login."""
     await service.logout(session, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/logout-all",
+    tags=["auth"],
+    status_code=204,
+    response_class=Response,
+    responses=_errors(401, 403),
+)
+async def logout_all(principal: CurrentPrincipal, session: WriteSession) -> Response:
+    """End every login session of the user: refresh tokens and access tokens, at once."""
+    await service.logout_all(session, principal)
     return Response(status_code=204)
 
 

@@ -52,6 +52,8 @@ class UserOut(BaseModel):
 class UpdateMeRequest(BaseModel):
     name: str | None = Field(None, max_length=200)
     password: str | None = Field(None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    # Needed with `password`: a stolen access token alone must not take the account over.
+    current_password: str | None = Field(None, max_length=PASSWORD_MAX)
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

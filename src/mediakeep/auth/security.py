@@ -8,7 +8,7 @@ auth/jwks.py against the issuer's keys, never against our secret).
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from argon2 import PasswordHasher
@@ -42,7 +42,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def create_access_token(secret: str, user_id: str, ttl: timedelta) -> str:
+class AccessClaims(NamedTuple):
+    user_id: str
+    expires_at: datetime
+    session_id: str | None  # the refresh-token family (login) the token was issued in
+
+
+def create_access_token(
+    secret: str, user_id: str, ttl: timedelta, session_id: str | None = None
+) -> str:
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": user_id,
@@ -53,12 +61,16 @@ def create_access_token(secret: str, user_id: str, ttl: timedelta) -> str:
         "exp": now + ttl,
         "typ": "access",
     }
+    if session_id is not None:
+        # The login session: when it ends (logout, logout-all, password change, reuse of a
+        # refresh token), its access tokens end with it, not at their expiry.
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_claims(secret: str, token: str) -> tuple[str, datetime] | None:
-    """(user id, expiry) of a valid access token, else None (expired, not yet valid, altered,
-    wrong alg/iss/aud/typ)."""
+def decode_access_claims(secret: str, token: str) -> AccessClaims | None:
+    """The claims of a valid access token, else None (expired, not yet valid, altered, wrong
+    alg/iss/aud/typ)."""
     try:
         if jwt.get_unverified_header(token).get("alg") != ALGORITHM:
             return None
@@ -74,13 +86,18 @@ def decode_access_claims(secret: str, token: str) -> tuple[str, datetime] | None
         return None
     if claims.get("typ") != "access" or not isinstance(claims.get("sub"), str):
         return None
-    return str(claims["sub"]), datetime.fromtimestamp(int(claims["exp"]), UTC)
+    session_id = claims.get("sid")
+    return AccessClaims(
+        str(claims["sub"]),
+        datetime.fromtimestamp(int(claims["exp"]), UTC),
+        session_id if isinstance(session_id, str) else None,
+    )
 
 
 def decode_access_token(secret: str, token: str) -> str | None:
     """The user id of a valid access token, else None."""
     decoded = decode_access_claims(secret, token)
-    return decoded[0] if decoded else None
+    return decoded.user_id if decoded else None
 
 
 def unverified_alg_and_issuer(token: str) -> tuple[object, object]:

@@ -4,13 +4,13 @@ import asyncio
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import cast
 
 import jwt
 import structlog
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -204,6 +204,8 @@ async def get_me(session: AsyncSession, principal: Principal) -> UserOut:
 
 
 async def update_me(session: AsyncSession, principal: Principal, body: UpdateMeRequest) -> UserOut:
+    if principal.via == "api_key" and not principal.can("member"):
+        raise forbidden("A viewer API key may only read; the profile needs the member role")
     user = await UserRepository(session).get(principal.user_id)
     if user is None:
         raise unauthorized("This user no longer exists")
@@ -212,9 +214,15 @@ async def update_me(session: AsyncSession, principal: Principal, body: UpdateMeR
     if body.password is not None:
         if principal.via == "api_key":
             raise forbidden("An API key may not change the password; sign in as the user")
+        if user.password_hash is not None and not await _verify_password(
+            user.password_hash, body.current_password or ""
+        ):
+            raise forbidden("current_password is missing or wrong")
         user.password_hash = await _hash_password(body.password)
-        # Sessions opened with the old password end; access tokens lapse with their short TTL.
-        await RefreshTokenRepository(session).revoke_all_of_user(user.id, utcnow())
+        # Every other login session ends, and with it its access tokens, at once.
+        await RefreshTokenRepository(session).revoke_all_of_user(
+            user.id, utcnow(), keep_family=principal.session_id
+        )
     await session.flush()
     return await _user_out(session, user)
 
@@ -226,16 +234,19 @@ async def _issue_pair(
     session: AsyncSession, settings: Settings, user_id: str, family_id: str | None = None
 ) -> TokenPair:
     refresh = security.new_secret_token(REFRESH_TOKEN_PREFIX)
+    family = family_id or new_id("rff")
     await RefreshTokenRepository(session).add(
         RefreshToken(
             id=new_id("rft"),
             user_id=user_id,
-            family_id=family_id or new_id("rff"),
+            family_id=family,
             token_hash=security.sha256_hex(refresh),
             expires_at=utcnow() + settings.refresh_token_ttl,
         )
     )
-    access = security.create_access_token(settings.secret_key, user_id, settings.access_token_ttl)
+    access = security.create_access_token(
+        settings.secret_key, user_id, settings.access_token_ttl, session_id=family
+    )
     return TokenPair(
         access_token=access,
         refresh_token=refresh,
@@ -275,36 +286,42 @@ async def guest_login(session: AsyncSession, settings: Settings) -> TokenPair:
     return await _issue_pair(session, settings, user.id)
 
 
-async def refresh(db: Database, settings: Settings, presented: str) -> TokenPair:
-    """Rotate a refresh token. A spent one presented again revokes its whole family.
-
-    Runs in its own unit of work so that a revocation is committed even though the request
-    then fails with 401.
-    """
+async def refresh(session: AsyncSession, settings: Settings, presented: str) -> TokenPair | None:
+    """Rotate a refresh token; None when it is invalid, expired or revoked. A spent one
+    presented again revokes its whole family, so the caller must commit even then: it answers
+    401 without raising (see the router)."""
     now = utcnow()
-    pair: TokenPair | None = None
-    async with db.write_session() as session:
-        tokens = RefreshTokenRepository(session)
-        token = await tokens.get_by_hash(security.sha256_hex(presented))
-        if token is None or token.revoked_at is not None or token.expires_at <= now:
-            pass
-        elif token.spent_at is not None or not await tokens.spend(token.id, now):
-            # Reuse (or a concurrent rotation that lost the race): the token may be stolen.
-            await tokens.revoke_family(token.family_id, now)
-            log.warning("refresh token reuse; family revoked", family_id=token.family_id)
-        elif await UserRepository(session).get(token.user_id) is not None:
-            pair = await _issue_pair(session, settings, token.user_id, token.family_id)
-    if pair is None:
-        raise unauthorized("Invalid, expired or revoked refresh token")
-    return pair
+    tokens = RefreshTokenRepository(session)
+    token = await tokens.get_by_hash(security.sha256_hex(presented))
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    if token.spent_at is not None or not await tokens.spend(token.id, now):
+        # Reuse (or a concurrent rotation that lost the race): the token may be stolen.
+        await tokens.revoke_family(token.family_id, now)
+        log.warning("refresh token reuse; family revoked", family_id=token.family_id)
+        return None
+    if await UserRepository(session).get(token.user_id) is None:
+        return None
+    return await _issue_pair(session, settings, token.user_id, token.family_id)
+
+
+INVALID_REFRESH = "Invalid, expired or revoked refresh token"
 
 
 async def logout(session: AsyncSession, presented: str) -> None:
-    """Revoke the family of the presented refresh token; unknown tokens are ignored."""
+    """Revoke the family of the presented refresh token; unknown tokens are ignored. The
+    family's access tokens end with it."""
     tokens = RefreshTokenRepository(session)
     token = await tokens.get_by_hash(security.sha256_hex(presented))
     if token is not None:
         await tokens.revoke_family(token.family_id, utcnow())
+
+
+async def logout_all(session: AsyncSession, principal: Principal) -> None:
+    """End every login session of the user, and every access token, at once."""
+    if principal.via == "api_key":
+        raise forbidden("An API key may not end the user's sessions; sign in as the user")
+    await RefreshTokenRepository(session).revoke_all_of_user(principal.user_id, utcnow())
 
 
 # ---------------------------------------------------------------- API keys
@@ -381,9 +398,14 @@ async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: st
 # ---------------------------------------------------------------- request authentication
 
 
-def _org_ref(request: Request) -> str | None:
-    ref = (request.headers.get("x-org") or request.query_params.get("org") or "").strip()
-    return ref or None
+@dataclass(frozen=True)
+class Credentials:
+    """What a request presents to prove who it is: read from HTTP by the router layer (deps),
+    so this module knows nothing of requests."""
+
+    api_key: str | None = None
+    authorization: str | None = None  # the Authorization header as sent
+    org_ref: str | None = None  # X-Org or ?org=: the org's id or slug
 
 
 def _org_not_found(ref: str) -> MediaError:
@@ -391,12 +413,12 @@ def _org_not_found(ref: str) -> MediaError:
 
 
 async def _principal_from_api_key(
-    request: Request, services: Services, session: AsyncSession, presented: str
+    credentials: Credentials, services: Services, session: AsyncSession, presented: str
 ) -> Principal:
     if not presented.startswith(security.API_KEY_PREFIX):
         raise unauthorized("Invalid API key")
     key_hash = security.sha256_hex(presented)
-    ref = _org_ref(request)
+    ref = credentials.org_ref
     cache = services.principal_cache
     cache_key = ("api_key", key_hash, ref)
     epoch = None
@@ -457,48 +479,65 @@ async def _touch_api_key(services: Services, org_id: str, key_id: str, now: date
         log.warning("could not record API key use", key_id=key_id, error=str(exc))
 
 
-async def _user_membership(session: AsyncSession, user_id: str, ref: str | None) -> OrgRole:
-    """The user's role in the requested (or their default) org: one statement when it exists.
-    Deleting a user deletes their memberships, so only a miss asks whether the user is gone."""
+async def _user_membership(
+    session: AsyncSession, user_id: str, ref: str | None, session_id: str | None = None
+) -> OrgRole:
+    """The user's role in the requested (or their default) org, while their login session
+    lives: one statement when it all holds. Deleting a user deletes their memberships, so only
+    a miss asks why."""
     memberships = MembershipRepository(session)
-    found = await (memberships.role_in(user_id, ref) if ref else memberships.default_role(user_id))
+    found = await (
+        memberships.role_in(user_id, ref, session_id)
+        if ref
+        else memberships.default_role(user_id, session_id)
+    )
     if found is not None:
         return found
     if await UserRepository(session).get(user_id) is None:
         raise unauthorized("This user no longer exists")
+    if session_id is not None and not await RefreshTokenRepository(session).session_lives(
+        user_id, session_id
+    ):
+        raise unauthorized("This session has ended (signed out or password changed)")
     if ref:
         raise _org_not_found(ref)
     raise MediaError("not_found", 404, "You belong to no organisation")
 
 
 async def _principal_of_user(
-    request: Request, services: Services, session: AsyncSession, user_id: str
+    credentials: Credentials,
+    services: Services,
+    session: AsyncSession,
+    user_id: str,
+    session_id: str | None = None,
 ) -> Principal:
     """The user's principal in the requested (or else their default) org."""
-    db, ref = services.db, _org_ref(request)
+    db, ref = services.db, credentials.org_ref
     try:
-        found = await _user_membership(session, user_id, ref)
+        found = await _user_membership(session, user_id, ref, session_id)
     except MediaError:
         if db.read_engine is db.write_engine:
             raise
         # A read replica may lag behind a user (guest, external, just registered) or a
         # membership made moments ago: the primary has the last word.
         async with db.write_session() as primary:
-            found = await _user_membership(primary, user_id, ref)
+            found = await _user_membership(primary, user_id, ref, session_id)
     return Principal(
         user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
-        via="token",
+        via="token", session_id=session_id,
     )
 
 
 async def _principal_from_bearer(
-    request: Request, services: Services, session: AsyncSession, token: str
+    credentials: Credentials, services: Services, session: AsyncSession, token: str
 ) -> tuple[Principal, datetime]:
     decoded = security.decode_access_claims(services.settings.secret_key, token)
     if decoded is None:
         raise unauthorized("Invalid or expired access token")
-    user_id, expires_at = decoded
-    return await _principal_of_user(request, services, session, user_id), expires_at
+    principal = await _principal_of_user(
+        credentials, services, session, decoded.user_id, decoded.session_id
+    )
+    return principal, decoded.expires_at
 
 
 # ---------------------------------------------------------------- external identity
@@ -579,7 +618,7 @@ async def _external_user_id(db: Database, issuer: str, claims: dict[str, object]
 
 
 async def _principal_from_external(
-    request: Request,
+    credentials: Credentials,
     services: Services,
     session: AsyncSession,
     verifier: ExternalVerifier,
@@ -598,16 +637,16 @@ async def _principal_from_external(
     user_id = await _external_user_id(services.db, verifier.issuer, claims)
     expiry = claims.get("exp")
     expires_at = datetime.fromtimestamp(expiry, UTC) if isinstance(expiry, int) else None
-    return await _principal_of_user(request, services, session, user_id), expires_at
+    return await _principal_of_user(credentials, services, session, user_id), expires_at
 
 
 async def _local_principal(
-    request: Request, services: Services, session: AsyncSession
+    credentials: Credentials, services: Services, session: AsyncSession
 ) -> Principal:
     if services.local_admin is None:
         raise RuntimeError("auth is disabled but the local admin was not set up")
     user_id, org_id = services.local_admin
-    ref = _org_ref(request)
+    ref = credentials.org_ref
     if ref is None or ref in (org_id, LOCAL_ORG_SLUG):
         return Principal(
             user_id=user_id, org_id=org_id, org_slug=LOCAL_ORG_SLUG, role="owner", via="local"
@@ -620,7 +659,7 @@ async def _local_principal(
 
 
 async def authenticate_request(
-    request: Request, services: Services, session: AsyncSession
+    credentials: Credentials, services: Services, session: AsyncSession
 ) -> Principal:
     """The acting principal: local admin (auth off), an API key, or a bearer access token
     (ours, HS256; or, with AUTH_ISSUER and AUTH_JWKS_URL, the issuer's RS256/ES256).
@@ -628,11 +667,12 @@ async def authenticate_request(
     Warm, it costs no database statement (the principal cache); cold, one statement in the
     request's own session."""
     if not services.settings.auth_enabled:
-        return await _local_principal(request, services, session)
-    api_key = request.headers.get("x-api-key")
-    if api_key:
-        return await _principal_from_api_key(request, services, session, api_key.strip())
-    authorization = request.headers.get("authorization")
+        return await _local_principal(credentials, services, session)
+    if credentials.api_key:
+        return await _principal_from_api_key(
+            credentials, services, session, credentials.api_key.strip()
+        )
+    authorization = credentials.authorization
     if not authorization:
         raise unauthorized()
     match = _BEARER.match(authorization)
@@ -640,11 +680,11 @@ async def authenticate_request(
         raise unauthorized("Authorization must be 'Bearer <token>'")
     token = match.group(1)
     if token.startswith(security.API_KEY_PREFIX):  # many SDKs send API keys as bearer tokens
-        return await _principal_from_api_key(request, services, session, token)
+        return await _principal_from_api_key(credentials, services, session, token)
     cache = services.principal_cache
     # The token itself is the key: a hit skips the signature check, which the entry already
     # passed, and ends with the token's own expiry.
-    cache_key = ("bearer", token, _org_ref(request))
+    cache_key = ("bearer", token, credentials.org_ref)
     epoch = None
     if cache is not None:
         cached, epoch = await cache.lookup(cache_key)
@@ -657,10 +697,10 @@ async def authenticate_request(
         *security.unverified_alg_and_issuer(token)
     ):
         principal, expires_at = await _principal_from_external(
-            request, services, session, verifier, token
+            credentials, services, session, verifier, token
         )
     else:
-        principal, expires_at = await _principal_from_bearer(request, services, session, token)
+        principal, expires_at = await _principal_from_bearer(credentials, services, session, token)
     if cache is not None and expires_at is not None:
         cache.store(cache_key, principal, epoch, valid_until=expires_at)
     return principal

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from mediakeep.auth.principal import Principal
-from mediakeep.deps import ServicesDep, Viewer, get_services
+from mediakeep.deps import ServicesDep, Viewer, credentials_of, get_services
 from mediakeep.errors import MediaError, invalid
 from mediakeep.events import service
 from mediakeep.events.bus import Event, bus_of
@@ -129,7 +129,9 @@ async def _authenticate_ws(websocket: WebSocket) -> Principal | None:
     scope["headers"] = [*websocket.scope.get("headers", []), *extra]
     try:
         async with services.db.read_session() as session:
-            principal = await authenticate_request(Request(scope), services, session)
+            principal = await authenticate_request(
+                credentials_of(Request(scope)), services, session
+            )
     except MediaError:
         return None
     return principal if principal.can("viewer") else None
