@@ -261,19 +261,31 @@ class Routes(ClientBase):
             effect=_forget_tokens,
         )
 
+    @route("POST /api/v1/auth/logout-all")
+    def logout_all(self) -> Call[None]:
+        """End every login session of the user (all devices); forget this client's tokens."""
+        return Call("POST", f"{API}/auth/logout-all", no_content, effect=_forget_tokens)
+
     @route("GET /api/v1/users/me")
     def me(self) -> Call[User]:
         """The signed-in user with their organisations and roles."""
         return Call("GET", f"{API}/users/me", User.from_response)
 
     @route("PATCH /api/v1/users/me")
-    def update_me(self, *, name: str | None = None, password: str | None = None) -> Call[User]:
-        """Change the signed-in user's name or password (only what is given)."""
+    def update_me(
+        self,
+        *,
+        name: str | None = None,
+        password: str | None = None,
+        current_password: str | None = None,
+    ) -> Call[User]:
+        """Change the signed-in user's name or password (only what is given); a new password
+        needs the current one."""
         return Call(
             "PATCH",
             f"{API}/users/me",
             User.from_response,
-            json=json_body(name=name, password=password),
+            json=json_body(name=name, password=password, current_password=current_password),
         )
 
     # ------------------------------------------------------------ API keys
