@@ -10,8 +10,21 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 import uvicorn
 
+from mediakeep.app import create_app
+from mediakeep.auth.schemas import ApiKeyCreate, ApiKeyCreated, RegisterRequest
+from mediakeep.auth.service import create_api_key, register
+from mediakeep.bootstrap import build_services, build_worker_services, wire
 from mediakeep.config import Settings
+from mediakeep.db import Database
+from mediakeep.errors import MediaError
+from mediakeep.ingest.sweeper import sweep_once
+from mediakeep.jobs.celery_app import run_worker
+from mediakeep.jobs.local import LocalWorkerPool, run_local_worker
 from mediakeep.kit.durations import parse_duration
+from mediakeep.logging import configure_logging
+from mediakeep.migrate import upgrade
+from mediakeep.orgs.service import all_orgs, principal_for
+from mediakeep.usage.service import media_counts
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -33,7 +46,6 @@ def serve(
     if port:
         overrides["api_port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    from mediakeep.app import create_app
 
     application = create_app(settings, run_background=not no_worker)
     typer.echo(f"mediakeep listening on {settings.public_url}", err=True)
@@ -78,32 +90,26 @@ def worker(
     loglevel: str = typer.Option("WARNING", help="Celery's log level"),
 ) -> None:
     """Run jobs: a Celery worker (MEDIA_QUEUE_BACKEND=celery) or local worker processes."""
-    from mediakeep.logging import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
     count = concurrency or settings.worker_count
     if local or settings.queue_backend == "local":
         if count == 1 or nudge_stdin:
-            from mediakeep.jobs.local import run_local_worker
-
-            asyncio.run(run_local_worker(settings, nudge_stdin=nudge_stdin))
+            asyncio.run(run_local_worker(settings, build_worker_services, nudge_stdin=nudge_stdin))
         else:
             _run_local_pool(settings, count)
         return
     if not settings.broker_url:
         typer.echo("error: the celery queue backend needs CELERY_BROKER_URL or REDIS_URL", err=True)
         raise typer.Exit(2)
-    from mediakeep.jobs.celery_app import run_worker
 
-    run_worker(settings, count, loglevel.upper())
+    run_worker(settings, count, build_worker_services, loglevel.upper())
 
 
 def _run_local_pool(settings: Settings, count: int) -> None:
     """`mediakeep worker --local -c N`: N worker processes, restarted when they die."""
     import signal
-
-    from mediakeep.jobs.local import LocalWorkerPool
 
     async def run() -> None:
         pool = LocalWorkerPool(settings, count)
@@ -123,7 +129,6 @@ def _run_local_pool(settings: Settings, count: int) -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from mediakeep.migrate import upgrade
 
     settings = Settings()
     upgrade(settings)
@@ -137,8 +142,6 @@ def sweep(
     ),
 ) -> None:
     """Remove orphaned uploads and objects once (the server also does this periodically)."""
-    from mediakeep.ingest.sweeper import sweep_once
-    from mediakeep.services import build_services
 
     age: timedelta | None = parse_duration(max_age) if max_age else None
 
@@ -171,12 +174,9 @@ def _admin_run(work: "Callable[[AsyncSession], Awaitable[_T]]") -> _T:
     """Run `work` in one unit of work on the configured database; errors end the command."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mediakeep.db import Database
-    from mediakeep.errors import MediaError
-    from mediakeep.logging import configure_logging
-
     settings = Settings()
     configure_logging("WARNING")  # logs go to stderr; stdout carries only the answer
+    wire()  # events written here (user.registered) get their webhook deliveries
 
     async def run() -> _T:
         db = Database(settings)
@@ -218,9 +218,6 @@ def create_user(
     """Create a user and their personal organisation (as registration does)."""
     from pydantic import ValidationError
 
-    from mediakeep.auth.schemas import RegisterRequest
-    from mediakeep.auth.service import register
-
     secret = password or secrets.token_urlsafe(18)
     try:
         body = RegisterRequest.model_validate({"email": email, "password": secret, "name": name})
@@ -247,10 +244,6 @@ def create_key(
     """Create an API key for a user; the key is printed once, on stdout."""
     from pydantic import ValidationError
 
-    from mediakeep.auth.schemas import ApiKeyCreate, ApiKeyCreated
-    from mediakeep.auth.service import create_api_key
-    from mediakeep.orgs.service import principal_for
-
     try:
         body = ApiKeyCreate.model_validate({"name": name, "role": role})
     except ValidationError as exc:
@@ -272,8 +265,6 @@ def create_key(
 @admin.command("list-orgs")
 def list_orgs() -> None:
     """Every organisation with its member and media counts."""
-    from mediakeep.orgs.service import all_orgs
-    from mediakeep.usage.service import media_counts
 
     async def work(session: "AsyncSession") -> list[tuple[str, ...]]:
         orgs = await all_orgs(session)

@@ -7,8 +7,10 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal, Role
+from mediakeep.auth.service import authenticate_request
 from mediakeep.config import Settings
 from mediakeep.errors import forbidden
+from mediakeep.kit.request_context import set_user_id
 from mediakeep.services import Services
 from mediakeep.storage.base import Storage
 
@@ -46,10 +48,6 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def _authenticate(request: Request) -> Principal:
-    # Imported here so that auth's service (which uses the DB layer) loads after the app.
-    from mediakeep.auth.service import authenticate_request
-    from mediakeep.kit.request_context import set_user_id
-
     principal = await authenticate_request(request, get_services(request))
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
     return principal

@@ -5,17 +5,19 @@ from typing import Any
 
 from mediakeep.ai import providers
 from mediakeep.ai.providers import ProviderError
+from mediakeep.captions import formats
+from mediakeep.captions import service as captions
 from mediakeep.errors import MediaError
-from mediakeep.jobs.tasks import JobFailed, TaskContext, TaskResult, task
+from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, open_spool
+from mediakeep.jobs.registry import JobFailed, TaskContext, TaskResult, task
+from mediakeep.media.repository import MediaRepository
+from mediakeep.variants import service as variants
 
 # Ingest, media and captions import the job service, which imports this module: they are
 # imported where they are used.
 
 
 async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[str, Any]) -> str:
-    from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, open_spool
-    from mediakeep.variants import service as variants
-
     job = ctx.job
     async with open_spool(ctx.services, job.org_id) as spool:
         await spool.write(data)
@@ -76,10 +78,6 @@ async def generate_audio(ctx: TaskContext) -> TaskResult:
 
 @task("ai.generate_caption")
 async def generate_caption(ctx: TaskContext) -> TaskResult:
-    from mediakeep.captions import formats
-    from mediakeep.captions import service as captions
-    from mediakeep.media.repository import MediaRepository
-
     job = ctx.job
     if job.media_id is None:
         raise JobFailed("This job names no media")

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import MediaError
-from mediakeep.events.publish import publish_media
 from mediakeep.ids import new_id
 from mediakeep.ingest.scan import scan_upload
 from mediakeep.ingest.sniff import kind_of
@@ -20,12 +19,14 @@ from mediakeep.ingest.spool import Spool, SpooledFile
 from mediakeep.jobs import service as jobs
 from mediakeep.kit.http import sanitize_filename
 from mediakeep.media.repository import MediaRepository
+from mediakeep.media.service import publish_media
 from mediakeep.models import Job, Media
 from mediakeep.processing.image import strip_private_metadata
 from mediakeep.processing.probe import ProbeError, ProbeResult, probe
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.streaming.service import start_after_upload
 
 UPLOADS = Counter("mediakeep_uploads_total", "Files ingested", ["source", "outcome"])
 UPLOAD_BYTES = Counter("mediakeep_upload_bytes_total", "Bytes of new originals stored", ["source"])
@@ -234,8 +235,6 @@ async def ingest_spooled(
                 services, session, org_id=org_id, type="media.process", media_id=media.id
             )
         if job is None:  # MEDIA_VIDEO_AUTO_STREAM: in this transaction, like its row
-            from mediakeep.streaming.service import start_after_upload
-
             await start_after_upload(services, session, media)
         await publish_media(session, services, "media.uploaded", media)
         if media.status in ("ready", "quarantined"):

@@ -14,9 +14,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from sqlalchemy import select
 
 from mediakeep.config import Settings
+from mediakeep.jobs.local import LocalWorkerPool
+from mediakeep.jobs.repository import JobQueue
 
 if TYPE_CHECKING:
     from mediakeep.db import Database
@@ -63,11 +64,9 @@ def create_dispatcher(settings: Settings, *, workers: bool = False) -> Dispatche
 
 
 async def _jobs_table_answers(db: "Database") -> None:
-    from mediakeep.models import Job
-
     try:
         async with db.read_session() as session:
-            await session.execute(select(Job.id).limit(1))
+            await JobQueue(session).answers()
     except Exception as exc:
         raise QueueUnavailable(f"the jobs table does not answer ({type(exc).__name__})") from exc
 
@@ -84,8 +83,6 @@ class LocalDispatcher:
 
     async def start(self) -> None:
         if self.owns_workers and self.pool is None:
-            from mediakeep.jobs.local import LocalWorkerPool
-
             self.pool = LocalWorkerPool(self.settings, self.settings.worker_count)
             await self.pool.start()
 
