@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+import mediakeep.tasks  # noqa: F401 - every task registered before the first enqueue
 from mediakeep import __version__
 from mediakeep.ai.router import router as ai_router
 from mediakeep.auth.router import router as auth_router

@@ -1,4 +1,9 @@
-"""The `mediakeep` command: serve, migrate, sweep, admin (client commands come with the SDK)."""
+"""The `mediakeep` command: serve, migrate, sweep, admin (client commands come with the SDK).
+
+The composition root of the command line: each command imports the server modules it runs
+inside its function, so `mediakeep --help` and the SDK's client commands start without loading
+the whole server (docs/architecture.md; tests/test_architecture.py exempts this module).
+"""
 
 import asyncio
 import os
@@ -10,21 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 import uvicorn
 
-from mediakeep.app import create_app
-from mediakeep.auth.schemas import ApiKeyCreate, ApiKeyCreated, RegisterRequest
-from mediakeep.auth.service import create_api_key, register
-from mediakeep.bootstrap import build_services, build_worker_services, wire
 from mediakeep.config import Settings
-from mediakeep.db import Database
-from mediakeep.errors import MediaError
-from mediakeep.ingest.sweeper import sweep_once
-from mediakeep.jobs.celery_app import run_worker
-from mediakeep.jobs.local import LocalWorkerPool, run_local_worker
 from mediakeep.kit.durations import parse_duration
-from mediakeep.logging import configure_logging
-from mediakeep.migrate import upgrade
-from mediakeep.orgs.service import all_orgs, principal_for
-from mediakeep.usage.service import media_counts
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -46,6 +38,7 @@ def serve(
     if port:
         overrides["api_port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    from mediakeep.app import create_app
 
     application = create_app(settings, run_background=not no_worker)
     typer.echo(f"mediakeep listening on {settings.public_url}", err=True)
@@ -90,12 +83,16 @@ def worker(
     loglevel: str = typer.Option("WARNING", help="Celery's log level"),
 ) -> None:
     """Run jobs: a Celery worker (MEDIA_QUEUE_BACKEND=celery) or local worker processes."""
+    from mediakeep.logging import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
     count = concurrency or settings.worker_count
     if local or settings.queue_backend == "local":
         if count == 1 or nudge_stdin:
+            from mediakeep.bootstrap import build_worker_services
+            from mediakeep.jobs.local import run_local_worker
+
             asyncio.run(run_local_worker(settings, build_worker_services, nudge_stdin=nudge_stdin))
         else:
             _run_local_pool(settings, count)
@@ -103,6 +100,8 @@ def worker(
     if not settings.broker_url:
         typer.echo("error: the celery queue backend needs CELERY_BROKER_URL or REDIS_URL", err=True)
         raise typer.Exit(2)
+    from mediakeep.bootstrap import build_worker_services
+    from mediakeep.jobs.celery_app import run_worker
 
     run_worker(settings, count, build_worker_services, loglevel.upper())
 
@@ -110,6 +109,8 @@ def worker(
 def _run_local_pool(settings: Settings, count: int) -> None:
     """`mediakeep worker --local -c N`: N worker processes, restarted when they die."""
     import signal
+
+    from mediakeep.jobs.local import LocalWorkerPool
 
     async def run() -> None:
         pool = LocalWorkerPool(settings, count)
@@ -129,6 +130,7 @@ def _run_local_pool(settings: Settings, count: int) -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
+    from mediakeep.migrate import upgrade
 
     settings = Settings()
     upgrade(settings)
@@ -142,6 +144,8 @@ def sweep(
     ),
 ) -> None:
     """Remove orphaned uploads and objects once (the server also does this periodically)."""
+    from mediakeep.bootstrap import build_services
+    from mediakeep.ingest.sweeper import sweep_once
 
     age: timedelta | None = parse_duration(max_age) if max_age else None
 
@@ -173,6 +177,11 @@ _T = TypeVar("_T")
 def _admin_run(work: "Callable[[AsyncSession], Awaitable[_T]]") -> _T:
     """Run `work` in one unit of work on the configured database; errors end the command."""
     from sqlalchemy.exc import SQLAlchemyError
+
+    from mediakeep.bootstrap import wire
+    from mediakeep.db import Database
+    from mediakeep.errors import MediaError
+    from mediakeep.logging import configure_logging
 
     settings = Settings()
     configure_logging("WARNING")  # logs go to stderr; stdout carries only the answer
@@ -218,6 +227,9 @@ def create_user(
     """Create a user and their personal organisation (as registration does)."""
     from pydantic import ValidationError
 
+    from mediakeep.auth.schemas import RegisterRequest
+    from mediakeep.auth.service import register
+
     secret = password or secrets.token_urlsafe(18)
     try:
         body = RegisterRequest.model_validate({"email": email, "password": secret, "name": name})
@@ -244,6 +256,10 @@ def create_key(
     """Create an API key for a user; the key is printed once, on stdout."""
     from pydantic import ValidationError
 
+    from mediakeep.auth.schemas import ApiKeyCreate, ApiKeyCreated
+    from mediakeep.auth.service import create_api_key
+    from mediakeep.orgs.service import principal_for
+
     try:
         body = ApiKeyCreate.model_validate({"name": name, "role": role})
     except ValidationError as exc:
@@ -265,6 +281,8 @@ def create_key(
 @admin.command("list-orgs")
 def list_orgs() -> None:
     """Every organisation with its member and media counts."""
+    from mediakeep.orgs.service import all_orgs
+    from mediakeep.usage.service import media_counts
 
     async def work(session: "AsyncSession") -> list[tuple[str, ...]]:
         orgs = await all_orgs(session)

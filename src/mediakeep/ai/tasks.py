@@ -13,9 +13,6 @@ from mediakeep.jobs.registry import JobFailed, TaskContext, TaskResult, task
 from mediakeep.media.repository import MediaRepository
 from mediakeep.variants import service as variants
 
-# Ingest, media and captions import the job service, which imports this module: they are
-# imported where they are used.
-
 
 async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[str, Any]) -> str:
     job = ctx.job
