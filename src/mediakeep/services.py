@@ -3,14 +3,14 @@
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mediakeep.auth.jwks import ExternalVerifier
 from mediakeep.config import Settings
 from mediakeep.db import Database
-from mediakeep.ratelimit.limiter import RateLimiter
 from mediakeep.storage.base import Storage
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # built by mediakeep.bootstrap; named here only as types
+    from mediakeep.auth.jwks import ExternalVerifier
     from mediakeep.jobs.dispatch import Dispatcher
+    from mediakeep.ratelimit.limiter import RateLimiter
 
 
 @dataclass
@@ -19,6 +19,6 @@ class Services:
     db: Database
     storage: Storage
     local_admin: tuple[str, str] | None = field(default=None)  # (user_id, org_id) when auth is off
-    rate_limiter: RateLimiter | None = field(default=None)  # None when limits are off
-    external_identity: ExternalVerifier | None = field(default=None)  # AUTH_ISSUER's tokens
+    rate_limiter: "RateLimiter | None" = field(default=None)  # None when limits are off
+    external_identity: "ExternalVerifier | None" = field(default=None)  # AUTH_ISSUER's tokens
     dispatcher: "Dispatcher | None" = field(default=None)  # told about jobs after commit

@@ -117,6 +117,8 @@ class CeleryDispatcher:
     @property
     def app(self) -> Any:
         if self._app is None:
+            # Celery is loaded only with MEDIA_QUEUE_BACKEND=celery (a heavy import otherwise
+            # paid by every process); tests/test_architecture.py allows this one.
             from mediakeep.jobs.celery_app import create_celery
 
             self._app = create_celery(self.settings)
@@ -154,7 +156,7 @@ class CeleryDispatcher:
         await self._ping()
 
     async def publish(self, job_id: str, delay: float = 0.0) -> None:
-        from mediakeep.jobs.celery_app import send_job
+        from mediakeep.jobs.celery_app import send_job  # Celery only with its backend (above)
 
         await asyncio.to_thread(send_job, self.app, job_id, delay)
 
