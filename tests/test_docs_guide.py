@@ -29,7 +29,7 @@ from mediakeep.app import create_app
 from mediakeep.client import Client
 from mediakeep.client._core import Route
 from mediakeep.config import Settings
-from mediakeep.webhooks.service import sign
+from mediakeep.webhooks.signing import sign
 from tests import mediagen
 from tests.fixtures.services import free_port
 from tests.live import LiveServer, base_env

@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+import mediakeep.tasks  # noqa: F401 - every task registered before the first enqueue
 from mediakeep import __version__
 from mediakeep.ai.router import router as ai_router
 from mediakeep.apidocs import mount_api_docs
 from mediakeep.auth.cache import close_quietly
 from mediakeep.auth.router import router as auth_router
+from mediakeep.bootstrap import build_services
 from mediakeep.captions.router import router as captions_router
 from mediakeep.collections.router import router as collections_router
 from mediakeep.config import Settings
@@ -34,7 +36,6 @@ from mediakeep.middleware import RequestContextMiddleware
 from mediakeep.openapi import install_openapi, operation_id
 from mediakeep.orgs.router import router as orgs_router
 from mediakeep.ratelimit.middleware import RateLimitMiddleware
-from mediakeep.services import build_services
 from mediakeep.streaming.router import public_router as stream_public_router
 from mediakeep.streaming.router import router as stream_router
 from mediakeep.system.router import router as system_router

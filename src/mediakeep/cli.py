@@ -1,4 +1,9 @@
-"""The `mediakeep` command: serve, migrate, sweep, admin (client commands come with the SDK)."""
+"""The `mediakeep` command: serve, migrate, sweep, admin (client commands come with the SDK).
+
+The composition root of the command line: each command imports the server modules it runs
+inside its function, so `mediakeep --help` and the SDK's client commands start without loading
+the whole server (docs/architecture.md; tests/test_architecture.py exempts this module).
+"""
 
 import asyncio
 import os
@@ -119,18 +124,20 @@ def worker(
     count = concurrency or settings.worker_count
     if local or settings.queue_backend == "local":
         if count == 1 or nudge_stdin:
+            from mediakeep.bootstrap import build_worker_services
             from mediakeep.jobs.local import run_local_worker
 
-            asyncio.run(run_local_worker(settings, nudge_stdin=nudge_stdin))
+            asyncio.run(run_local_worker(settings, build_worker_services, nudge_stdin=nudge_stdin))
         else:
             _run_local_pool(settings, count)
         return
     if not settings.broker_url:
         typer.echo("error: the celery queue backend needs CELERY_BROKER_URL or REDIS_URL", err=True)
         raise typer.Exit(2)
+    from mediakeep.bootstrap import build_worker_services
     from mediakeep.jobs.celery_app import run_worker
 
-    run_worker(settings, count, loglevel.upper())
+    run_worker(settings, count, build_worker_services, loglevel.upper())
 
 
 def _run_local_pool(settings: Settings, count: int) -> None:
@@ -224,8 +231,8 @@ def sweep(
     ),
 ) -> None:
     """Remove orphaned uploads and objects once (the server also does this periodically)."""
+    from mediakeep.bootstrap import build_services
     from mediakeep.ingest.sweeper import sweep_once
-    from mediakeep.services import build_services
 
     age: timedelta | None = parse_duration(max_age) if max_age else None
 
@@ -256,12 +263,14 @@ def _admin_run(work: "Callable[[AsyncSession], Awaitable[_T]]") -> _T:
     """Run `work` in one unit of work on the configured database; errors end the command."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from mediakeep.bootstrap import wire
     from mediakeep.db import Database
     from mediakeep.errors import MediaError
     from mediakeep.logging import configure_logging
 
     settings = Settings()
     configure_logging("WARNING")  # logs go to stderr; stdout carries only the answer
+    wire()  # events written here (user.registered) get their webhook deliveries
 
     async def run() -> _T:
         db = Database(settings)

@@ -7,7 +7,6 @@ from typing import Any
 import asyncpg
 import structlog
 from sqlalchemy import event
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,33 +30,6 @@ def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
     objects, telling the job dispatcher, publishing events.
     """
     session.info.setdefault("after_commit", []).append(action)
-
-
-# SQLSTATE classes meaning "the server is not there right now": connection exceptions (08) and
-# operator intervention — shutting down, crash recovery, starting up (57P).
-_UNREACHABLE_SQLSTATES = ("08", "57P")
-
-
-def database_unreachable(exc: BaseException) -> bool:
-    """Whether `exc` says the database cannot be reached (down, restarting, connection lost),
-    as opposed to a bug or a refused statement: those are worth a 503 and a retry."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
-            return True
-        # SQLite's "database is locked" after busy_timeout: the writer is busy, try again.
-        return isinstance(exc, sa_exc.OperationalError) and "locked" in str(exc.orig)
-    if isinstance(exc, ConnectionError | TimeoutError):
-        # asyncpg raises the socket's own error while (re)connecting, unwrapped.
-        traceback = exc.__traceback__
-        while traceback is not None:
-            filename = traceback.tb_frame.f_code.co_filename
-            if "/asyncpg/" in filename or "/sqlalchemy/" in filename:
-                return True
-            traceback = traceback.tb_next
-    return False
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

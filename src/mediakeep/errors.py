@@ -6,12 +6,39 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mediakeep.db import database_unreachable
 from mediakeep.kit.request_context import current_request_id
 
 log = structlog.get_logger(__name__)
+
+
+# SQLSTATE classes meaning "the server is not there right now": connection exceptions (08) and
+# operator intervention — shutting down, crash recovery, starting up (57P).
+_UNREACHABLE_SQLSTATES = ("08", "57P")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (down, restarting, connection lost),
+    as opposed to a bug or a refused statement: those are worth a 503 and a retry."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
+            return True
+        # SQLite's "database is locked" after busy_timeout: the writer is busy, try again.
+        return isinstance(exc, sa_exc.OperationalError) and "locked" in str(exc.orig)
+    if isinstance(exc, ConnectionError | TimeoutError):
+        # asyncpg raises the socket's own error while (re)connecting, unwrapped.
+        traceback = exc.__traceback__
+        while traceback is not None:
+            filename = traceback.tb_frame.f_code.co_filename
+            if "/asyncpg/" in filename or "/sqlalchemy/" in filename:
+                return True
+            traceback = traceback.tb_next
+    return False
 
 
 class MediaError(Exception):

@@ -8,6 +8,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from mediakeep import deps
+from mediakeep.ratelimit.middleware import applies_to
+
 
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids (`media_upload`, `auth_login`) so the SDK and docs do not churn."""
@@ -131,9 +134,6 @@ def _dependency(annotated: Any) -> Any:
 
 def _route_errors(route: APIRoute, path: str) -> dict[str, str]:
     """Error statuses every route of its kind can answer, read from the route itself."""
-    # Imported here: deps pulls in the auth layer, which must load after the app module.
-    from mediakeep import deps
-    from mediakeep.ratelimit.middleware import applies_to
 
     calls = _dependency_calls(route)
     errors: dict[str, str] = {}

@@ -14,7 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from mediakeep.jobs.tasks import JobFailed, TaskContext, task
+from mediakeep.jobs.registry import JobFailed, TaskContext, task
 
 
 def output_key(ctx: TaskContext) -> str:

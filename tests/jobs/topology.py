@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediakeep.bootstrap import build_worker_services
 from mediakeep.config import Settings
-from mediakeep.jobs.runner import build_worker_services
 from mediakeep.services import Services
 from tests.fixtures.services import PostgresServer, RedisServer, S3Server, free_port
 from tests.jobs.support import FAST_JOBS_ENV, TEST_TASKS_ENV, WorkerProcess

@@ -185,6 +185,7 @@ async def synthesize(
 
 
 def _piper(voice_path: Path, text: str, out: Path) -> None:
+    # piper (the `ai` extra) is optional and heavy: loaded by the first synthesis only.
     from piper import PiperVoice
     from piper.config import SynthesisConfig
 
@@ -274,6 +275,7 @@ _MODELS: dict[str, Any] = {}
 
 
 def _whisper(path: Path, audio: Path, language: str | None) -> Transcription:
+    # faster-whisper (the `ai` extra) is optional and heavy: loaded by the first recognition.
     from faster_whisper import WhisperModel
 
     model = _MODELS.get(str(path))

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mediakeep.ai import providers
+from mediakeep.ai.repository import AiRequestRepository
 from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
 from mediakeep.errors import MediaError, not_found
@@ -85,26 +85,14 @@ def _start_of_day() -> datetime:
 
 async def spent_today(services: Services, org_id: str) -> int:
     async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(AiRequest)
-            .where(AiRequest.org_id == org_id, AiRequest.created_at >= _start_of_day())
-        )
-    return int(count or 0)
+        return await AiRequestRepository(session).count_since(org_id, _start_of_day())
 
 
 async def _existing(
     services: Services, org_id: str, kind: str, digest: str, model: str
 ) -> JobOut | None:
     async with services.db.write_session() as session:
-        row = await session.scalar(
-            select(AiRequest).where(
-                AiRequest.org_id == org_id,
-                AiRequest.kind == kind,
-                AiRequest.request_hash == digest,
-                AiRequest.model == model,
-            )
-        )
+        row = await AiRequestRepository(session).find(org_id, kind, digest, model)
         if row is None:
             return None
         job = await JobRepository(session).get(org_id, row.job_id)
@@ -146,7 +134,7 @@ async def submit(
             job = await jobs.enqueue(
                 services, session, org_id=org_id, type=job_type, media_id=media_id, params=params
             )
-            session.add(
+            AiRequestRepository(session).add(
                 AiRequest(
                     id=new_id("air"),
                     org_id=org_id,

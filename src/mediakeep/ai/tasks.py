@@ -5,16 +5,15 @@ from typing import Any
 
 from mediakeep.ai import providers
 from mediakeep.ai.providers import ProviderError
+from mediakeep.captions import formats
+from mediakeep.captions import service as captions
 from mediakeep.errors import MediaError
-from mediakeep.jobs.tasks import JobFailed, TaskContext, TaskResult, task
-
-# Ingest, media and captions import the job service, which imports this module: they are
-# imported where they are used.
+from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, open_spool
+from mediakeep.jobs.registry import JobFailed, TaskContext, TaskResult, task
+from mediakeep.media.repository import MediaRepository
 
 
 async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[str, Any]) -> str:
-    from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, open_spool
-
     job = ctx.job
     async with open_spool(ctx.services, job.org_id) as spool:
         await spool.write(data)
@@ -73,10 +72,6 @@ async def generate_audio(ctx: TaskContext) -> TaskResult:
 
 @task("ai.generate_caption")
 async def generate_caption(ctx: TaskContext) -> TaskResult:
-    from mediakeep.captions import formats
-    from mediakeep.captions import service as captions
-    from mediakeep.media.repository import MediaRepository
-
     job = ctx.job
     if job.media_id is None:
         raise JobFailed("This job names no media")

@@ -39,6 +39,7 @@ from mediakeep.auth.schemas import (
 from mediakeep.config import Settings
 from mediakeep.db import Database
 from mediakeep.errors import MediaError, conflict, forbidden, invalid, unauthorized
+from mediakeep.events.publish import publish_after_commit
 from mediakeep.ids import new_id
 from mediakeep.models.base import utcnow
 from mediakeep.models.identity import ApiKey, Org, RefreshToken, User
@@ -185,7 +186,6 @@ async def register(session: AsyncSession, body: RegisterRequest) -> UserOut:
         raise conflict("That email (or its organisation slug) was just taken; try again") from exc
     log.info("user registered", user_id=user.id, org_id=org_id)
     out = await _user_out(session, user)
-    from mediakeep.events.publish import publish_after_commit
 
     await publish_after_commit(
         session,

@@ -14,6 +14,8 @@ import webvtt
 
 Format = Literal["vtt", "srt"]
 
+MIME = {"vtt": "text/vtt", "srt": "application/x-subrip"}
+
 _VTT_TIME = r"(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
 _SRT_TIME = r"(\d{1,3}):([0-5]\d):([0-5]\d)[,.](\d{3})"
 _VTT_TIMING = re.compile(rf"^{_VTT_TIME}[ \t]+-->[ \t]+{_VTT_TIME}(?:[ \t]+.*)?$")

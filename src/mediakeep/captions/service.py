@@ -12,14 +12,15 @@ from mediakeep.captions.schemas import CaptionOut, Segment, TranscriptOut
 from mediakeep.errors import MediaError, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit.time import now
-from mediakeep.media.service import get_media, signed_link
+from mediakeep.media.presenter import caption_out
+from mediakeep.media.service import get_media
 from mediakeep.models import Caption, Media
 from mediakeep.processing.hls import canonical_tag
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
 
-MIME = {"vtt": "text/vtt", "srt": "application/x-subrip"}
+MIME = formats.MIME
 
 
 def language_of(raw: str) -> str:
@@ -112,25 +113,6 @@ async def save(
     return caption
 
 
-def to_out(services: Services, media: Media, caption: Caption) -> CaptionOut:
-    stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
-    # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
-    language = canonical_tag(caption.language)
-    url_vtt, _ = signed_link(
-        services, caption.vtt_key, filename=f"{stem}.{language}.vtt", mime=MIME["vtt"]
-    )
-    url_srt, _ = signed_link(
-        services, caption.srt_key, filename=f"{stem}.{language}.srt", mime=MIME["srt"]
-    )
-    return CaptionOut(
-        language=language,
-        source="asr" if caption.source == "asr" else "manual",
-        approved=caption.approved,
-        url_vtt=url_vtt,
-        url_srt=url_srt,
-    )
-
-
 async def create(
     services: Services,
     session: AsyncSession,
@@ -144,7 +126,7 @@ async def create(
     cues = parse(content, fmt)
     media = await get_media(session, org_id, media_id)
     caption = await save(services, session, media, lang, cues, source="manual", approved=True)
-    return to_out(services, media, caption)
+    return caption_out(services, media, caption)
 
 
 async def list_captions(
@@ -153,7 +135,7 @@ async def list_captions(
     media = await get_media(session, org_id, media_id)
     wanted = language_of(lang) if lang else None
     rows = await CaptionRepository(session).list(org_id, [media.id], wanted)
-    return [to_out(services, media, row) for row in rows]
+    return [caption_out(services, media, row) for row in rows]
 
 
 async def get_caption(
@@ -193,7 +175,7 @@ async def update(
         caption.approved = approved
         caption.updated_at = now()
         await session.flush()
-    return to_out(services, media, caption)
+    return caption_out(services, media, caption)
 
 
 async def transcript(
@@ -210,14 +192,3 @@ async def transcript(
     segments = [Segment(start=c.start, end=c.end, text=c.text) for c in cues]
     text = " ".join(" ".join(c.text.split()) for c in cues)
     return TranscriptOut(language=canonical_tag(caption.language), text=text, segments=segments)
-
-
-async def captions_of(
-    services: Services, session: AsyncSession, org_id: str, items: Sequence[Media]
-) -> dict[str, list[dict[str, object]]]:
-    """The caption entries of each media, for the media object."""
-    by_id = {media.id: media for media in items}
-    found: dict[str, list[dict[str, object]]] = {media.id: [] for media in items}
-    for row in await CaptionRepository(session).list(org_id, list(by_id)):
-        found[row.media_id].append(to_out(services, by_id[row.media_id], row).model_dump())
-    return found

@@ -16,11 +16,11 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mediakeep.config import Settings
 from mediakeep.db import Database
+from mediakeep.events.repository import EventLog
 from mediakeep.models.event import EventRecord
 
 log = structlog.get_logger(__name__)
@@ -92,11 +92,9 @@ class LocalEventBus:
         if not self._tail or self._task is not None:
             return
         async with self._db.read_session() as session:
-            self._last_seq = int(await session.scalar(select(func.max(EventRecord.seq))) or 0)
-            recent = await session.scalars(
-                select(EventRecord.id).where(EventRecord.seq > self._last_seq - LOOKBACK)
-            )
-            self._sent = dict.fromkeys(recent)
+            log_ = EventLog(session)
+            self._last_seq = await log_.last_seq()
+            self._sent = dict.fromkeys(await log_.ids_after(self._last_seq - LOOKBACK))
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -116,14 +114,7 @@ class LocalEventBus:
         # A sequence number is taken at insert but visible at commit, so on PostgreSQL a lower
         # one can appear after a higher one was read: look back a little, skip what was sent.
         async with self._db.read_session() as session:
-            rows = (
-                await session.scalars(
-                    select(EventRecord)
-                    .where(EventRecord.seq > self._last_seq - LOOKBACK)
-                    .order_by(EventRecord.seq)
-                    .limit(500 + LOOKBACK)
-                )
-            ).all()
+            rows = await EventLog(session).after(self._last_seq - LOOKBACK, 500 + LOOKBACK)
         for row in rows:
             if row.id in self._sent:
                 continue

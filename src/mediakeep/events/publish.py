@@ -1,6 +1,11 @@
-"""publish_after_commit: write the event (and its webhook deliveries) in the caller's unit of
-work; tell the bus once that unit of work has committed."""
+"""publish_after_commit: write the event in the caller's unit of work, run the in-transaction
+subscribers (webhooks add their deliveries there, subscribed at start-up by
+`mediakeep.bootstrap.wire`), and tell the bus once that unit of work has committed.
 
+Events carry plain data (JSON-able): the publisher never imports the domains that follow them.
+"""
+
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.db import after_commit
 from mediakeep.events.bus import Event, bus_of_session, record_to_event
+from mediakeep.events.repository import EventRepository
 from mediakeep.ids import new_id
 from mediakeep.models.base import utcnow
 from mediakeep.models.event import EventRecord
@@ -29,6 +35,17 @@ EVENT_TYPES = (
 )
 REALTIME_ONLY = frozenset({"job.progress"})
 
+# Runs in the transaction that records an event (not for REALTIME_ONLY types): what it writes
+# commits with the event or not at all.
+InTransaction = Callable[[AsyncSession, Event], Awaitable[Any]]
+_IN_TRANSACTION: list[InTransaction] = []
+
+
+def subscribe_in_transaction(subscriber: InTransaction) -> None:
+    """Have `subscriber(session, event)` run for every recorded event (idempotent)."""
+    if subscriber not in _IN_TRANSACTION:
+        _IN_TRANSACTION.append(subscriber)
+
 
 def jsonable(data: Any) -> Any:
     if isinstance(data, BaseModel):
@@ -46,17 +63,16 @@ async def publish_after_commit(
     session: AsyncSession, type: str, org_id: str, data: Any, *, at: datetime | None = None
 ) -> Event:
     """Record `type` for `org_id` in this transaction; it is announced only if it commits."""
-    from mediakeep.webhooks.service import enqueue_deliveries
-
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type}")
     record = EventRecord(
         id=new_id("evt"), org_id=org_id, type=type, data=jsonable(data), created_at=at or utcnow()
     )
-    session.add(record)
+    EventRepository(session).add(record)
     event = record_to_event(record)
     if type not in REALTIME_ONLY:
-        await enqueue_deliveries(session, event)
+        for subscriber in _IN_TRANSACTION:
+            await subscriber(session, event)
 
     bus = bus_of_session(session)
 
@@ -66,12 +82,3 @@ async def publish_after_commit(
 
     after_commit(session, announce)
     return event
-
-
-async def publish_media(session: AsyncSession, services: Any, type: str, media: Any) -> Event:
-    """A media event whose data is the media as the API shows it (GET /media/{id})."""
-    from mediakeep.media.service import to_out
-
-    return await publish_after_commit(
-        session, type, media.org_id, to_out(services, media).model_dump(mode="json")
-    )

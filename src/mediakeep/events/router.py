@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from mediakeep.auth.principal import Principal
+from mediakeep.auth.service import authenticate_request
 from mediakeep.deps import ServicesDep, Viewer, credentials_of, get_services
 from mediakeep.errors import MediaError, invalid
 from mediakeep.events import service
@@ -103,7 +104,6 @@ async def stream_events(
 
 async def _authenticate_ws(websocket: WebSocket) -> Principal | None:
     """The principal from the handshake's headers, else from a first `auth` message."""
-    from mediakeep.auth.service import authenticate_request
 
     services = get_services(websocket)  # type: ignore[arg-type]
     headers = websocket.headers

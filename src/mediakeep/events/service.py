@@ -2,30 +2,22 @@
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.events.bus import Event, record_to_event
-from mediakeep.models import EventRecord
+from mediakeep.events.repository import EventLog, EventRepository
 
 REPLAY_LIMIT = 1000
 
 
 async def replay_after(session: AsyncSession, org_id: str, last_event_id: str) -> list[Event]:
     """The org's events recorded after `last_event_id` (none if it is unknown or expired)."""
-    seq = await session.scalar(
-        select(EventRecord.seq).where(EventRecord.org_id == org_id, EventRecord.id == last_event_id)
-    )
+    repo = EventRepository(session)
+    seq = await repo.seq_of(org_id, last_event_id)
     if seq is None:
         return []
-    rows = await session.scalars(
-        select(EventRecord)
-        .where(EventRecord.org_id == org_id, EventRecord.seq > seq)
-        .order_by(EventRecord.seq)
-        .limit(REPLAY_LIMIT)
-    )
-    return [record_to_event(row) for row in rows]
+    return [record_to_event(row) for row in await repo.after(org_id, seq, REPLAY_LIMIT)]
 
 
 async def prune_before_all_orgs(session: AsyncSession, cutoff: datetime) -> None:
-    await session.execute(delete(EventRecord).where(EventRecord.created_at < cutoff))
+    await EventLog(session).prune_before(cutoff)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Request, Response
 
 from mediakeep.deps import ServicesDep
 from mediakeep.errors import MediaError, not_found
-from mediakeep.kit.serving import object_response
 from mediakeep.media.service import disposition_for
 from mediakeep.storage.local import LocalStorage
+from mediakeep.storage.serving import object_response
 
 router = APIRouter(tags=["files"])
 

@@ -2,17 +2,15 @@
 
 from mediakeep.auth.principal import Principal
 from mediakeep.errors import MediaError
+from mediakeep.imageops import service
 from mediakeep.imageops.schemas import ConvertIn
-from mediakeep.jobs.tasks import JobFailed, TaskContext, TaskResult, task
+from mediakeep.jobs.registry import JobFailed, TaskContext, TaskResult, task
 
 
 @task("image.convert")
 async def convert_image(ctx: TaskContext) -> TaskResult:
     """Convert one image into a derived media. A retry yields the same bytes, which the ingest
     dedups onto the media the first try made: no duplicate output."""
-    # Imported here: the service imports the ingest pipeline, which imports the job service,
-    # which imports this registry (a cycle at import time, not at run time).
-    from mediakeep.imageops import service
 
     job = ctx.job
     if job.media_id is None:

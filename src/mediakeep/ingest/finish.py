@@ -26,12 +26,8 @@ from mediakeep.models import Job, Media
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
 from mediakeep.streaming.service import start_after_upload
-from mediakeep.variants.service import (
-    RenderedVariants,
-    has_variants,
-    record_variants,
-    render_variants,
-)
+from mediakeep.variants.rendered import RenderedVariants
+from mediakeep.variants.service import has_variants, record_variants, render_variants
 from mediakeep.videoops.poster import render_extras
 
 log = structlog.get_logger(__name__)

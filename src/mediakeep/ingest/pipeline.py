@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import MediaError
-from mediakeep.events.publish import publish_media
 from mediakeep.ids import new_id
 from mediakeep.ingest.finish import PostIngest
 from mediakeep.ingest.scan import scan_upload
@@ -21,6 +20,7 @@ from mediakeep.ingest.spool import Spool, SpooledFile
 from mediakeep.jobs import service as jobs
 from mediakeep.kit.http import sanitize_filename
 from mediakeep.media.repository import MediaRepository
+from mediakeep.media.service import publish_media
 from mediakeep.models import Job, Media
 from mediakeep.processing.image import strip_private_metadata
 from mediakeep.processing.probe import ProbeError, ProbeResult, probe

@@ -19,6 +19,9 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from mediakeep.config import Settings
+from mediakeep.jobs.registry import load_extra_tasks
+from mediakeep.jobs.runner import ServicesBuilder, execute, new_worker_id, sweep_jobs, sweep_period
+from mediakeep.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -83,20 +86,24 @@ def send_job(app: Celery, job_id: str, delay: float = 0.0) -> None:
     )
 
 
+async def _not_started(_settings: Settings) -> Services:
+    raise RuntimeError("run_worker was not called: no Services builder for this worker")
+
+
+# Set by run_worker before the pool forks (a child inherits it).
+_build_services: ServicesBuilder = _not_started
+
+
 class _Runtime:
     """One event loop and one set of Services per worker process (made after the fork)."""
 
     def __init__(self, settings: Settings) -> None:
-        from mediakeep.jobs.runner import build_worker_services, new_worker_id
-
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        self.services = self.loop.run_until_complete(build_worker_services(settings))
+        self.services = self.loop.run_until_complete(_build_services(settings))
         self.worker_id = new_worker_id("celery")
 
     def run(self, job_id: str) -> str:
-        from mediakeep.jobs.runner import execute
-
         return self.loop.run_until_complete(execute(self.services, job_id, self.worker_id))
 
 
@@ -122,10 +129,9 @@ worker_process_init.connect(_forget_parent_runtime, weak=False)
 
 def _sweeper(settings: Settings, stop: threading.Event) -> None:
     """In the worker's main process: re-queue jobs of dead workers and re-send lost ones."""
-    from mediakeep.jobs.runner import build_worker_services, sweep_jobs, sweep_period
 
     async def loop() -> None:
-        services = await build_worker_services(settings)
+        services = await _build_services(settings)
         period = sweep_period(settings)
         while not stop.is_set():
             try:
@@ -142,10 +148,16 @@ def _sweeper(settings: Settings, stop: threading.Event) -> None:
     asyncio.run(loop())
 
 
-def run_worker(settings: Settings, concurrency: int, loglevel: str = "WARNING") -> None:
-    """`mediakeep worker` with MEDIA_QUEUE_BACKEND=celery: a Celery worker (prefork pool)."""
-    from mediakeep.jobs.tasks import load_extra_tasks
-
+def run_worker(
+    settings: Settings,
+    concurrency: int,
+    build_worker_services: ServicesBuilder,
+    loglevel: str = "WARNING",
+) -> None:
+    """`mediakeep worker` with MEDIA_QUEUE_BACKEND=celery: a Celery worker (prefork pool). The
+    CLI hands it `bootstrap.build_worker_services`; pool children inherit it when forked."""
+    global _build_services
+    _build_services = build_worker_services
     loaded = load_extra_tasks()
     app = create_celery(settings)
     stop = threading.Event()

@@ -14,9 +14,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from sqlalchemy import select
 
 from mediakeep.config import Settings
+from mediakeep.jobs.local import LocalWorkerPool
+from mediakeep.jobs.repository import JobQueue
 
 if TYPE_CHECKING:
     from mediakeep.db import Database
@@ -63,11 +64,9 @@ def create_dispatcher(settings: Settings, *, workers: bool = False) -> Dispatche
 
 
 async def _jobs_table_answers(db: "Database") -> None:
-    from mediakeep.models import Job
-
     try:
         async with db.read_session() as session:
-            await session.execute(select(Job.id).limit(1))
+            await JobQueue(session).answers()
     except Exception as exc:
         raise QueueUnavailable(f"the jobs table does not answer ({type(exc).__name__})") from exc
 
@@ -84,8 +83,6 @@ class LocalDispatcher:
 
     async def start(self) -> None:
         if self.owns_workers and self.pool is None:
-            from mediakeep.jobs.local import LocalWorkerPool
-
             self.pool = LocalWorkerPool(self.settings, self.settings.worker_count)
             await self.pool.start()
 
@@ -120,6 +117,8 @@ class CeleryDispatcher:
     @property
     def app(self) -> Any:
         if self._app is None:
+            # Celery is loaded only with MEDIA_QUEUE_BACKEND=celery (a heavy import otherwise
+            # paid by every process); tests/test_architecture.py allows this one.
             from mediakeep.jobs.celery_app import create_celery
 
             self._app = create_celery(self.settings)
@@ -157,7 +156,7 @@ class CeleryDispatcher:
         await self._ping()
 
     async def publish(self, job_id: str, delay: float = 0.0) -> None:
-        from mediakeep.jobs.celery_app import send_job
+        from mediakeep.jobs.celery_app import send_job  # Celery only with its backend (above)
 
         await asyncio.to_thread(send_job, self.app, job_id, delay)
 

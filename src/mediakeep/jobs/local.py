@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 import structlog
 
 from mediakeep.config import Settings
+from mediakeep.jobs.registry import load_extra_tasks
+from mediakeep.jobs.runner import (
+    ServicesBuilder,
+    claim_next,
+    new_worker_id,
+    run_claimed,
+    sweep_jobs,
+    sweep_period,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -136,18 +145,11 @@ class LocalWorkerPool:
         log.info("local workers stopped", count=len(processes))
 
 
-async def run_local_worker(settings: Settings, *, nudge_stdin: bool = False) -> None:
-    """One local worker: claim the oldest due job, run it, repeat; sweep when idle."""
-    from mediakeep.jobs.runner import (
-        build_worker_services,
-        claim_next,
-        new_worker_id,
-        run_claimed,
-        sweep_jobs,
-        sweep_period,
-    )
-    from mediakeep.jobs.tasks import load_extra_tasks
-
+async def run_local_worker(
+    settings: Settings, build_worker_services: ServicesBuilder, *, nudge_stdin: bool = False
+) -> None:
+    """One local worker: claim the oldest due job, run it, repeat; sweep when idle. The CLI
+    hands it `bootstrap.build_worker_services` (composition stays above the job machinery)."""
     loaded = load_extra_tasks()
     services = await build_worker_services(settings)
     worker_id = new_worker_id("local")

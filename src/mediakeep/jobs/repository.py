@@ -132,6 +132,10 @@ class JobQueue:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def answers(self) -> None:
+        """Raise if the jobs table cannot be read (the local queue's readiness)."""
+        await self.session.execute(select(Job.id).limit(1))
+
     async def get(self, job_id: str) -> Job | None:
         return await self.session.get(Job, job_id, populate_existing=True)
 

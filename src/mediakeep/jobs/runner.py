@@ -8,6 +8,7 @@ import contextlib
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.config import Settings
 from mediakeep.errors import MediaError
+from mediakeep.events.publish import publish_after_commit
+from mediakeep.jobs.registry import JobFailed, JobInfo, TaskContext, get_task
 from mediakeep.jobs.repository import JobQueue
-from mediakeep.jobs.tasks import JobFailed, JobInfo, TaskContext, get_task
 from mediakeep.kit.time import now
 from mediakeep.models import Job
 from mediakeep.services import Services
@@ -29,27 +31,13 @@ log = structlog.get_logger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 
+# How a worker process gets its own Services: `bootstrap.build_worker_services`, handed in by
+# the CLI (the composition layer), since the job machinery sits below the domains it builds.
+ServicesBuilder = Callable[[Settings], Awaitable[Services]]
+
 
 def new_worker_id(kind: str) -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{kind}:{secrets.token_hex(3)}"
-
-
-async def build_worker_services(settings: Settings) -> Services:
-    """A worker process's own database engines, storage and dispatcher (never the API's)."""
-    from mediakeep.db import Database
-    from mediakeep.jobs.dispatch import create_dispatcher
-    from mediakeep.storage.factory import create_storage
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    services = Services(settings=settings, db=Database(settings), storage=create_storage(settings))
-    services.dispatcher = create_dispatcher(settings)
-    from mediakeep.events import bus
-
-    if settings.redis_url and bus.bus_of(services.db) is None:
-        # Distributed mode: a worker announces its events on Redis itself. In embedded mode
-        # the API process tails the events table, so a worker needs no bus.
-        bus.install(services.db, bus.create_event_bus(settings, services.db, listen=False))
-    return services
 
 
 def info_of(job: Job) -> JobInfo:
@@ -143,8 +131,6 @@ async def _publish_end(
     result: dict[str, object] | None,
     reason: str | None,
 ) -> None:
-    from mediakeep.events.publish import publish_after_commit
-
     data: dict[str, object] = {
         "id": job.id,
         "type": job.type,

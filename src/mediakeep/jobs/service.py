@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.db import after_commit
 from mediakeep.errors import MediaError, conflict, not_found
 from mediakeep.ids import new_id
-from mediakeep.jobs import tasks
+from mediakeep.jobs import registry as tasks
 from mediakeep.jobs.dispatch import QueueUnavailable
 from mediakeep.jobs.repository import JobFilters, JobRepository
 from mediakeep.jobs.runner import info_of, publish_job

@@ -18,7 +18,6 @@ from mediakeep.ingest.multipart import read_multipart
 from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
 from mediakeep.jobs import service as jobs
 from mediakeep.jobs.schemas import AsyncUploadOut
-from mediakeep.kit.serving import object_response
 from mediakeep.media import service
 from mediakeep.media.repository import MediaFilters, SortField, SortOrder
 from mediakeep.media.schemas import (
@@ -36,6 +35,7 @@ from mediakeep.media.schemas import (
 )
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.storage.serving import object_response
 
 router = APIRouter(prefix="/media", tags=["media"])
 

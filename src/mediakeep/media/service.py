@@ -1,4 +1,5 @@
-"""Reading, editing and deleting media; building the media object with fresh signed links."""
+"""Reading, editing and deleting media. `present`/`present_many` load a media's variants and
+captions and hand the rows to `media.presenter`, which builds the answer with fresh links."""
 
 from collections.abc import Sequence
 from datetime import timedelta
@@ -7,12 +8,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
+from mediakeep.captions.repository import CaptionRepository
 from mediakeep.db import after_commit
 from mediakeep.errors import invalid, not_found
+from mediakeep.events.bus import Event
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.ingest.scan import quarantined_error
 from mediakeep.kit.http import sanitize_filename
 from mediakeep.kit.time import now, rfc3339
+
+# The presenter's link helpers, re-exported for the media routes that sign single links.
+from mediakeep.media.presenter import disposition_for as disposition_for
+from mediakeep.media.presenter import signed_link as signed_link
+from mediakeep.media.presenter import to_out as to_out
+from mediakeep.media.presenter import variant_out as variant_out
 from mediakeep.media.repository import (
     MediaFilters,
     MediaRepository,
@@ -21,7 +30,6 @@ from mediakeep.media.repository import (
     SortOrder,
 )
 from mediakeep.media.schemas import (
-    DerivedFrom,
     MediaOut,
     PresignOut,
     ResolvedUrl,
@@ -29,124 +37,27 @@ from mediakeep.media.schemas import (
     UpdateMediaIn,
     VariantOut,
 )
-from mediakeep.models import Media, Variant
+from mediakeep.models import Caption, Media
 from mediakeep.services import Services
 from mediakeep.storage import keys
-from mediakeep.storage.base import Disposition
-from mediakeep.streaming.links import summary as stream_summary
-
-
-def disposition_for(mime: str, requested: Disposition = "inline") -> Disposition:
-    # An SVG can carry script; it is only ever handed out as a download.
-    return "attachment" if mime == "image/svg+xml" else requested
-
-
-def signed_link(
-    services: Services,
-    key: str,
-    *,
-    filename: str | None,
-    mime: str,
-    expires_in: int | None = None,
-    disposition: Disposition = "inline",
-) -> tuple[str, int]:
-    seconds = expires_in or int(services.settings.download_url_ttl.total_seconds())
-    url = services.storage.signed_url(
-        key,
-        seconds,
-        filename=filename,
-        content_type=mime,
-        disposition=disposition_for(mime, disposition),
-    )
-    return url, seconds
-
-
-def variant_out(services: Services, media: Media, variant: Variant) -> VariantOut:
-    url, _ = signed_link(
-        services,
-        variant.storage_key,
-        filename=f"{media.filename}-{variant.name}",
-        mime=variant.mime,
-    )
-    return VariantOut(
-        name=variant.name,
-        mime=variant.mime,
-        width=variant.width,
-        height=variant.height,
-        size_bytes=variant.size_bytes,
-        url=url,
-    )
-
-
-def to_out(
-    services: Services,
-    media: Media,
-    variants: Sequence[Variant] = (),
-    deduped: bool | None = None,
-    captions: Sequence[dict[str, Any]] = (),
-) -> MediaOut:
-    url: str | None = None
-    expires_at = None
-    if media.storage_key and media.status not in ("pending", "quarantined"):
-        url, seconds = signed_link(
-            services, media.storage_key, filename=media.filename, mime=media.mime
-        )
-        expires_at = now() + timedelta(seconds=seconds)
-    derived = (
-        DerivedFrom(media_id=media.derived_from_id, operation=media.derived_operation or "")
-        if media.derived_from_id
-        else None
-    )
-    return MediaOut(
-        id=media.id,
-        org_id=media.org_id,
-        kind=media.kind,
-        source=media.source,
-        status=media.status,
-        filename=media.filename,
-        mime=media.mime,
-        size_bytes=media.size_bytes,
-        sha256=media.sha256,
-        width=media.width,
-        height=media.height,
-        duration_seconds=media.duration_seconds,
-        alt=media.alt,
-        caption=media.caption,
-        description=media.description,
-        is_private=media.is_private,
-        metadata=media.metadata_ or {},
-        placeholder=media.placeholder,
-        derived_from=derived,
-        url=url,
-        expires_at=expires_at,
-        variants=[variant_out(services, media, variant) for variant in variants],
-        captions=list(captions),
-        transcript=None,
-        stream=stream_summary(services, media),
-        version=media.version,
-        created_at=media.created_at,
-        updated_at=media.updated_at,
-        deduped=deduped,
-    )
 
 
 async def present(
     services: Services, session: AsyncSession, media: Media, deduped: bool | None = None
 ) -> MediaOut:
-    from mediakeep.captions.service import captions_of
-
     variants = await MediaRepository(session).variants_of(media.org_id, [media.id])
-    captions = await captions_of(services, session, media.org_id, [media])
-    return to_out(services, media, variants[media.id], deduped, captions[media.id])
+    captions = await CaptionRepository(session).list(media.org_id, [media.id])
+    return to_out(services, media, variants[media.id], deduped, captions)
 
 
 async def present_many(
     services: Services, session: AsyncSession, org_id: str, items: Sequence[Media]
 ) -> list[MediaOut]:
-    from mediakeep.captions.service import captions_of
-
-    variants = await MediaRepository(session).variants_of(org_id, [m.id for m in items])
-    captions = await captions_of(services, session, org_id, items)
+    ids = [m.id for m in items]
+    variants = await MediaRepository(session).variants_of(org_id, ids)
+    captions: dict[str, list[Caption]] = {media_id: [] for media_id in ids}
+    for row in await CaptionRepository(session).list(org_id, ids):
+        captions[row.media_id].append(row)
     return [
         to_out(services, media, variants[media.id], captions=captions[media.id]) for media in items
     ]
@@ -154,10 +65,7 @@ async def present_many(
 
 def present_rows(services: Services, rows: MediaRows) -> MediaOut:
     """The answer for a media read with its children in one statement (no further queries)."""
-    from mediakeep.captions.service import to_out as caption_out
-
-    captions = [caption_out(services, rows.media, c).model_dump() for c in rows.captions]
-    return to_out(services, rows.media, rows.variants, captions=captions)
+    return to_out(services, rows.media, rows.variants, captions=rows.captions)
 
 
 async def get_out(
@@ -168,6 +76,16 @@ async def get_out(
     if rows is None:
         raise not_found("media")
     return present_rows(services, rows)
+
+
+async def publish_media(
+    session: AsyncSession, services: Services, type: str, media: Media
+) -> Event:
+    """A media event whose data is the media as the API shows it (GET /media/{id}), as plain
+    JSON: the event's followers never need the media domain."""
+    return await publish_after_commit(
+        session, type, media.org_id, to_out(services, media).model_dump(mode="json")
+    )
 
 
 async def get_media(session: AsyncSession, org_id: str, media_id: str) -> Media:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mediakeep.processing import audio
 from mediakeep.processing.probe import ALLOWED_DEMUXERS
 
 VideoFormat = Literal["mp4", "webm"]
@@ -312,7 +313,6 @@ def make_waveform(
 ) -> list[float]:
     """The audio's peaks (0-1), measured on a mono signal resampled low enough that its PCM
     stays small whatever the duration, and drawn into `png` (via a temp name)."""
-    from mediakeep.processing import audio
 
     rate = audio.peak_rate(duration)
     pcm = run_ffmpeg([ffmpeg, *input_args(source, demuxer), *audio.waveform_pcm_args(rate)],

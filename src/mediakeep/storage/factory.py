@@ -2,6 +2,7 @@
 
 from mediakeep.config import Settings
 from mediakeep.storage.base import Storage
+from mediakeep.storage.local import LocalStorage
 
 
 def create_storage(settings: Settings) -> Storage:
@@ -9,6 +10,5 @@ def create_storage(settings: Settings) -> Storage:
         from mediakeep.storage.s3 import S3Storage  # boto3 is imported only when it is used
 
         return S3Storage(settings)
-    from mediakeep.storage.local import LocalStorage
 
     return LocalStorage(settings)

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer, WriteSession
 from mediakeep.errors import MediaError, not_found
 from mediakeep.jobs import service as jobs
-from mediakeep.kit.serving import object_response
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.storage.serving import object_response
 from mediakeep.streaming import service
 from mediakeep.streaming.links import check_token
 from mediakeep.streaming.schemas import StreamIn, StreamJobOut, StreamOut

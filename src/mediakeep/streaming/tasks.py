@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediakeep.jobs.tasks import JobFailed, JobInfo, TaskContext, TaskResult, task
+from mediakeep.jobs.registry import JobFailed, JobInfo, TaskContext, TaskResult, task
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
 from mediakeep.processing import hls

@@ -3,11 +3,11 @@
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from mediakeep.deps import ServicesDep
 from mediakeep.jobs.dispatch import QueueUnavailable
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.system import repository
 
 router = APIRouter(tags=["system"])
 
@@ -24,7 +24,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         async with services.db.read_session() as session:
-            await session.execute(text("SELECT 1"))
+            await repository.ping(session)
         checks["database"] = "ok"
     except Exception as exc:  # any driver error means "not ready"
         checks["database"] = f"unavailable: {type(exc).__name__}"

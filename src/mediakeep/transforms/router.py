@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from mediakeep.deps import ReadSession, ServicesDep, Viewer, get_services
 from mediakeep.errors import MediaError
-from mediakeep.kit.serving import object_response
 from mediakeep.services import Services
+from mediakeep.storage.serving import object_response
 from mediakeep.transforms import service
 from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
 from mediakeep.transforms.service import CACHE_CONTROL, Rendition, Target, TransformRuntime

@@ -10,7 +10,6 @@ commit). A retry overwrites the same keys, so nothing is duplicated.
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +19,14 @@ from mediakeep.errors import MediaError, invalid
 from mediakeep.ids import new_id
 from mediakeep.kit.time import now
 from mediakeep.models import Media, Variant
-from mediakeep.processing.image import ImageError, Output, make_variants
+from mediakeep.processing.image import ImageError, make_variants
 from mediakeep.processing.presets import VariantSpec
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.variants.rendered import RenderedVariants
 from mediakeep.variants.repository import VariantRepository
+from mediakeep.videoops.poster import EXTRA_NAMES, render_extras
 
 # Images libvips (or the HEIC/BMP fallbacks) can rasterise; SVG is kept as is.
 _RASTER = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic",
@@ -54,17 +55,6 @@ def select_specs(
             f"Unknown variant {', '.join(unknown)}; the presets are {', '.join(known)}", "names"
         )
     return tuple(known[name] for name in dict.fromkeys(names))
-
-
-@dataclass
-class RenderedVariants:
-    """Variant files stored for one version of a media, not yet recorded."""
-
-    media_id: str
-    version: int
-    specs: tuple[VariantSpec, ...]  # every preset that was considered
-    made: list[tuple[VariantSpec, str, Output]] = field(default_factory=list)  # (spec, key, out)
-    complete: bool = True  # every preset was considered (names=None)
 
 
 async def render_variants(
@@ -177,8 +167,6 @@ async def render_extras_again(
 ) -> RenderedVariants:
     """A video's or audio's ingest-time variants made again (all of them: they come from one
     pass each); 400 for a name that is not one of them, 422 when none can be made."""
-    from mediakeep.videoops.poster import EXTRA_NAMES, render_extras
-
     own = EXTRA_NAMES[media.kind]
     unknown = sorted(set(names or ()) - set(own))
     if unknown:

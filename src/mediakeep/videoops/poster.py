@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import MediaError
 from mediakeep.ids import new_id
@@ -22,7 +21,7 @@ from mediakeep.processing.probe import ALLOWED_DEMUXERS
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
-from mediakeep.variants.service import RenderedVariants, record_variants
+from mediakeep.variants.rendered import RenderedVariants
 
 log = structlog.get_logger(__name__)
 
@@ -193,11 +192,12 @@ async def render_extras(services: Services, media: Media) -> RenderedVariants | 
 
 
 async def poster_from_image(
-    services: Services, session: AsyncSession, video_media: Media, image: Media
-) -> None:
-    """Make `image` (a thumbnail of `video_media`) the video's poster."""
+    services: Services, video_media: Media, image: Media
+) -> RenderedVariants | None:
+    """Store `image` (a thumbnail of `video_media`) as the video's poster, for the caller to
+    record (`variants.service.record_variants`)."""
     if image.storage_key is None:
-        return
+        return None
     fmt = _MIME_FORMAT.get(image.mime, "jpeg")
     copy = services.storage.spool_path(keys.incoming(video_media.org_id, new_id("var")))
     try:
@@ -206,4 +206,4 @@ async def poster_from_image(
         rendered = await _store(services, video_media, copy, fmt)
     finally:
         await asyncio.to_thread(copy.unlink, missing_ok=True)
-    await record_variants(services, session, video_media, rendered)
+    return rendered

@@ -25,6 +25,8 @@ from mediakeep.processing.probe import ALLOWED_DEMUXERS
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
+from mediakeep.variants import service as variants
+from mediakeep.videoops.poster import poster_from_image
 
 VIDEO_FORMATS = ("mp4", "webm")
 # Source MIME -> (muxer for a stream-copied cut, extension)
@@ -251,9 +253,9 @@ async def store_output(
         result.media.derived_operation = plan.operation
         await session.flush()
     if plan.operation == "video.thumbnail" and plan.params.get("set_poster"):
-        from mediakeep.videoops.poster import poster_from_image
-
-        await poster_from_image(services, session, media, result.media)
+        poster = await poster_from_image(services, media, result.media)
+        if poster is not None:
+            await variants.record_variants(services, session, media, poster)
     return result
 
 

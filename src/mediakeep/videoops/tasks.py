@@ -5,8 +5,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from mediakeep.errors import MediaError
-from mediakeep.jobs.tasks import JobFailed, TaskContext, TaskResult, task
+from mediakeep.jobs.registry import JobFailed, TaskContext, TaskResult, task
+from mediakeep.media.repository import MediaRepository
 from mediakeep.processing import video
+from mediakeep.videoops import service
 
 if TYPE_CHECKING:
     from mediakeep.videoops.service import Runner
@@ -48,10 +50,6 @@ def _runner(ctx: TaskContext) -> "Runner":
 
 
 async def _operate(ctx: TaskContext, operation: str) -> TaskResult:
-    # Imported here: this module is imported by jobs.tasks, which the ingest pipeline needs.
-    from mediakeep.media.repository import MediaRepository
-    from mediakeep.videoops import service
-
     job = ctx.job
     if job.media_id is None:
         raise JobFailed("This job names no media")

@@ -16,12 +16,13 @@ from datetime import timedelta
 import httpx
 import structlog
 
+from mediakeep.events.service import prune_before_all_orgs
 from mediakeep.ingest.remote import FetchError, check_url
 from mediakeep.kit.time import now, rfc3339
 from mediakeep.models import WebhookDelivery
 from mediakeep.services import Services
 from mediakeep.webhooks.repository import DeliveryQueue
-from mediakeep.webhooks.service import sign
+from mediakeep.webhooks.signing import sign
 
 log = structlog.get_logger(__name__)
 
@@ -247,7 +248,6 @@ class WebhookSender:
 
     async def prune(self) -> None:
         """Drop events past the replay window and finished deliveries past their log window."""
-        from mediakeep.events.service import prune_before_all_orgs
 
         at = now()
         async with self.services.db.write_session() as session:

@@ -1,8 +1,6 @@
 """Webhook logic: CRUD, the delivery outbox (filled in the event's transaction) and signing."""
 
 import base64
-import hashlib
-import hmac
 import secrets
 from typing import Any
 
@@ -27,20 +25,12 @@ from mediakeep.webhooks.schemas import (
     WebhookOut,
     WebhookPatch,
 )
-
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+from mediakeep.webhooks.sender import wake
+from mediakeep.webhooks.signing import SECRET_PREFIX
 
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with
-    the base64-decoded secret."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 async def check_target(settings: Settings, url: str) -> None:
@@ -167,8 +157,6 @@ def _new_delivery(webhook: Webhook, event: dict[str, Any]) -> WebhookDelivery:
 
 
 def _wake_after_commit(session: AsyncSession) -> None:
-    from mediakeep.webhooks.sender import wake
-
     async def nudge() -> None:
         wake()
 

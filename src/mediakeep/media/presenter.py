@@ -1,0 +1,131 @@
+"""The media object as the API answers it, built from rows already loaded: a media, its
+variants and its captions. Pure functions: no session, no queries (loading is the caller's:
+`media.service.present`/`present_many`), only signing links with the storage's keys."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from mediakeep.captions.formats import MIME as CAPTION_MIME
+from mediakeep.captions.schemas import CaptionOut
+from mediakeep.kit.time import now
+from mediakeep.media.schemas import DerivedFrom, MediaOut, VariantOut
+from mediakeep.models import Caption, Media, Variant
+from mediakeep.processing.hls import canonical_tag
+from mediakeep.services import Services
+from mediakeep.storage.base import Disposition
+from mediakeep.streaming.links import summary as stream_summary
+
+
+def disposition_for(mime: str, requested: Disposition = "inline") -> Disposition:
+    # An SVG can carry script; it is only ever handed out as a download.
+    return "attachment" if mime == "image/svg+xml" else requested
+
+
+def signed_link(
+    services: Services,
+    key: str,
+    *,
+    filename: str | None,
+    mime: str,
+    expires_in: int | None = None,
+    disposition: Disposition = "inline",
+) -> tuple[str, int]:
+    seconds = expires_in or int(services.settings.download_url_ttl.total_seconds())
+    url = services.storage.signed_url(
+        key,
+        seconds,
+        filename=filename,
+        content_type=mime,
+        disposition=disposition_for(mime, disposition),
+    )
+    return url, seconds
+
+
+def variant_out(services: Services, media: Media, variant: Variant) -> VariantOut:
+    url, _ = signed_link(
+        services,
+        variant.storage_key,
+        filename=f"{media.filename}-{variant.name}",
+        mime=variant.mime,
+    )
+    return VariantOut(
+        name=variant.name,
+        mime=variant.mime,
+        width=variant.width,
+        height=variant.height,
+        size_bytes=variant.size_bytes,
+        url=url,
+    )
+
+
+def to_out(
+    services: Services,
+    media: Media,
+    variants: Sequence[Variant] = (),
+    deduped: bool | None = None,
+    captions: Sequence[Caption] = (),
+) -> MediaOut:
+    """The media object of API.md from rows already loaded: the media, its variants and its
+    captions (no session here; `media.service.present` loads them)."""
+    url: str | None = None
+    expires_at = None
+    if media.storage_key and media.status not in ("pending", "quarantined"):
+        url, seconds = signed_link(
+            services, media.storage_key, filename=media.filename, mime=media.mime
+        )
+        expires_at = now() + timedelta(seconds=seconds)
+    derived = (
+        DerivedFrom(media_id=media.derived_from_id, operation=media.derived_operation or "")
+        if media.derived_from_id
+        else None
+    )
+    return MediaOut(
+        id=media.id,
+        org_id=media.org_id,
+        kind=media.kind,
+        source=media.source,
+        status=media.status,
+        filename=media.filename,
+        mime=media.mime,
+        size_bytes=media.size_bytes,
+        sha256=media.sha256,
+        width=media.width,
+        height=media.height,
+        duration_seconds=media.duration_seconds,
+        alt=media.alt,
+        caption=media.caption,
+        description=media.description,
+        is_private=media.is_private,
+        metadata=media.metadata_ or {},
+        placeholder=media.placeholder,
+        derived_from=derived,
+        url=url,
+        expires_at=expires_at,
+        variants=[variant_out(services, media, variant) for variant in variants],
+        captions=[caption_out(services, media, caption).model_dump() for caption in captions],
+        transcript=None,
+        stream=stream_summary(services, media),
+        version=media.version,
+        created_at=media.created_at,
+        updated_at=media.updated_at,
+        deduped=deduped,
+    )
+
+
+def caption_out(services: Services, media: Media, caption: Caption) -> CaptionOut:
+    stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
+    # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
+    language = canonical_tag(caption.language)
+    url_vtt, _ = signed_link(
+        services, caption.vtt_key, filename=f"{stem}.{language}.vtt", mime=CAPTION_MIME["vtt"]
+    )
+    url_srt, _ = signed_link(
+        services, caption.srt_key, filename=f"{stem}.{language}.srt", mime=CAPTION_MIME["srt"]
+    )
+    return CaptionOut(
+        language=language,
+        source="asr" if caption.source == "asr" else "manual",
+        approved=caption.approved,
+        url_vtt=url_vtt,
+        url_srt=url_srt,
+    )
