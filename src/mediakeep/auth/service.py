@@ -4,7 +4,7 @@ import asyncio
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import cast
@@ -448,6 +448,7 @@ async def _principal_from_api_key(
         role=_min_role(as_role(key.role), as_role(grant.member_role)),
         via="api_key",
         api_key_id=key.id,
+        valid_until=key.expires_at,
     )
     if cache is not None:
         cache.store(cache_key, principal, epoch, valid_until=key.expires_at)
@@ -701,6 +702,7 @@ async def authenticate_request(
         )
     else:
         principal, expires_at = await _principal_from_bearer(credentials, services, session, token)
+    principal = replace(principal, valid_until=expires_at)
     if cache is not None and expires_at is not None:
         cache.store(cache_key, principal, epoch, valid_until=expires_at)
     return principal

@@ -12,10 +12,11 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from mediakeep.auth.principal import Principal
-from mediakeep.auth.service import authenticate_request
+from mediakeep.auth.service import Credentials, authenticate_request
 from mediakeep.deps import ServicesDep, Viewer, credentials_of, get_services
 from mediakeep.errors import MediaError, invalid
 from mediakeep.events import service
+from mediakeep.events.access import CloseReason, StreamAccess
 from mediakeep.events.bus import Event, bus_of
 from mediakeep.events.publish import EVENT_TYPES
 
@@ -30,6 +31,20 @@ CHANNELS = {"media": "media.", "jobs": "job.", "collections": "collection."}
 
 def _unavailable() -> MediaError:
     return MediaError("events.unavailable", 503, "The event bus is not running")
+
+
+def _closed(reason: CloseReason) -> dict[str, str]:
+    return {"type": "closed", "reason": reason}
+
+
+def _sse_closed(reason: CloseReason) -> bytes:
+    return f"event: closed\ndata: {json.dumps(_closed(reason))}\n\n".encode()
+
+
+def _wait_seconds(access: StreamAccess) -> float:
+    """Until the next heartbeat, or the credential's expiry if that comes first."""
+    left = access.seconds_left()
+    return HEARTBEAT_SECONDS if left is None else max(0.01, min(HEARTBEAT_SECONDS, left))
 
 
 def _sse(event: Event) -> bytes:
@@ -68,6 +83,8 @@ async def stream_events(
         raise _unavailable()
     org_id = principal.org_id
 
+    access = StreamAccess(services, credentials_of(request), principal)
+
     def matches(event: Event) -> bool:
         return event["org_id"] == org_id and (not wanted or event["type"] in wanted)
 
@@ -77,22 +94,33 @@ async def stream_events(
             yield b": connected\n\n"
             if last_event_id:
                 async with services.db.read_session() as session:
-                    for event in await service.replay_after(session, org_id, last_event_id):
-                        if matches(event):
-                            seen.add(event["id"])
-                            yield _sse(event)
+                    replay = await service.replay_after(session, org_id, last_event_id)
+                for event in replay:
+                    if matches(event):
+                        if reason := await access.check():
+                            yield _sse_closed(reason)
+                            return
+                        seen.add(event["id"])
+                        yield _sse(event)
             if not follow:  # catch-up polling: the replay only
                 return
             while True:
                 try:
-                    async with asyncio.timeout(HEARTBEAT_SECONDS):
+                    async with asyncio.timeout(_wait_seconds(access)):
                         event = await queue.get()
                 except TimeoutError:
                     if await request.is_disconnected():
                         return
+                    if reason := await access.check():
+                        yield _sse_closed(reason)
+                        return
                     yield b": ping\n\n"
                     continue
                 if matches(event) and event["id"] not in seen:
+                    # Re-authorised before every event: nothing leaves after access ended.
+                    if reason := await access.check():
+                        yield _sse_closed(reason)
+                        return
                     yield _sse(event)
 
     return StreamingResponse(
@@ -102,9 +130,9 @@ async def stream_events(
     )
 
 
-async def _authenticate_ws(websocket: WebSocket) -> Principal | None:
-    """The principal from the handshake's headers, else from a first `auth` message."""
-
+async def _authenticate_ws(websocket: WebSocket) -> tuple[Principal, Credentials] | None:
+    """The principal (and the credentials it came from) from the handshake's headers, else
+    from a first `auth` message."""
     services = get_services(websocket)  # type: ignore[arg-type]
     headers = websocket.headers
     if "authorization" not in headers and "x-api-key" not in headers:
@@ -127,14 +155,13 @@ async def _authenticate_ws(websocket: WebSocket) -> Principal | None:
     scope["type"] = "http"
     scope["method"] = "GET"
     scope["headers"] = [*websocket.scope.get("headers", []), *extra]
+    credentials = credentials_of(Request(scope))
     try:
         async with services.db.read_session() as session:
-            principal = await authenticate_request(
-                credentials_of(Request(scope)), services, session
-            )
+            principal = await authenticate_request(credentials, services, session)
     except MediaError:
         return None
-    return principal if principal.can("viewer") else None
+    return (principal, credentials) if principal.can("viewer") else None
 
 
 # Registered by the app itself at /api/v1/realtime (see app.py): FastAPI loses the path of a
@@ -142,12 +169,15 @@ async def _authenticate_ws(websocket: WebSocket) -> Principal | None:
 async def realtime(websocket: WebSocket) -> None:
     """WebSocket of the org's events: auth, then subscribe by channel (and resource id)."""
     await websocket.accept()
-    principal = await _authenticate_ws(websocket)
-    if principal is None:
+    authenticated = await _authenticate_ws(websocket)
+    if authenticated is None:
         await websocket.send_json({"type": "error", "code": "auth.unauthorized"})
         await websocket.close(code=4401, reason="unauthorized")
         return
-    bus = bus_of(get_services(websocket).db)  # type: ignore[arg-type]
+    principal, credentials = authenticated
+    services = get_services(websocket)  # type: ignore[arg-type]
+    access = StreamAccess(services, credentials, principal)
+    bus = bus_of(services.db)
     if bus is None:
         await websocket.close(code=1011, reason="event bus not running")
         return
@@ -205,12 +235,17 @@ async def realtime(websocket: WebSocket) -> None:
         async def writer() -> None:
             while True:
                 try:
-                    async with asyncio.timeout(HEARTBEAT_SECONDS):
+                    async with asyncio.timeout(_wait_seconds(access)):
                         event = await queue.get()
                 except TimeoutError:
+                    if reason := await access.check():
+                        return await _close_ws(websocket, reason)
                     await websocket.send_json({"type": "ping"})
                     continue
                 if wanted(event):
+                    # Re-authorised before every event: nothing leaves after access ended.
+                    if reason := await access.check():
+                        return await _close_ws(websocket, reason)
                     await websocket.send_json({"type": "event", "event": event})
 
         tasks = [asyncio.create_task(reader()), asyncio.create_task(writer())]
@@ -226,6 +261,14 @@ async def realtime(websocket: WebSocket) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await websocket.close(code=1000)
+
+
+async def _close_ws(websocket: WebSocket, reason: CloseReason) -> None:
+    """The final message, then close: 4401 when access changed, 1000 when the credential ran
+    out (the client reconnects with a fresh one)."""
+    await websocket.send_json(_closed(reason))
+    code = 4401 if reason == "access_changed" else 1000
+    await websocket.close(code=code, reason=reason)
 
 
 def _resource_ids(event: Event) -> set[str]:
