@@ -203,15 +203,18 @@ def bearer(url: str) -> dict[str, str]:
 def row(label: str, run: dict[str, Any]) -> str:
     if "calls_per_s" in run:
         return f"  {label:<34} {run['calls_per_s']:>8.0f} calls/s (in this process, one core)"
-    cpu = f"cores: server {run['server_cores']:.2f}, wrk {run['client_cores']:.2f}"
+    if "server_cores" not in run:  # the listing part measures latency only
+        cpu = ""
+    else:
+        cpu = f"cores: server {run['server_cores']:.2f}, wrk {run['client_cores']:.2f}"
     if run.get("db_cores") is not None:
         cpu += f", db {run['db_cores']:.2f}"
     if run.get("worker_shares"):
         cpu += ", split " + "/".join(f"{share:.0%}" for share in run["worker_shares"])
     return (
         f"  {label:<34} {run['req_per_s']:>8.0f} req/s  p50 {run['p50_ms']:>6.2f}  "
-        f"p99 {run['p99_ms']:>6.2f} ms  errors {run['errors']}  {cpu}"
-    )
+        f"p95 {run['p95_ms']:>6.2f}  p99 {run['p99_ms']:>6.2f} ms  errors {run['errors']}  {cpu}"
+    ).rstrip()
 
 
 # --------------------------------------------------------------------------- sides
@@ -338,16 +341,21 @@ def interleave(
     pin: list[str],
 ) -> dict[str, list[dict[str, Any]]]:
     """`pairs` rounds; each round measures every side once, starting one side later than the
-    round before, so no side always runs first or right after the same neighbour."""
+    round before, so no side always runs first. Each run starts once the server of the run
+    before it has gone idle as well as its own."""
     runs: dict[str, list[dict[str, Any]]] = {side.key: [] for side in sides}
     for side in sides:  # warm code paths, caches and pools; not measured
         if side.server is not None:
             check_paths(side.server.url, side.paths, headers)
         measure(wrk, side, 1, headers, None, pin)
+    previous: common.Server | None = None
     for pair in range(pairs):
         shift = pair % len(sides)
         for side in sides[shift:] + sides[:shift]:
+            if previous is not None:
+                common.wait_idle(previous.cpu_seconds)
             run = measure(wrk, side, seconds, headers, db_pid, pin) | {"pair": pair}
+            previous = side.server or previous
             runs[side.key].append(run)
             print(row(f"round {pair + 1} {side.label}", run), flush=True)
     return runs
@@ -695,16 +703,18 @@ async def bulk_insert(url: str, org_id: str, rows: int) -> dict[str, Any]:
         await conn.close()
 
 
-async def db_only(url: str, org_id: str, repeats: int = 30) -> dict[str, Any]:
+async def db_only(url: str, org_id: str, rows: int, repeats: int = 30) -> dict[str, Any]:
     """The listing's SQL alone (what MediaRepository.list sends), so the database's share of a
     listing's time is known: the first page, page 101 with the OR-form keyset condition the
-    repository writes, and page 101 with a row-value comparison."""
+    repository writes, and page 101 with a row-value comparison (the last page when there are
+    fewer rows)."""
     conn = await asyncpg.connect(url)
     try:
         anchor = await conn.fetchrow(
             "SELECT created_at, id FROM media WHERE org_id = $1 "
-            "ORDER BY created_at DESC, id DESC OFFSET 4999 LIMIT 1",
+            "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
             org_id,
+            max(0, min(100 * LIST_LIMIT, rows) - 1),
         )
         order = f"ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT + 1}"
         queries = {
@@ -755,10 +765,12 @@ def part_list(wrk: str, work: Path, rows: int, seconds: float, image: bytes) -> 
         base = f"/api/v1/media?limit={LIST_LIMIT}"
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
             cursor = None
-            for _ in range(100):
+            for _ in range(100):  # to page 101, or the last page of a smaller --rows
                 page = http.get(base + (f"&cursor={cursor}" if cursor else "")).json()
+                if not page["next_cursor"]:
+                    break
                 cursor = page["next_cursor"]
-            deep = f"{base}&cursor={cursor}"
+            deep = f"{base}&cursor={cursor}" if cursor else base
             total = http.get(base + "&include_total=true").json().get("total")
         cases = {
             "newest first (default)": base,
@@ -776,7 +788,7 @@ def part_list(wrk: str, work: Path, rows: int, seconds: float, image: bytes) -> 
         common.wait_idle(server.cpu_seconds)
         at8 = run_wrk(wrk, server.url, [base], 8, seconds, headers)
         print(row("c=8 newest first", at8), flush=True)
-        sql = asyncio.run(db_only(pg.url, org_id))
+        sql = asyncio.run(db_only(pg.url, org_id, rows))
         for name, timing in sql.items():
             print(
                 f"  SQL only, {name:<26} p50 {timing['p50_ms']:.2f}  p95 {timing['p95_ms']:.2f} ms",
