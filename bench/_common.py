@@ -25,10 +25,11 @@ API (names are stable; bench/load.py and bench/cheap.py rely on them):
                any MEDIA_/AUTH_/DB_POSTGRESQL/CELERY_/REDIS_ setting, plus SQLite + local
                storage in data_dir, AUTH_ENABLED=false, logs at WARNING, and the overrides
                (values are str()-ed; None removes a key).
-               start_mediakeep(work, env=None, *, worker=True, port=None, name="mediakeep")
-               -> Server: `mediakeep migrate`, then `mediakeep serve [--no-worker]` on a free
-               port, ready on /healthz; its log is work/<name>.log. With worker=True it also
-               waits for the in-process workers ("mediakeep worker ready" in the log).
+               start_mediakeep(work, env=None, *, worker=True, port=None, name="mediakeep",
+               workers=1) -> Server: `mediakeep migrate`, then `mediakeep serve [--no-worker]
+               [--workers N]` on a free port, ready on /healthz; its log is work/<name>.log.
+               With worker=True it also waits for the in-process workers ("mediakeep worker
+               ready" in the log).
                tree_rss(pid), tree_cpu_seconds(pid): a process and all its descendants.
                RssSampler(measure) (measure: () -> int bytes, e.g. server.rss): start(), then
                finish() -> peak bytes; samples every SAMPLE_EVERY s. Also a context manager
@@ -36,9 +37,10 @@ API (names are stable; bench/load.py and bench/cheap.py rely on them):
                wait_idle(cpu_seconds) blocks until a process tree stops using CPU.
   Load (wrk)   ensure_wrk() -> path or None (apt-get installs it when root).
                run_wrk(wrk, url, paths, concurrency, seconds, headers=None, threads=None,
-               timeout="60s") -> dict(requests, seconds, req_per_s, p50_ms, p95_ms, p99_ms,
-               max_ms, errors, concurrency): GETs cycling over `paths` (each wrk thread takes
-               every threads-th path), wrk's own latency percentiles.
+               timeout="60s", prefix=None) -> dict(requests, seconds, req_per_s, p50_ms,
+               p95_ms, p99_ms, max_ms, errors, concurrency): GETs cycling over `paths` (each
+               wrk thread takes every threads-th path), wrk's own latency percentiles; `prefix`
+               goes before wrk's argv (e.g. ["taskset", "-c", "1"]).
   Accounts     create_account(url, email=None, password=None, key=True) -> Account with
                .email, .token (Bearer), .api_key, .headers (X-API-Key, else Bearer), .org_id:
                registers over HTTP (needs AUTH_ENABLED=true on that server), logs in and
@@ -50,8 +52,10 @@ API (names are stable; bench/load.py and bench/cheap.py rely on them):
                " | " between them, a rule under the header.
                document(benchmark, **fields) -> {"benchmark", "date" (UTC), "commit", **fields}.
                write_json(path, document) writes and prints "wrote <path>".
-               goal(name, measured, op, target, unit="") -> dict, op one of "<=", "<", ">=",
-               ">", with "met" computed; measured None means not measured (met False).
+               goal(name, measured, op, target, unit="", spread=None) -> dict, op one of
+               "<=", "<", ">=", ">", with "met" computed; measured None means not measured
+               (met False); spread=(low, high), the range over the pairs, adds "low" and
+               "high" (report.py shows them after the measured value).
                emit_result(benchmark, goals, **extra) prints the RESULT line.
                skip(benchmark, reason) prints "SKIP: reason" and a RESULT line with
                "skipped", then exits with status 0.
@@ -314,6 +318,7 @@ def start_mediakeep(
     worker: bool = True,
     port: int | None = None,
     name: str = "mediakeep",
+    workers: int = 1,
 ) -> Server:
     env = env if env is not None else mediakeep_env(work / "data")
     port = port or free_port()
@@ -325,6 +330,8 @@ def start_mediakeep(
     argv = [str(MEDIAKEEP), "serve", "--host", HOST, "--port", str(port)]
     if not worker:
         argv.append("--no-worker")
+    if workers != 1:
+        argv += ["--workers", str(workers)]
     server = Server(name, argv, env, work / f"{name}.log", port, cwd=work)
     try:
         server.start()
@@ -430,6 +437,7 @@ def run_wrk(
     headers: dict[str, str] | None = None,
     threads: int | None = None,
     timeout: str = "60s",
+    prefix: list[str] | None = None,
 ) -> dict[str, Any]:
     threads = threads or (1 if concurrency <= 8 else 2)
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
@@ -437,7 +445,13 @@ def run_wrk(
         script.write_text(WRK_SCRIPT)
         listing = Path(tmp) / "paths.txt"
         listing.write_text("\n".join(paths) + "\n")
-        argv = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s"]
+        argv = [
+            *(prefix or []),
+            wrk,
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{max(1, round(seconds))}s",
+        ]
         argv += ["--timeout", timeout]
         for name, value in (headers or {}).items():
             argv += ["-H", f"{name}: {value}"]
@@ -639,13 +653,21 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 
 def goal(
-    name: str, measured: float | None, op: str, target: float, unit: str = ""
+    name: str,
+    measured: float | None,
+    op: str,
+    target: float,
+    unit: str = "",
+    spread: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     if op not in _OPS:
         raise ValueError(f"op must be one of {', '.join(_OPS)}")
     met = measured is not None and _OPS[op](float(measured), float(target))
     value = None if measured is None else round(float(measured), 4)
-    return {"name": name, "measured": value, "op": op, "target": target, "unit": unit, "met": met}
+    made = {"name": name, "measured": value, "op": op, "target": target, "unit": unit, "met": met}
+    if spread is not None and measured is not None:
+        made |= {"low": round(float(spread[0]), 4), "high": round(float(spread[1]), 4)}
+    return made
 
 
 def emit_result(benchmark: str, goals: list[dict[str, Any]], **extra: Any) -> None:

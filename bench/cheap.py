@@ -1,40 +1,67 @@
-"""Cheap endpoints: GET one media, presign, the S3 presign path and listing, each against its
-peer or limit in the same run.
+"""Hot reads (issue 15): mediakeep's GET one media, its list and the S3 presign path against
+their peers, and `serve --workers 2` against one worker, every side in the same run.
 
-    .venv/bin/python bench/cheap.py [--pairs 3] [--seconds 4] [--rows 100000] [--work-dir DIR]
+    .venv/bin/python bench/cheap.py [--pairs 3] [--seconds 5] [--backends sqlite,postgres]
+        [--quick] [--pin-wrk CPU] [--rows 1000000] [--output FILE] [--work-dir DIR]
 
-Load: wrk (`apt-get install wrk` when missing) with one thread; every request carries a Bearer
-access token of a registered user (auth on, rate limits on but far above the load).
+Load: wrk (`apt-get install wrk` when missing), one thread, c=8, every request with the Bearer
+access token of a registered user (auth on, rate limits raised far above the load).
 
-  1. GET /api/v1/media/{id} and GET /api/v1/media/{id}/presign at c=8 on `mediakeep serve
-     --no-worker` (SQLite, local storage), A/B interleaved with FastAPI's hello world
-     (bench/load_hello.py, the uvicorn settings of `mediakeep serve`), --pairs pairs, the order
-     rotating each pair. Goals: p95 < 10 ms, throughput ≥ 0.4× hello world (median of pairs).
-  2. The S3 presign path: GET .../presign at c=8 on a server whose storage is SeaweedFS
-     (tests/fixtures/services.py start_seaweedfs) against raw boto3 `generate_presigned_url`
-     calls/s on one core in this process (the same client configuration and parameters: bucket,
-     key, response content type and disposition), interleaved. Goal ≥ 0.7×. Also printed: the
-     storage layer alone (mediakeep's S3Storage.signed_url in this process) against raw boto3.
-  3. Listing with --rows rows in PostgreSQL (start_postgres, `mediakeep migrate`): a few real
-     uploads, then copies of them and their variants bulk-inserted through the real schema with
-     INSERT ... SELECT generate_series, then ANALYZE. p95 of GET /api/v1/media?limit=50 (the
-     default order) at c=1, the goal (< 20 ms at 1,000,000 rows, `--rows 1000000`); also other
-     orders and filters at c=1 and the default at c=8, for information.
+For each backend (`sqlite`: SQLite + local storage; `postgres`: PostgreSQL + S3, both started
+from tests/fixtures/services.py, SeaweedFS for S3), on one database:
 
-Results: bench/results/cheap.json; the last line is RESULT {json} (bench/_common.py).
+  - `mediakeep serve --no-worker` (one worker, what the goals are stated for) with --seed
+    real JPEG uploads (each has its variants, rendered at upload);
+  - `mediakeep serve --no-worker --workers 2` on the same database and storage;
+  - FastAPI hello world (bench/load_hello.py) and the one-query app (bench/load_onequery.py:
+    FastAPI + SQLAlchemy async, `SELECT * FROM media WHERE id = :id` through aiosqlite on the
+    same SQLite file, asyncpg on the same PostgreSQL database), both with the uvicorn settings
+    of `mediakeep serve`.
+
+Then --pairs rounds, the order of the sides rotating each round, every side measured once per
+round (--seconds each, after its process tree has gone idle): hello world, the one-query app
+(GET /media/{id} over the seeded ids), mediakeep GET /api/v1/media/{id} (the same ids), GET
+/api/v1/media?limit=20, the same GET on the 2-worker server and, on postgres, GET
+/api/v1/media/{id}/presign and raw boto3 `generate_presigned_url` calls/s in this process (the
+same client configuration and parameters; checked to sign the same request). Ratios are taken
+within a round and reported as the median and the range (min–max) over the rounds. Goals:
+
+  - GET one and list at least 0.6× the one-query app, p99 at most 25 ms;
+  - the S3 presign path at least 0.7× raw boto3;
+  - `--workers 2` at least 1.6× one worker (GET one).
+
+The CPU each side used is printed too (server, wrk, and PostgreSQL's processes), so the
+ceiling of the workers ratio on a small machine can be read off: wrk and the database run on
+the same cores as the server. By default nothing is pinned; `--pin-wrk CPU` runs every wrk
+under `taskset -c CPU` (both sides of every pair alike).
+
+--rows N (optional, slow; DESIGN.md's figure is 1,000,000) adds the listing measurement at N
+media rows in PostgreSQL: p95 of GET /api/v1/media?limit=50 at c=1, goal < 20 ms.
+
+--quick: one round of 2 s per side and 4 seeded media, a smoke test of the whole chain, not
+figures to compare with the goals.
+
+Results: bench/results/cheap.json (or --output); the last line is RESULT {json}
+(bench/_common.py).
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
+import resource
+import shlex
 import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
+import psutil
 import pyvips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,21 +69,40 @@ import _common as common  # noqa: E402
 
 sys.path.insert(0, str(common.ROOT))
 from tests.fixtures.services import (  # noqa: E402
+    S3Server,
     ServiceUnavailable,
     start_postgres,
     start_seaweedfs,
 )
 
 RESULTS = common.ROOT / "bench" / "results" / "cheap.json"
-HELLO_SCRIPT = Path(__file__).resolve().parent / "load_hello.py"
-GENEROUS = "1000000/minute"
-GOAL_P95_MS = 10.0
-GOAL_VS_HELLO = 0.4
+BENCH = Path(__file__).resolve().parent
+HELLO_SCRIPT = BENCH / "load_hello.py"
+ONEQUERY_SCRIPT = BENCH / "load_onequery.py"
+GENEROUS = "100000000/minute"
+CONCURRENCY = 8
+GOAL_VS_PEER = 0.6
+GOAL_P99_MS = 25.0
 GOAL_VS_BOTO3 = 0.7
+GOAL_WORKERS = 1.6
 GOAL_LIST_P95_MS = 20.0
 GOAL_ROWS = 1_000_000
-SEED_MEDIA = 8
-LIST_LIMIT = 50
+LIST_PAGE = 20
+LIST_PATH = f"/api/v1/media?limit={LIST_PAGE}"
+LIST_LIMIT = 50  # the listing-at-N-rows part (DESIGN.md's figure)
+SEED_MEDIA = 24
+BUCKET = "bench-cheap"
+BACKENDS = {
+    "sqlite": "SQLite + local storage",
+    "postgres": "PostgreSQL + S3 (SeaweedFS)",
+}
+WHY_NOT_PINNED = (
+    "wrk not pinned: on 2 cores, pinning wrk to one core reserves nothing (the server's "
+    "processes still run there), and giving wrk a core of its own (the server on the other) "
+    "would cap `--workers 2` at one core. Unpinned, both sides of every pair share the cores "
+    "the same way; the CPU wrk and the database used is printed, so the ceiling of the "
+    "workers ratio (cores - client - database) is visible."
+)
 
 
 def run_wrk(
@@ -66,9 +112,12 @@ def run_wrk(
     concurrency: int,
     seconds: float,
     headers: dict[str, str],
+    prefix: list[str] | None = None,
 ) -> dict[str, Any]:
     """One wrk run (one thread, `common.run_wrk`), its figures rounded for the table."""
-    data = common.run_wrk(wrk, url, paths, concurrency, seconds, headers, threads=1, timeout="30s")
+    data = common.run_wrk(
+        wrk, url, paths, concurrency, seconds, headers, threads=1, timeout="30s", prefix=prefix
+    )
     return {
         "requests": data["requests"],
         "seconds": round(data["seconds"], 2),
@@ -110,19 +159,40 @@ def server_env(data: Path, **overrides: object) -> dict[str, str]:
     )
 
 
-def start_server(work: Path, env: dict[str, str], name: str) -> common.Server:
-    """`mediakeep serve --no-worker`; a failed start shows its log (the work dir may be
-    removed) and is tried once more on another port."""
+def start_server(work: Path, env: dict[str, str], name: str, workers: int = 1) -> common.Server:
+    """`mediakeep serve --no-worker [--workers N]`; a failed start shows its log (the work dir
+    may be removed) and is tried once more on another port. With N workers it returns once the
+    supervisor has its N worker processes."""
     for attempt in (1, 2):
         try:
-            return common.start_mediakeep(work, env, worker=False, name=name)
+            server = common.start_mediakeep(work, env, worker=False, name=name, workers=workers)
         except SystemExit:
             log = work / f"{name}.log"
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
             print(f"  {name} did not start (attempt {attempt}); its log:\n{tail}", flush=True)
             if attempt == 2:
                 raise
+            continue
+        deadline = time.monotonic() + 60
+        while workers > 1 and len(worker_processes(server)) < workers:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise SystemExit(f"{name}: fewer than {workers} worker processes after 60 s")
+            time.sleep(0.1)
+        return server
     raise AssertionError("unreachable")
+
+
+def worker_processes(server: common.Server) -> list[psutil.Process]:
+    """The uvicorn worker processes under a `serve --workers N` supervisor (its Python
+    children other than multiprocessing's helpers)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return [
+            child
+            for child in psutil.Process(server.pid).children()
+            if "multiprocessing.resource_tracker" not in " ".join(child.cmdline())
+        ]
+    return []
 
 
 def bearer(url: str) -> dict[str, str]:
@@ -131,186 +201,431 @@ def bearer(url: str) -> dict[str, str]:
 
 
 def row(label: str, run: dict[str, Any]) -> str:
+    if "calls_per_s" in run:
+        return f"  {label:<34} {run['calls_per_s']:>8.0f} calls/s (in this process, one core)"
+    if "server_cores" not in run:  # the listing part measures latency only
+        cpu = ""
+    else:
+        cpu = f"cores: server {run['server_cores']:.2f}, wrk {run['client_cores']:.2f}"
+    if run.get("db_cores") is not None:
+        cpu += f", db {run['db_cores']:.2f}"
+    if run.get("worker_shares"):
+        cpu += ", split " + "/".join(f"{share:.0%}" for share in run["worker_shares"])
     return (
-        f"  {label:<26} {run['req_per_s']:>8.0f} req/s  p50 {run['p50_ms']:>6.2f}  "
-        f"p95 {run['p95_ms']:>6.2f}  p99 {run['p99_ms']:>6.2f} ms  errors {run['errors']}"
-    )
+        f"  {label:<34} {run['req_per_s']:>8.0f} req/s  p50 {run['p50_ms']:>6.2f}  "
+        f"p95 {run['p95_ms']:>6.2f}  p99 {run['p99_ms']:>6.2f} ms  errors {run['errors']}  {cpu}"
+    ).rstrip()
 
 
-# --------------------------------------------------------------------------- 1. GET / presign
+# --------------------------------------------------------------------------- sides
 
 
-def part_cheap(wrk: str, work: Path, pairs: int, seconds: float, image: bytes) -> dict[str, Any]:
-    server = start_server(work, server_env(work / "data-cheap"), "mediakeep")
-    port = common.free_port()
-    hello = common.Server(
-        "hello",
-        [sys.executable, str(HELLO_SCRIPT), "--port", str(port)],
-        server.env,
-        work / "hello.log",
-        port,
-    )
-    runs: dict[str, list[dict[str, Any]]] = {"hello": [], "get": [], "presign": []}
+@dataclass
+class Side:
+    """One thing measured in a round: wrk against a server's paths, or (`call`) a loop in this
+    process whose rate is counted."""
+
+    key: str
+    label: str
+    server: common.Server | None = None
+    paths: list[str] = field(default_factory=list)
+    call: Callable[[], None] | None = None
+
+
+@dataclass
+class Backend:
+    name: str
+    label: str
+    env: dict[str, str]
+    peer_dsn: str
+    db_pid: int | None = None
+    s3: S3Server | None = None
+
+
+@contextlib.contextmanager
+def backend(name: str, work: Path) -> Iterator[Backend]:
+    """The database and storage of one backend, stopped afterwards."""
+    if name == "sqlite":
+        data = work / "data-sqlite"
+        dsn = f"sqlite+aiosqlite:///{(data / 'mediakeep.db').resolve()}"
+        yield Backend(name, BACKENDS[name], server_env(data), dsn)
+        return
+    pg = start_postgres(work)
+    s3 = None
     try:
-        hello.start()
-        headers = bearer(server.url)
-        ids = common.seed_jpegs(server.url, headers, [image], SEED_MEDIA)
-        targets = {
-            "hello": (hello, ["/"]),
-            "get": (server, [f"/api/v1/media/{i}" for i in ids]),
-            "presign": (server, [f"/api/v1/media/{i}/presign" for i in ids]),
-        }
-        for _, (target, paths) in targets.items():
-            check_paths(target.url, paths, headers)
-            run_wrk(wrk, target.url, paths, 8, 1, headers)  # warm code paths, not measured
-        names = list(targets)
-        for pair in range(pairs):
-            order = names[pair % len(names) :] + names[: pair % len(names)]
-            for name in order:
-                target, paths = targets[name]
-                common.wait_idle(target.cpu_seconds)
-                run = run_wrk(wrk, target.url, paths, 8, seconds, headers) | {"pair": pair}
-                runs[name].append(run)
-                print(row(f"pair {pair} {name}", run), flush=True)
+        s3 = start_seaweedfs(work)
+        s3.create_bucket(BUCKET)
+        env = server_env(work / "data-postgres", DB_POSTGRESQL_WRITE_DSN=pg.dsn, **s3_env(s3))
+        yield Backend(name, BACKENDS[name], env, pg.dsn, pg.pid, s3)
     finally:
-        hello.stop()
-        server.stop()
-    result: dict[str, Any] = {"runs": runs}
-    for name in ("get", "presign"):
-        ratios = [
-            a["req_per_s"] / b["req_per_s"] for a, b in zip(runs[name], runs["hello"], strict=True)
-        ]
-        result[name] = {
-            "req_per_s_median": common.median(r["req_per_s"] for r in runs[name]),
-            "p95_ms_median": common.median(r["p95_ms"] for r in runs[name]),
-            "p95_ms_worst": max(r["p95_ms"] for r in runs[name]),
-            "ratio_vs_hello_per_pair": [round(x, 3) for x in ratios],
-            "ratio_vs_hello_median": round(common.median(ratios), 3),
-            "errors": sum(r["errors"] for r in runs[name]),
-        }
-    result["hello_req_per_s_median"] = common.median(r["req_per_s"] for r in runs["hello"])
-    return result
+        if s3 is not None:
+            s3.stop()
+            s3.cleanup()
+        pg.stop()
+        pg.cleanup()
 
 
-# --------------------------------------------------------------------------- 2. S3 presign
+def s3_env(s3: S3Server) -> dict[str, str]:
+    return {
+        "MEDIA_STORAGE_BACKEND": "s3",
+        "MEDIA_S3_ENDPOINT": s3.endpoint,
+        "MEDIA_S3_BUCKET": BUCKET,
+        "MEDIA_S3_ACCESS_KEY_ID": s3.access_key,
+        "MEDIA_S3_SECRET_ACCESS_KEY": s3.secret_key,
+        "MEDIA_S3_REGION": s3.region,
+        "MEDIA_S3_USE_PATH_STYLE": "true",
+    }
 
 
-def boto3_calls_per_s(client: Any, params: dict[str, str], seconds: float) -> float:
-    calls = 0
-    started = time.perf_counter()
-    deadline = started + seconds
-    while True:
-        for _ in range(50):
-            client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
-        calls += 50
-        now = time.perf_counter()
-        if now >= deadline:
-            return calls / (now - started)
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (wrk runs under subprocess.run)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
-def storage_calls_per_s(storage: Any, key: str, filename: str, seconds: float) -> float:
-    calls = 0
-    started = time.perf_counter()
-    deadline = started + seconds
-    while True:
-        for _ in range(50):
-            storage.signed_url(key, 3600, filename=filename, content_type="image/jpeg")
-        calls += 50
-        now = time.perf_counter()
-        if now >= deadline:
-            return calls / (now - started)
+def cpu_of(processes: list[psutil.Process]) -> list[float]:
+    times = []
+    for process in processes:
+        try:
+            spent = process.cpu_times()
+            times.append(spent.user + spent.system)
+        except psutil.NoSuchProcess:
+            times.append(0.0)
+    return times
 
 
-def part_s3(wrk: str, work: Path, pairs: int, seconds: float, image: bytes) -> dict[str, Any]:
+def measure(
+    wrk: str,
+    side: Side,
+    seconds: float,
+    headers: dict[str, str],
+    db_pid: int | None,
+    pin: list[str],
+) -> dict[str, Any]:
+    """One measured run of a side, after its process tree went idle: wrk's figures and the
+    cores the server, wrk and the database used meanwhile."""
+    if side.call is not None:
+        calls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            for _ in range(50):
+                side.call()
+            calls += 50
+        return {"calls_per_s": round(calls / (time.perf_counter() - started), 1)}
+    server = side.server
+    assert server is not None
+    common.wait_idle(server.cpu_seconds)
+    workers = worker_processes(server)
+    split_before = cpu_of(workers)
+    server_before, client_before = server.cpu_seconds(), children_cpu()
+    db_before = common.tree_cpu_seconds(db_pid) if db_pid else 0.0
+    run = run_wrk(wrk, server.url, side.paths, CONCURRENCY, seconds, headers, pin)
+    wall = run["seconds"] or seconds
+    run["server_cores"] = round((server.cpu_seconds() - server_before) / wall, 3)
+    run["client_cores"] = round((children_cpu() - client_before) / wall, 3)
+    run["db_cores"] = (
+        round((common.tree_cpu_seconds(db_pid) - db_before) / wall, 3) if db_pid else None
+    )
+    split = [after - before for before, after in zip(split_before, cpu_of(workers), strict=True)]
+    if len(split) > 1 and sum(split) > 0:
+        run["worker_shares"] = [round(x / sum(split), 3) for x in split]
+    return run
+
+
+def interleave(
+    wrk: str,
+    sides: list[Side],
+    pairs: int,
+    seconds: float,
+    headers: dict[str, str],
+    db_pid: int | None,
+    pin: list[str],
+) -> dict[str, list[dict[str, Any]]]:
+    """`pairs` rounds; each round measures every side once, starting one side later than the
+    round before, so no side always runs first. Each run starts once the server of the run
+    before it has gone idle as well as its own."""
+    runs: dict[str, list[dict[str, Any]]] = {side.key: [] for side in sides}
+    for side in sides:  # warm code paths, caches and pools; not measured
+        if side.server is not None:
+            check_paths(side.server.url, side.paths, headers)
+        measure(wrk, side, 1, headers, None, pin)
+    previous: common.Server | None = None
+    for pair in range(pairs):
+        shift = pair % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            if previous is not None:
+                common.wait_idle(previous.cpu_seconds)
+            run = measure(wrk, side, seconds, headers, db_pid, pin) | {"pair": pair}
+            previous = side.server or previous
+            runs[side.key].append(run)
+            print(row(f"round {pair + 1} {side.label}", run), flush=True)
+    return runs
+
+
+# --------------------------------------------------------------------------- one backend
+
+
+def presign_sides(
+    server: common.Server, work: Path, be: Backend, ids: list[str], headers: dict[str, str]
+) -> tuple[list[Side], Callable[[], None]]:
+    """The S3 presign path over HTTP and raw boto3 signing the same request, and mediakeep's
+    storage layer alone (a figure, no goal)."""
     from mediakeep.config import Settings
     from mediakeep.kit.http import content_disposition as disposition
     from mediakeep.storage.s3 import S3Storage
 
-    s3 = start_seaweedfs(work)
-    server = None
-    try:
-        bucket = "bench-cheap"
-        s3.create_bucket(bucket)
-        s3_env = {
-            "MEDIA_STORAGE_BACKEND": "s3",
-            "MEDIA_S3_ENDPOINT": s3.endpoint,
-            "MEDIA_S3_BUCKET": bucket,
-            "MEDIA_S3_ACCESS_KEY_ID": s3.access_key,
-            "MEDIA_S3_SECRET_ACCESS_KEY": s3.secret_key,
-            "MEDIA_S3_REGION": s3.region,
-            "MEDIA_S3_USE_PATH_STYLE": "true",
-        }
-        data = work / "data-s3"
-        server = start_server(work, server_env(data, **s3_env), "mediakeep-s3")
-        headers = bearer(server.url)
-        ids = common.seed_jpegs(server.url, headers, [image], SEED_MEDIA)
-        paths = [f"/api/v1/media/{i}/presign" for i in ids]
-        check_paths(server.url, paths, headers)
-        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
-            first = http.get(f"/api/v1/media/{ids[0]}").json()
-        key = f"{first['org_id']}/originals/{first['sha256']}"
-        filename = first["filename"]
-        settings = Settings(**({"MEDIA_DATA_DIR": str(data)} | s3_env))  # type: ignore[arg-type]
-        storage = S3Storage(settings)
-        client = s3.client()
-        params = {
-            "Bucket": bucket,
-            "Key": key,
-            "ResponseContentDisposition": disposition(filename, "inline"),
-            "ResponseContentType": "image/jpeg",
-        }
-        # Both sign the same object with the same parameters, or the comparison means nothing.
-        ours = storage.signed_url(key, 3600, filename=filename, content_type="image/jpeg")
-        raw = client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
-        ours_url, raw_url = urlsplit(ours), urlsplit(raw)
-        if (ours_url.path, sorted(parse_qs(ours_url.query))) != (
-            raw_url.path,
-            sorted(parse_qs(raw_url.query)),
-        ):
-            raise SystemExit(f"different requests signed: {ours} vs {raw}")
-        run_wrk(wrk, server.url, paths, 8, 1, headers)
-        boto3_calls_per_s(client, params, 1)
-        runs: list[dict[str, Any]] = []
-        for pair in range(pairs):
-            http_first = pair % 2 == 0
-            common.wait_idle(server.cpu_seconds)
-            if not http_first:
-                raw_rate = boto3_calls_per_s(client, params, seconds)
-            run = run_wrk(wrk, server.url, paths, 8, seconds, headers)
-            if http_first:
-                common.wait_idle(server.cpu_seconds)
-                raw_rate = boto3_calls_per_s(client, params, seconds)
-            layer_rate = storage_calls_per_s(storage, key, filename, seconds / 2)
-            runs.append(
-                run
-                | {
-                    "pair": pair,
-                    "boto3_calls_per_s": round(raw_rate, 1),
-                    "storage_layer_calls_per_s": round(layer_rate, 1),
-                    "ratio": round(run["req_per_s"] / raw_rate, 3),
-                }
-            )
-            print(
-                row(f"pair {pair} S3 presign", run)
-                + f"\n  {'':<26} raw boto3 {raw_rate:>8.0f} calls/s, mediakeep storage layer "
-                f"{layer_rate:.0f} calls/s; HTTP/boto3 {run['req_per_s'] / raw_rate:.3f}",
-                flush=True,
-            )
-    finally:
-        if server is not None:
-            server.stop()
-        s3.stop()
-        s3.cleanup()
-    layer = [r["storage_layer_calls_per_s"] / r["boto3_calls_per_s"] for r in runs]
-    return {
-        "runs": runs,
-        "http_req_per_s_median": common.median(r["req_per_s"] for r in runs),
-        "boto3_calls_per_s_median": common.median(r["boto3_calls_per_s"] for r in runs),
-        "ratio_median": round(common.median(r["ratio"] for r in runs), 3),
-        "storage_layer_over_boto3_median": round(common.median(layer), 3),
-        "p95_ms_median": common.median(r["p95_ms"] for r in runs),
-        "errors": sum(r["errors"] for r in runs),
+    assert be.s3 is not None
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+        first = http.get(f"/api/v1/media/{ids[0]}").json()
+    key = f"{first['org_id']}/originals/{first['sha256']}"
+    filename = first["filename"]
+    values: dict[str, Any] = {k: v for k, v in be.env.items() if k.startswith("MEDIA_S3_")}
+    values |= {"MEDIA_DATA_DIR": str(work / "data-presign"), "MEDIA_STORAGE_BACKEND": "s3"}
+    settings = Settings(**values)
+    storage = S3Storage(settings)
+    client = be.s3.client()
+    params = {
+        "Bucket": BUCKET,
+        "Key": key,
+        "ResponseContentDisposition": disposition(filename, "inline"),
+        "ResponseContentType": "image/jpeg",
     }
+    # Both sign the same object with the same parameters, or the comparison means nothing.
+    ours = storage.signed_url(key, 3600, filename=filename, content_type="image/jpeg")
+    raw = client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
+    ours_url, raw_url = urlsplit(ours), urlsplit(raw)
+    if (ours_url.path, sorted(parse_qs(ours_url.query))) != (
+        raw_url.path,
+        sorted(parse_qs(raw_url.query)),
+    ):
+        raise SystemExit(f"different requests signed: {ours} vs {raw}")
+
+    def boto3_call() -> None:
+        client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
+
+    def layer_call() -> None:
+        storage.signed_url(key, 3600, filename=filename, content_type="image/jpeg")
+
+    sides = [
+        Side(
+            "presign",
+            "GET /media/{id}/presign",
+            server,
+            [f"/api/v1/media/{i}/presign" for i in ids],
+        ),
+        Side("boto3", "raw boto3 generate_presigned_url", call=boto3_call),
+    ]
+    return sides, layer_call
+
+
+def run_backend(
+    wrk: str, work: Path, be: Backend, args: argparse.Namespace, image: bytes, pin: list[str]
+) -> dict[str, Any]:
+    servers: list[common.Server] = []
+    try:
+        one = start_server(work, be.env, f"mediakeep-{be.name}")
+        servers.append(one)
+        headers = bearer(one.url)
+        ids = common.seed_jpegs(one.url, headers, [image], args.seed)
+        with httpx.Client(base_url=one.url, headers=headers, timeout=30) as http:
+            variants = len(http.get(f"/api/v1/media/{ids[0]}").json()["variants"])
+            listed = len(http.get(LIST_PATH).json()["data"])
+        if variants == 0:
+            raise SystemExit("the seeded media have no variants: GET would not read any")
+        print(
+            f"  seeded {len(ids)} JPEG uploads ({variants} variants each); the list page has "
+            f"{listed} media",
+            flush=True,
+        )
+        two = start_server(work, be.env, f"mediakeep-{be.name}-2w", workers=2)
+        servers.append(two)
+        port = common.free_port()
+        hello = common.Server(
+            "hello",
+            [sys.executable, str(HELLO_SCRIPT), "--port", str(port)],
+            be.env,
+            work / f"hello-{be.name}.log",
+            port,
+            ready_path="/",
+        )
+        port = common.free_port()
+        peer = common.Server(
+            "one-query",
+            [sys.executable, str(ONEQUERY_SCRIPT), "--port", str(port), "--dsn", be.peer_dsn],
+            be.env,
+            work / f"onequery-{be.name}.log",
+            port,
+            ready_path="/hello",
+        )
+        for server in (hello, peer):
+            server.start()
+            servers.append(server)
+        for server in servers:
+            print(f"  $ {shlex.join(server.argv)}  # {server.url}", flush=True)
+        gets = [f"/api/v1/media/{i}" for i in ids]
+        sides = [
+            Side("hello", "hello world", hello, ["/"]),
+            Side("peer", "one-query app", peer, [f"/media/{i}" for i in ids]),
+            Side("get", "GET /media/{id}", one, gets),
+            Side("list", f"GET /media?limit={LIST_PAGE}", one, [LIST_PATH]),
+            Side("get_w2", "GET /media/{id}, --workers 2", two, gets),
+        ]
+        layer_call = None
+        if be.s3 is not None:
+            more, layer_call = presign_sides(one, work, be, ids, headers)
+            sides += more
+        runs = interleave(wrk, sides, args.pairs, args.seconds, headers, be.db_pid, pin)
+        layer_rate = None
+        if layer_call is not None:
+            layer = Side("layer", "mediakeep S3Storage.signed_url", call=layer_call)
+            layer_rate = measure(wrk, layer, args.seconds, headers, None, pin)["calls_per_s"]
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    return {"label": be.label, "seeded": len(ids), "variants": variants, "runs": runs} | (
+        {"storage_layer_calls_per_s": layer_rate} if layer_rate is not None else {}
+    )
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def ratios(runs: dict[str, list[dict[str, Any]]], a: str, b: str) -> list[float]:
+    def rate(run: dict[str, Any]) -> float:
+        return float(run.get("req_per_s", run.get("calls_per_s", 0.0)))
+
+    return [rate(x) / rate(y) for x, y in zip(runs[a], runs[b], strict=True) if rate(y) > 0]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": common.median(values), "low": min(values), "high": max(values)}
+
+
+def goals_of(name: str, result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The goals of one backend from its rounds: ratios within each round, then their median
+    and range; all "not measured" when the backend did not run."""
+    runs: dict[str, list[dict[str, Any]]] = (
+        result["runs"] if result else dict.fromkeys(("get", "peer", "list", "get_w2"), [])
+    )
+    stated: list[tuple[str, list[float], str, float, str]] = [
+        ("GET /media/{id} / one-query app", ratios(runs, "get", "peer"), ">=", GOAL_VS_PEER, "x"),
+        ("GET /media/{id} p99", [r["p99_ms"] for r in runs["get"]], "<=", GOAL_P99_MS, "ms"),
+        (
+            f"GET /media?limit={LIST_PAGE} / one-query app",
+            ratios(runs, "list", "peer"),
+            ">=",
+            GOAL_VS_PEER,
+            "x",
+        ),
+        (
+            f"GET /media?limit={LIST_PAGE} p99",
+            [r["p99_ms"] for r in runs["list"]],
+            "<=",
+            GOAL_P99_MS,
+            "ms",
+        ),
+        (
+            "--workers 2 / 1 worker, GET /media/{id}",
+            ratios(runs, "get_w2", "get"),
+            ">=",
+            GOAL_WORKERS,
+            "x",
+        ),
+    ]
+    if "presign" in runs or (result is None and name == "postgres"):
+        runs.setdefault("presign", [])
+        runs.setdefault("boto3", [])
+        stated.append(
+            (
+                "S3 presign req/s / raw boto3 calls/s",
+                ratios(runs, "presign", "boto3"),
+                ">=",
+                GOAL_VS_BOTO3,
+                "x",
+            )
+        )
+    goals = []
+    for label, values, op, target, unit in stated:
+        if not values:
+            goals.append(common.goal(f"{name}: {label}", None, op, target, unit))
+            continue
+        s = spread(values)
+        goals.append(
+            common.goal(f"{name}: {label}", s["median"], op, target, unit, (s["low"], s["high"]))
+        )
+    errors = sum(r.get("errors", 0) for side in runs.values() for r in side)
+    failed = errors if result else None
+    goals.append(common.goal(f"{name}: failed requests, all sides", failed, "<=", 0))
+    return goals
+
+
+def figures_of(name: str, result: dict[str, Any]) -> dict[str, float]:
+    """Figures without a goal: each side's median rate, the mediakeep reads against hello
+    world, and the CPU behind the workers ratio."""
+    runs = result["runs"]
+    figures: dict[str, float] = {}
+    for key, label in (
+        ("hello", "hello world req/s"),
+        ("peer", "one-query app req/s"),
+        ("get", "GET /media/{id} req/s"),
+        ("list", f"GET /media?limit={LIST_PAGE} req/s"),
+        ("get_w2", "GET /media/{id} req/s, --workers 2"),
+        ("presign", "S3 presign req/s"),
+        ("boto3", "raw boto3 presigns/s"),
+    ):
+        if key in runs:
+            rate = "calls_per_s" if key == "boto3" else "req_per_s"
+            figures[f"{name}: {label}"] = round(common.median(r[rate] for r in runs[key]), 1)
+    figures[f"{name}: GET /media/{{id}} / hello world"] = round(
+        common.median(ratios(runs, "get", "hello")), 3
+    )
+    for key, label in (("get", "1 worker"), ("get_w2", "--workers 2")):
+        for what in ("server", "client", "db"):
+            values = [r[f"{what}_cores"] for r in runs[key] if r.get(f"{what}_cores") is not None]
+            if values:
+                shown = {"server": "server", "client": "wrk", "db": "database"}[what]
+                figures[f"{name}: {shown} cores, GET {label}"] = round(common.median(values), 2)
+    per_core = [
+        (w2["req_per_s"] / w2["server_cores"]) / (w1["req_per_s"] / w1["server_cores"])
+        for w1, w2 in zip(runs["get"], runs["get_w2"], strict=True)
+        if w1["server_cores"] > 0 and w2["server_cores"] > 0
+    ]
+    if per_core:
+        figures[f"{name}: --workers 2 / 1 worker, req/s per server core"] = round(
+            common.median(per_core), 3
+        )
+    if result.get("storage_layer_calls_per_s"):
+        figures[f"{name}: mediakeep S3Storage.signed_url calls/s"] = result[
+            "storage_layer_calls_per_s"
+        ]
+    return figures
+
+
+def shown(value: float, unit: str) -> str:
+    if unit == "x":
+        return f"{value:.2f}×"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:g}"
+
+
+def goal_table(goals: list[dict[str, Any]]) -> str:
+    ops = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+    rows = []
+    for g in goals:
+        measured = "not measured" if g["measured"] is None else shown(g["measured"], g["unit"])
+        low_high = (
+            f"{shown(g['low'], g['unit'])}–{shown(g['high'], g['unit'])}" if "low" in g else ""
+        )
+        rows.append(
+            [
+                g["name"],
+                f"{ops[g['op']]} {shown(g['target'], g['unit'])}",
+                measured,
+                low_high,
+                "yes" if g["met"] else "NO",
+            ]
+        )
+    return common.text_table(["figure", "goal", "median", "min–max of pairs", "met"], rows)
 
 
 # --------------------------------------------------------------------------- 3. listing
@@ -388,16 +703,18 @@ async def bulk_insert(url: str, org_id: str, rows: int) -> dict[str, Any]:
         await conn.close()
 
 
-async def db_only(url: str, org_id: str, repeats: int = 30) -> dict[str, Any]:
+async def db_only(url: str, org_id: str, rows: int, repeats: int = 30) -> dict[str, Any]:
     """The listing's SQL alone (what MediaRepository.list sends), so the database's share of a
     listing's time is known: the first page, page 101 with the OR-form keyset condition the
-    repository writes, and page 101 with a row-value comparison."""
+    repository writes, and page 101 with a row-value comparison (the last page when there are
+    fewer rows)."""
     conn = await asyncpg.connect(url)
     try:
         anchor = await conn.fetchrow(
             "SELECT created_at, id FROM media WHERE org_id = $1 "
-            "ORDER BY created_at DESC, id DESC OFFSET 4999 LIMIT 1",
+            "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
             org_id,
+            max(0, min(100 * LIST_LIMIT, rows) - 1),
         )
         order = f"ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT + 1}"
         queries = {
@@ -448,10 +765,12 @@ def part_list(wrk: str, work: Path, rows: int, seconds: float, image: bytes) -> 
         base = f"/api/v1/media?limit={LIST_LIMIT}"
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
             cursor = None
-            for _ in range(100):
+            for _ in range(100):  # to page 101, or the last page of a smaller --rows
                 page = http.get(base + (f"&cursor={cursor}" if cursor else "")).json()
+                if not page["next_cursor"]:
+                    break
                 cursor = page["next_cursor"]
-            deep = f"{base}&cursor={cursor}"
+            deep = f"{base}&cursor={cursor}" if cursor else base
             total = http.get(base + "&include_total=true").json().get("total")
         cases = {
             "newest first (default)": base,
@@ -469,7 +788,7 @@ def part_list(wrk: str, work: Path, rows: int, seconds: float, image: bytes) -> 
         common.wait_idle(server.cpu_seconds)
         at8 = run_wrk(wrk, server.url, [base], 8, seconds, headers)
         print(row("c=8 newest first", at8), flush=True)
-        sql = asyncio.run(db_only(pg.url, org_id))
+        sql = asyncio.run(db_only(pg.url, org_id, rows))
         for name, timing in sql.items():
             print(
                 f"  SQL only, {name:<26} p50 {timing['p50_ms']:.2f}  p95 {timing['p95_ms']:.2f} ms",
@@ -493,122 +812,117 @@ def part_list(wrk: str, work: Path, rows: int, seconds: float, image: bytes) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=4.0, help="per measured run")
-    parser.add_argument("--rows", type=int, default=100_000, help="media rows for listing")
-    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--pairs", type=int, default=None, help="rounds (default 3, quick 1)")
     parser.add_argument(
-        "--only", choices=["cheap", "s3", "list"], default=None, help="one part (debugging)"
+        "--seconds", type=float, default=None, help="per measured run (default 5, quick 2)"
     )
+    parser.add_argument("--seed", type=int, default=None, help="media uploaded (default 24)")
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma list")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 2 s")
+    parser.add_argument(
+        "--pin-wrk", default="", metavar="CPU", help="run wrk under `taskset -c CPU`"
+    )
+    parser.add_argument(
+        "--rows", type=int, default=0, help="also list at this many PostgreSQL rows (slow)"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
-    wanted = {args.only} if args.only else {"cheap", "s3", "list"}
+    args.pairs = args.pairs or (1 if args.quick else 3)
+    args.seconds = args.seconds or (2.0 if args.quick else 5.0)
+    args.seed = args.seed or (4 if args.quick else SEED_MEDIA)
+    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(wanted) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; known: sqlite, postgres")
+    pin = ["taskset", "-c", args.pin_wrk] if args.pin_wrk else []
 
     wrk = common.ensure_wrk()
     if wrk is None:
         common.skip("cheap", "wrk is not installed and could not be installed with apt-get")
+    command = shlex.join([".venv/bin/python", "bench/cheap.py", *sys.argv[1:]])
+    results: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    listing: dict[str, Any] | None = None
     with common.work_dir(args.work_dir, "bench-cheap-") as work:
         info = common.machine(work)
+        print(f"$ {command}", flush=True)
+        print(f"machine: {info['cores']} cores, {info['cpu'] or 'unknown CPU'}", flush=True)
         print(common.describe(info), flush=True)
+        print(
+            f"wrk: {shlex.join([*pin, wrk])} -t1 -c{CONCURRENCY} -d{args.seconds:g}s "
+            "--timeout 30s -H 'Authorization: Bearer <token>' -s <paths.lua> URL "
+            f"({args.pairs} round(s), the order rotating)",
+            flush=True,
+        )
+        print(
+            f"taskset: wrk pinned to CPU {args.pin_wrk} (every side alike)"
+            if pin
+            else WHY_NOT_PINNED,
+            flush=True,
+        )
+        if args.quick:
+            print("quick mode: smoke sizes, not figures to compare with the goals", flush=True)
         image = test_image(work / "images")
-        cheap: dict[str, Any] | None = None
-        s3: dict[str, Any] | None = None
-        listing: dict[str, Any] | None = None
-        if "cheap" in wanted:
-            print("1. GET media / presign vs hello world, c=8, SQLite + local storage", flush=True)
-            cheap = part_cheap(wrk, work, args.pairs, args.seconds, image)
-        if "s3" in wanted:
-            print("2. S3 presign path (SeaweedFS) vs raw boto3", flush=True)
+        for name in wanted:
+            print(f"\n{name}: {BACKENDS[name]}", flush=True)
             try:
-                s3 = part_s3(wrk, work, args.pairs, args.seconds, image)
+                with backend(name, work) as be:
+                    results[name] = run_backend(wrk, work, be, args, image, pin)
             except ServiceUnavailable as exc:
-                print(f"  SKIP S3 part: {exc}", flush=True)
-        if "list" in wanted:
-            print(f"3. listing with {args.rows:,} rows in PostgreSQL", flush=True)
+                skipped[name] = str(exc)
+                print(f"  SKIP {name}: {exc}", flush=True)
+        if args.rows:
+            print(f"\nlisting with {args.rows:,} rows in PostgreSQL", flush=True)
             try:
                 listing = part_list(wrk, work, args.rows, args.seconds, image)
             except ServiceUnavailable as exc:
                 print(f"  SKIP listing part: {exc}", flush=True)
         print(f"load average at the end: {os.getloadavg()}", flush=True)
 
-    print("\nsummary")
     goals: list[dict[str, Any]] = []
-    if cheap is not None:
-        get, presign = cheap["get"], cheap["presign"]
-        print(f"  hello world {cheap['hello_req_per_s_median']:.0f} req/s (median of {args.pairs})")
-        for label, part in (("GET media", get), ("presign", presign)):
-            print(
-                f"  {label:<11} {part['req_per_s_median']:.0f} req/s, p95 "
-                f"{part['p95_ms_median']:.2f} ms (worst {part['p95_ms_worst']:.2f}; goal < "
-                f"{GOAL_P95_MS}), / hello world {part['ratio_vs_hello_median']} (pairs "
-                f"{part['ratio_vs_hello_per_pair']}; goal ≥ {GOAL_VS_HELLO})"
-            )
-    for label, key in (("GET media", "get"), ("presign", "presign")):
-        part = cheap[key] if cheap else None
+    figures: dict[str, float] = {}
+    for name in wanted:
+        goals += goals_of(name, results.get(name))
+        if name in results:
+            figures |= figures_of(name, results[name])
+    if args.rows:
         goals.append(
             common.goal(
-                f"{label} p95, c=8", part["p95_ms_median"] if part else None, "<", GOAL_P95_MS, "ms"
+                f"listing p95, c=1, {args.rows:,} rows",
+                listing["c1"]["newest first (default)"]["p95_ms"] if listing else None,
+                "<",
+                GOAL_LIST_P95_MS,
+                "ms",
             )
         )
-        goals.append(
-            common.goal(
-                f"{label} throughput / hello world",
-                part["ratio_vs_hello_median"] if part else None,
-                ">=",
-                GOAL_VS_HELLO,
-                "x",
-            )
-        )
-    if s3 is not None:
-        print(
-            f"  S3 presign  {s3['http_req_per_s_median']:.0f} req/s over HTTP vs raw boto3 "
-            f"{s3['boto3_calls_per_s_median']:.0f} calls/s: {s3['ratio_median']} (goal ≥ "
-            f"{GOAL_VS_BOTO3}); storage layer alone {s3['storage_layer_over_boto3_median']}× "
-            "boto3"
-        )
-    goals.append(
-        common.goal(
-            "S3 presign req/s / raw boto3 calls/s",
-            s3["ratio_median"] if s3 else None,
-            ">=",
-            GOAL_VS_BOTO3,
-            "x",
-        )
-    )
-    if listing is not None:
-        default = listing["c1"]["newest first (default)"]
-        print(
-            f"  listing     {listing['rows']:,} rows (goal stated for {GOAL_ROWS:,}): p95 "
-            f"{default['p95_ms']:.2f} ms at c=1 (goal < {GOAL_LIST_P95_MS}); c=8 p95 "
-            f"{listing['c8_default']['p95_ms']:.2f} ms"
-        )
-    goals.append(
-        common.goal(
-            f"listing p95, c=1, {args.rows:,} rows",
-            listing["c1"]["newest first (default)"]["p95_ms"] if listing else None,
-            "<",
-            GOAL_LIST_P95_MS,
-            "ms",
-        )
-    )
-    document = {
-        "setup": {
+    print(f"\nsummary ({args.pairs} round(s) of {args.seconds:g} s; c={CONCURRENCY}, wrk -t1)")
+    print(goal_table(goals))
+    print("\nwithout a goal (medians)")
+    print(common.text_table(["figure", "value"], [[k, f"{v:g}"] for k, v in figures.items()]))
+    if skipped:
+        print("skipped: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    document = common.document(
+        "cheap",
+        setup={
+            "command": command,
             "pairs": args.pairs,
             "seconds_per_run": args.seconds,
-            "rows": args.rows,
-            "load_generator": "wrk, 1 thread",
+            "seeded_media": args.seed,
+            "quick": args.quick,
+            "load_generator": f"wrk, 1 thread, c={CONCURRENCY}",
+            "wrk_pinning": args.pin_wrk or "none",
             "auth": "Bearer access token",
             "machine": info,
-            "commit": common.git_commit(),
         },
-        "cheap": cheap,
-        "s3": s3,
-        "listing": listing,
-    }
-    if args.only:
-        print(f"--only {args.only}: {RESULTS.name} left as it was")
-    else:
-        common.write_json(RESULTS, document)
-    common.emit_result("cheap", goals, rows=args.rows, full_goal_rows=args.rows >= GOAL_ROWS)
+        backends=results,
+        skipped=skipped,
+        listing=listing,
+        goals=goals,
+        figures=figures,
+    )
+    common.write_json(args.output, document)
+    common.emit_result("cheap", goals, figures=figures, quick=args.quick, skipped_parts=skipped)
 
 
 if __name__ == "__main__":

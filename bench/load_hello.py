@@ -1,6 +1,6 @@
 """The throughput peer of bench/load.py and bench/cheap.py: FastAPI's hello world, served by
 uvicorn with the settings `mediakeep serve` uses (one worker, uvloop/httptools when installed,
-no access log).
+no access log, no proxy headers).
 
     .venv/bin/python bench/load_hello.py --port 8000
 
@@ -32,6 +32,7 @@ def main() -> None:
         port=args.port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
 

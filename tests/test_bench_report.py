@@ -2,6 +2,7 @@
 real quick benchmark run through it end to end."""
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ def _load(name: str) -> ModuleType:
 
 report = _load("report")
 common = _load("_common")
+cheap = _load("cheap")
 
 # What bench/images.py and bench/video.py printed in a real run (trimmed), RESULT lines made
 # by the same helpers the scripts use.
@@ -115,6 +117,55 @@ def test_goal_is_met_by_its_operator() -> None:
         common.goal("g", 1, "==", 1)
 
 
+def test_goal_with_spread_shows_the_range_of_the_pairs() -> None:
+    made = common.goal("GET / one-query app", 0.6234, ">=", 0.6, "x", (0.6012, 0.6498))
+    assert (made["met"], made["low"], made["high"]) == (True, 0.6012, 0.6498)
+    assert "low" not in common.goal("g", 1.0, ">=", 0.6, "x")
+    assert "low" not in common.goal("g", None, ">=", 0.6, "x", (0.1, 0.2))
+    text = captured("", "cheap", [made, common.goal("p99", 31.5, "<=", 25, "ms", (22.0, 40.25))])
+    benches = {b.name: b for b in report.BENCHMARKS}
+    rows = report.goal_rows(report.outcome_of(benches["cheap"], "c", text, 0, 1))
+    assert rows[0] == "| cheap | GET / one-query app (≥ 0.60×) | 0.62× (0.60–0.65) | yes |"
+    assert rows[1] == "| cheap | p99 (≤ 25 ms) | 31.5 ms (22–40.2) | **no** |"
+
+
+def _round(pair: int, **rates: float) -> dict[str, dict[str, Any]]:
+    return {
+        key: {"pair": pair, "req_per_s": rate, "p99_ms": 10.0 + pair, "errors": 0}
+        | {"server_cores": 1.0, "client_cores": 0.1, "db_cores": None}
+        for key, rate in rates.items()
+    }
+
+
+def test_cheap_takes_ratios_within_each_round() -> None:
+    """Each ratio is taken between the two sides of one round, then the median and range of
+    those: a side's drift across rounds must not pair one round's figure with another's."""
+    rounds = [
+        _round(0, hello=5000, peer=1000, get=700, list=500, get_w2=1300),
+        _round(1, hello=2500, peer=500, get=300, list=320, get_w2=450),
+        _round(2, hello=5000, peer=1000, get=650, list=610, get_w2=1100),
+    ]
+    runs = {key: [r[key] for r in rounds] for key in rounds[0]}
+    goals = {g["name"]: g for g in cheap.goals_of("sqlite", {"runs": runs})}
+    get = goals["sqlite: GET /media/{id} / one-query app"]
+    assert (get["measured"], get["low"], get["high"], get["met"]) == (0.65, 0.6, 0.7, True)
+    listing = goals["sqlite: GET /media?limit=20 / one-query app"]
+    assert (listing["measured"], listing["low"], listing["high"]) == (0.61, 0.5, 0.64)
+    workers = goals["sqlite: --workers 2 / 1 worker, GET /media/{id}"]
+    assert (workers["measured"], workers["low"], workers["high"]) == (1.6923, 1.5, 1.8571)
+    assert goals["sqlite: GET /media/{id} p99"]["measured"] == 11.0
+    assert goals["sqlite: failed requests, all sides"]["met"] is True
+    assert "sqlite: S3 presign req/s / raw boto3 calls/s" not in goals
+
+
+def test_cheap_lists_every_goal_of_a_backend_that_did_not_run() -> None:
+    goals = cheap.goals_of("postgres", None)
+    assert {g["measured"] for g in goals} == {None}
+    assert not any(g["met"] for g in goals)
+    assert "postgres: S3 presign req/s / raw boto3 calls/s" in {g["name"] for g in goals}
+    assert "postgres: --workers 2 / 1 worker, GET /media/{id}" in {g["name"] for g in goals}
+
+
 def test_render_writes_summary_runs_and_notes() -> None:
     run = {
         "started": "2026-11-22 18:00",
@@ -187,3 +238,43 @@ def test_report_runs_a_real_quick_benchmark(tmp_path: Path) -> None:
     assert "`.venv/bin/python bench/images.py --megapixels 4 --output " in text
     assert "pair 3/3" in text  # the script's own output, verbatim
     assert "A kept note." in text
+
+
+def test_cheap_runs_end_to_end_on_sqlite(tmp_path: Path) -> None:
+    """bench/cheap.py --quick on SQLite: real servers (mediakeep one and two workers, hello
+    world, the one-query app), real wrk; every goal of the backend gets a measured value."""
+    if cheap.common.ensure_wrk() is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    output = tmp_path / "cheap.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "cheap.py"),
+            "--quick",
+            "--backends",
+            "sqlite",
+            "--seconds",
+            "1",
+            "--seed",
+            "2",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = report.parse_result(done.stdout)
+    assert result is not None
+    names = {g["name"]: g for g in result["goals"]}
+    assert set(names) == {g["name"] for g in cheap.goals_of("sqlite", None)}
+    assert all(g["measured"] is not None for g in names.values()), names
+    assert names["sqlite: GET /media/{id} / one-query app"]["measured"] > 0
+    assert result["figures"]["sqlite: one-query app req/s"] > 0
+    saved = json.loads(output.read_text())
+    runs = saved["backends"]["sqlite"]["runs"]
+    assert set(runs) == {"hello", "peer", "get", "list", "get_w2"}
+    assert len(runs["get_w2"][0]["worker_shares"]) == 2  # the CPU split over the 2 processes
+    assert "round 1 GET /media?limit=20" in done.stdout
