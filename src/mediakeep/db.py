@@ -44,16 +44,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")  # a write through a read session fails, loudly
+    cursor.close()
+
+
 def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
-    """An engine; on SQLite a writer's transactions start with BEGIN IMMEDIATE (the write lock
-    up front, waiting on busy_timeout) so read-check-write units of work are serialised, and a
-    reader's with a plain BEGIN (one consistent snapshot)."""
+    """An engine. On SQLite a writer's transactions start with BEGIN IMMEDIATE (the write lock
+    up front, waiting on busy_timeout) so read-check-write units of work are serialised. A
+    reader runs each statement in its own implicit transaction, with no BEGIN and no reset on
+    return: on aiosqlite each of those is a thread hand-off costing more than the hot reads'
+    one statement (which reads a media with its children at once, so needs no wider
+    snapshot), and its connections are query-only."""
     if url.startswith("sqlite"):
+        if not writer:
+            reader = create_async_engine(
+                url, connect_args={"timeout": 30}, pool_reset_on_return=None
+            )
+            event.listen(reader.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(reader.sync_engine, "connect", _sqlite_read_only)
+            return reader
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(
-            engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql(begin)
+            engine.sync_engine,
+            "begin",
+            lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"),
         )
         return engine
     # A libpq DSN: asyncpg parses it itself (see mediakeep.dsn); SQLAlchemy only picks the dialect.

@@ -1,6 +1,7 @@
 """The hot reads take at most two SQL statements once the principal cache is warm (DESIGN.md:
 "one round trip after auth"), and never lazy-load: counted on the engines, over HTTP."""
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from typing import Any
@@ -21,10 +22,16 @@ _CONTROL = ("begin", "commit", "rollback", "savepoint", "release")
 
 @contextlib.contextmanager
 def statements_of(app: FastAPI) -> Iterator[list[str]]:
+    """The statements run on behalf of this task (the request, served in it by httpx's ASGI
+    transport): the app's background work (the event bus tailing the events table) runs in
+    tasks of its own and is not counted."""
     services: Services = app.state.services
     seen: list[str] = []
+    mine = asyncio.current_task()
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if asyncio.current_task() is not mine:
+            return
         if not statement.strip().lower().startswith(_CONTROL):
             seen.append(statement)
 
