@@ -54,7 +54,7 @@ _WRITES_ATTRIBUTE = "_mediakeep_writes"
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's one unit of work: a write session when the route asked for one, else a
-    read session. Authentication (on a principal-cache miss) and the route share it."""
+    read session. A read route's authentication (on a principal-cache miss) shares it."""
     db = get_services(request).db
     scope = db.write_session if _wants_write(request) else db.read_session
     async with scope() as session:
@@ -92,7 +92,17 @@ def credentials_of(request: Request) -> Credentials:
 
 
 async def _authenticate(request: Request, session: _RequestSession) -> Principal:
-    principal = await authenticate_request(credentials_of(request), get_services(request), session)
+    services = get_services(request)
+    credentials = credentials_of(request)
+    if _wants_write(request):
+        # Not in the write session: on SQLite its first statement takes the write lock, which
+        # would then be held from authentication on, and a service that still opens a unit of
+        # work of its own would wait for it forever. A read session connects only on a
+        # principal-cache miss (no statement at all when warm).
+        async with services.db.read_session() as reader:
+            principal = await authenticate_request(credentials, services, reader)
+    else:
+        principal = await authenticate_request(credentials, services, session)
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
     return principal
 
