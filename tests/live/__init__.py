@@ -253,7 +253,7 @@ def tree_rss(pid: int) -> int:
 class RssSampler:
     """Samples the RSS of a server's process tree from a thread while the block runs: `grown`
     is the highest sample minus the baseline taken on entry. This measures the server where
-    the memory is used, during the operation (a process's own `ru_maxrss` high-water mark
+    the memory is used, during the operation (the test process's own peak-RSS high-water mark
     says nothing once an earlier test has pushed it up)."""
 
     def __init__(self, pid: int, interval: float = 0.005) -> None:
