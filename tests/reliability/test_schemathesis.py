@@ -56,7 +56,8 @@ from tests.fixtures.services import free_port
 from tests.live import LiveServer, base_env
 from tests.reliability.report import record
 
-pytestmark = pytest.mark.reliability
+# The whole single-operation run is one test (84 subtests): minutes, more on a loaded machine.
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 
 CHECKS = [
     not_a_server_error,
