@@ -82,8 +82,12 @@ async def test_rs256_token_creates_the_user_on_first_sight_and_reuses_it(
 
 
 async def test_es256_token_is_accepted(external: External) -> None:
-    response = await external.me(external.ec.sign(claims(external.issuer, _sub())))
+    sub = _sub()
+    response = await external.me(external.ec.sign(claims(external.issuer, sub)))
     assert response.status_code == 200, response.text
+    user = await _user_by_subject(external, f"{external.issuer}|{sub}")
+    assert user is not None
+    assert response.json()["id"] == user.id
 
 
 async def test_external_tokens_work_on_other_routes(external: External) -> None:
@@ -94,6 +98,8 @@ async def test_external_tokens_work_on_other_routes(external: External) -> None:
     assert created.status_code == 201, created.text
     me = await external.client.get("/api/v1/users/me", headers={"X-API-Key": created.json()["key"]})
     assert me.status_code == 200, me.text
+    by_token = await external.me(token)
+    assert me.json()["id"] == by_token.json()["id"]  # the key acts as the SSO user who made it
 
 
 async def test_without_email_claim_the_email_is_made_up(external: External) -> None:

@@ -60,7 +60,9 @@ async def hook_settings(backend: str, tmp_path: Path, request: pytest.FixtureReq
     return settings
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+    """Wait for `check` to hold. The bound only ends a test that would otherwise hang: it is
+    longer than a sender lease left by an interrupted attempt (webhook timeout + 30 s)."""
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
