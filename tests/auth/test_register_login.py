@@ -118,6 +118,9 @@ async def test_login_email_is_case_insensitive(client: httpx.AsyncClient, user: 
         "/api/v1/auth/login", json={"email": user.email.upper(), "password": user.password}
     )
     assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["id"] == user.user_id  # the same account, not a new one
 
 
 async def test_login_with_an_oauth2_password_form(

@@ -101,6 +101,7 @@ async def test_own_org_can_be_named_by_slug_or_id(
             "/api/v1/users/me", headers=user.headers | headers, params=params
         )
         assert response.status_code == 200, response.text
+        assert response.json()["id"] == user.user_id
 
 
 async def test_an_org_the_user_is_not_in_is_404(

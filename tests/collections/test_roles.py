@@ -30,6 +30,32 @@ WRITES: dict[str, Write] = {
 }
 
 
+async def assert_write_took_effect(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    write: str,
+    collection_id: str,
+    media_id: str,
+    response: httpx.Response,
+) -> None:
+    """The answer of a successful write and what it changed, read back by `headers`."""
+    if write == "delete":
+        assert response.status_code == 204, response.text
+        gone = await client.get(f"{COLLECTIONS}/{collection_id}", headers=headers)
+        assert_error(gone, 404, "not_found")
+        return
+    assert response.status_code in (200, 204), (write, response.text)
+    members = await member_ids(client, headers, collection_id)
+    if write == "patch":
+        assert response.json()["name"] == "x"
+        assert (await get_collection(client, headers, collection_id))["name"] == "x"
+    elif write == "add media":
+        assert response.json()["added"] == [media_id]
+        assert media_id in members
+    else:  # remove media
+        assert media_id not in members
+
+
 @pytest.fixture
 async def team(client: httpx.AsyncClient) -> Team:
     return await new_team(client)
@@ -101,7 +127,7 @@ async def test_the_creator_changes_and_deletes_their_own_collection(
     assert (await add_media(client, headers, made["id"], [media_id]))["added"] == [media_id]
     for write in ("patch", "remove media", "delete"):
         response = await WRITES[write](client, headers, made["id"], media_id)
-        assert response.status_code in (200, 204), (write, response.text)
+        await assert_write_took_effect(client, headers, write, made["id"], media_id, response)
 
 
 @pytest.mark.parametrize("who", ["admin", "owner"])
@@ -114,9 +140,10 @@ async def test_admins_and_owners_change_other_peoples_collections(
     if write == "remove media":
         await add_media(client, team.as_(team.member), made["id"], [media_id])
 
-    response = await WRITES[write](client, team.as_(getattr(team, who)), made["id"], media_id)
+    headers = team.as_(getattr(team, who))
+    response = await WRITES[write](client, headers, made["id"], media_id)
 
-    assert response.status_code in (200, 204), response.text
+    await assert_write_took_effect(client, headers, write, made["id"], media_id, response)
 
 
 async def test_a_member_deletes_own_but_not_another_members_collection(

@@ -74,9 +74,11 @@ async def sse_events(
     seconds: float,
     *,
     stop_at: str | None = None,
+    connected: asyncio.Event | None = None,
     **params: str,
 ) -> list[dict[str, Any]]:
-    """The events an SSE client receives in `seconds` (or until one of type `stop_at`)."""
+    """The events an SSE client receives in `seconds` (or until one of type `stop_at`);
+    `connected` is set when the stream's `: connected` comment arrives (subscribed)."""
     found: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         with contextlib.suppress(TimeoutError):
@@ -87,6 +89,8 @@ async def sse_events(
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
                 async for line in response.aiter_lines():
+                    if line == ": connected" and connected is not None:
+                        connected.set()
                     if line.startswith("data: "):
                         found.append(json.loads(line.removeprefix("data: ")))
                         if found[-1]["type"] == stop_at:
@@ -154,13 +158,21 @@ async def test_live_sse_filters_by_type(server: LiveServer) -> None:
     alice = register(server)
     headers = {"Authorization": alice["Authorization"]}
 
-    async def later_upload() -> str:
-        await asyncio.sleep(1.0)
-        return await asyncio.to_thread(upload_async, server, alice)
-
-    task = asyncio.create_task(later_upload())
-    got = await sse_events(server, headers, 30.0, stop_at="job.completed", types="job.completed")
-    job_id = await task
+    subscribed = asyncio.Event()
+    stream = asyncio.create_task(
+        sse_events(
+            server,
+            headers,
+            30.0,
+            stop_at="job.completed",
+            connected=subscribed,
+            types="job.completed",
+        )
+    )
+    # Upload only once the stream is subscribed, so its job's events cannot come before it.
+    await asyncio.wait_for(subscribed.wait(), 30)
+    job_id = await asyncio.to_thread(upload_async, server, alice)
+    got = await stream
     assert [e["type"] for e in got] == ["job.completed"] * len(got)
     assert any(e["data"]["id"] == job_id for e in got)
 

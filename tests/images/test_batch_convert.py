@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from mediakeep.ids import new_id
 from mediakeep.jobs.runner import execute
-from tests.factories import TestUser
-from tests.media.support import upload_ok
+from tests.factories import TestUser, new_user
+from tests.media.support import assert_error, upload_ok
 from tests.mediagen import jpeg, png, wav
 
 BATCH = "/api/v1/media/batch/convert"
@@ -53,13 +53,35 @@ async def test_batch_convert_makes_one_job_per_image_and_each_job_a_derived_medi
 
 
 async def test_batch_convert_limits_and_roles(client: httpx.AsyncClient, user: TestUser) -> None:
+    """Refusals say why, and leave no job behind: over 20 ids, an output format that is not
+    allowed, no credentials, and a viewer of the org."""
+    image = await upload_ok(client, user, jpeg(32, 24))
     too_many = [new_id("med") for _ in range(21)]
     answer = await client.post(BATCH, json={"ids": too_many, "format": "png"}, headers=user.headers)
-    assert answer.status_code == 400
+    error = assert_error(answer, 400, "validation.invalid")
+    assert "ids" in error["message"]
     answer = await client.post(
-        BATCH, json={"ids": [new_id("med")], "format": "svg"}, headers=user.headers
+        BATCH, json={"ids": [image["id"]], "format": "svg"}, headers=user.headers
     )
-    assert answer.status_code == 400
-    assert (
-        await client.post(BATCH, json={"ids": [new_id("med")], "format": "png"})
-    ).status_code == 401
+    error = assert_error(answer, 400, "validation.invalid")
+    assert "format" in error["message"]
+    assert_error(
+        await client.post(BATCH, json={"ids": [image["id"]], "format": "png"}),
+        401,
+        "auth.unauthorized",
+    )
+    viewer = await new_user(client)
+    added = await client.post(
+        f"/api/v1/orgs/{user.org_slug}/members",
+        json={"email": viewer.email, "role": "viewer"},
+        headers=user.headers,
+    )
+    assert added.status_code == 201, added.text
+    as_viewer = await client.post(
+        BATCH,
+        json={"ids": [image["id"]], "format": "png"},
+        headers=viewer.headers | {"X-Org": user.org_slug},
+    )
+    assert_error(as_viewer, 403, "auth.forbidden")
+    jobs = await client.get("/api/v1/jobs", params={"type": "image.convert"}, headers=user.headers)
+    assert jobs.json()["data"] == []

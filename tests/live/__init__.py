@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -239,6 +240,68 @@ class LiveServer:
             return []
         response = self.s3_client.list_multipart_uploads(Bucket=self.bucket)
         return [upload["Key"] for upload in response.get("Uploads", [])]
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants (ffmpeg, workers), in bytes."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += int(process.memory_info().rss)
+    return total
+
+
+class RssSampler:
+    """Samples the RSS of a server's process tree from a thread while the block runs: `grown`
+    is the highest sample minus the baseline taken on entry. This measures the server where
+    the memory is used, during the operation (the test process's own peak-RSS high-water mark
+    says nothing once an earlier test has pushed it up)."""
+
+    def __init__(self, pid: int, interval: float = 0.005) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.baseline = 0
+        self.peak = 0
+        self.samples = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.sample()
+            self._done.wait(self.interval)
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, tree_rss(self.pid))
+        self.samples += 1
+
+    def __enter__(self) -> RssSampler:
+        self.baseline = self.peak = tree_rss(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=10)
+        self.sample()
+
+    @property
+    def grown(self) -> int:
+        return self.peak - self.baseline
+
+    def describe(self) -> str:
+        return (
+            f"server tree RSS {self.baseline / MiB:.0f} MiB -> peak {self.peak / MiB:.0f} MiB "
+            f"(+{self.grown / MiB:.1f} MiB, {self.samples} samples)"
+        )
 
 
 # --------------------------------------------------------------------------- payloads

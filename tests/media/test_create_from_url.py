@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -197,13 +196,13 @@ async def test_remote_url_to_loopback_is_refused_before_connecting(
 async def test_remote_url_to_private_addresses_is_refused_at_once(
     client: httpx.AsyncClient, user: TestUser, url: str
 ) -> None:
-    started = time.monotonic()
     response = await client.post(MEDIA, json=_remote(url), headers=user.headers)
-    elapsed = time.monotonic() - started
 
-    assert_error(response, 502, "upstream.fetch_failed")
-    # Nothing listens there: a connection attempt would hang until the 15 s fetch timeout.
-    assert elapsed < 3, elapsed
+    error = assert_error(response, 502, "upstream.fetch_failed")
+    # Refused by the guard before any connection: its own words, never those of an attempt
+    # (nothing listens there, so an attempt would end in a timeout or a failed connection).
+    assert "is not public" in error["message"] or "is not allowed" in error["message"], error
+    assert not any(word in error["message"] for word in ("timed out", "could not connect"))
 
 
 async def test_refused_remote_url_creates_nothing(
@@ -261,15 +260,17 @@ async def test_remote_url_follows_a_redirect(
 async def test_remote_url_that_drips_past_the_timeout_is_502(
     open_client: httpx.AsyncClient, open_user: TestUser
 ) -> None:
-    async with LoopbackServer({"/slow.png": drip(mediagen.tiny_png(), every=0.5)}) as server:
-        started = time.monotonic()
+    body = mediagen.tiny_png()
+    # Every byte comes well within any per-read timeout; the whole body would take far longer
+    # than the fetch deadline: only that deadline ends it, and the answer says so.
+    assert len(body) * 0.5 > 10 * FETCH_TIMEOUT
+    async with LoopbackServer({"/slow.png": drip(body, every=0.5)}) as server:
         response = await open_client.post(
             MEDIA, json=_remote(server.url("/slow.png")), headers=open_user.headers
         )
-        elapsed = time.monotonic() - started
 
-    assert_error(response, 502, "upstream.fetch_failed")
-    assert FETCH_TIMEOUT * 0.9 <= elapsed < FETCH_TIMEOUT + 2, elapsed
+    error = assert_error(response, 502, "upstream.fetch_failed")
+    assert "timed out" in error["message"], error
     assert (await open_client.get(MEDIA, headers=open_user.headers)).json()["data"] == []
 
 

@@ -170,10 +170,17 @@ async def test_the_owner_adds_and_removes_members(client: httpx.AsyncClient, tea
     assert added.status_code == 201, added.text
     uploaded = await _upload(client, newcomer.headers | {"X-Org": team.slug}, mediagen.jpeg(20, 20))
     assert uploaded.status_code == 201, uploaded.text
+    members = await client.get(f"{ORGS}/{team.slug}/members", headers=team.as_(team.owner))
+    assert newcomer.user_id in [m["user_id"] for m in members.json()["data"]]
     removed = await client.delete(
         f"{ORGS}/{team.slug}/members/{newcomer.user_id}", headers=team.as_(team.owner)
     )
     assert removed.status_code == 204
+    members = await client.get(f"{ORGS}/{team.slug}/members", headers=team.as_(team.owner))
+    assert newcomer.user_id not in [m["user_id"] for m in members.json()["data"]]
+    # Out of the org: the newcomer can no longer act in it.
+    after = await client.get("/api/v1/media", headers=newcomer.headers | {"X-Org": team.slug})
+    assert after.status_code in (403, 404), after.text
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.factories import new_user
+from tests.fixtures.services import free_port
 from tests.ratelimit.conftest import MakeApp
 from tests.ratelimit.support import budget, client_from
 
@@ -160,13 +161,20 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(
 
 
 async def test_an_unreachable_redis_lets_requests_through(make_app: MakeApp) -> None:
-    from tests.fixtures.services import free_port
-
+    """Fail open (middleware.py): with the shared counter gone, anonymous and authenticated
+    requests alike reach the API, past their budget, and carry no rate-limit headers."""
     dead = f"redis://127.0.0.1:{free_port()}/0"
     async with make_app(**SMALL, redis_url=dead) as app, client_from(app) as client:
         for _ in range(5):
             response = await client.get(MEDIA)
             assert response.status_code == 401
+            assert "x-ratelimit-limit" not in response.headers
+        user = await new_user(client)
+        # More than the user budget (5/minute), each answered by the API itself.
+        for _ in range(7):
+            response = await client.get(ME, headers=user.headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["id"] == user.user_id
             assert "x-ratelimit-limit" not in response.headers
 
 

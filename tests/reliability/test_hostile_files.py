@@ -9,6 +9,7 @@ within a per-case time limit; no answer, stored object or variant contains a lin
 connection at all. A remote server's gzip bomb is in here too."""
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -224,11 +225,14 @@ async def test_remote_gzip_bomb_is_refused_without_inflating(
     OUTCOMES["remote/gzip-bomb"] = {"status": response.status_code, "outcome": "refused-502"}
 
 
-def test_hostile_corpus_summary(canary: Canary, capsys: pytest.CaptureFixture[str]) -> None:
-    """The corpus is big enough, and across everything that ran the canary saw nothing."""
-    assert len(FILES) >= 30
+@pytest.fixture(scope="module", autouse=True)
+def report_hostile_corpus(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the module, one report line of what ran (docs/reliability.md's figures). A report,
+    not a check: every case asserts its own outcome (status, canary), so no test depends on
+    which others ran before it."""
+    yield
     if not OUTCOMES:
-        pytest.skip("no hostile-file case ran in this session (selected alone)")
+        return
     outcomes = [o["outcome"] for o in OUTCOMES.values()]
     line = {
         "suite": "hostile_files",
@@ -239,9 +243,12 @@ def test_hostile_corpus_summary(canary: Canary, capsys: pytest.CaptureFixture[st
         "svg_attachment_only": outcomes.count("svg-attachment"),
         "failed_checks": outcomes.count("unchecked"),
         "server_errors": sum(1 for o in OUTCOMES.values() if int(o["status"]) == 500),
-        "canary_connections": canary.connections,
     }
-    with capsys.disabled():  # shown in a plain run, not only with -s
-        record(line)
-    assert canary.connections == 0, canary.first_bytes
-    assert line["server_errors"] == 0
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        record(line)  # shown in a plain run, not only with -s
+
+
+def test_hostile_corpus_is_big_enough() -> None:
+    assert len(FILES) >= 30
+    assert len({item.id for item in FILES}) == len(FILES)

@@ -283,3 +283,7 @@ async def test_finalize_without_a_body_is_accepted(
     response = await client.post(finalize_path(str(answer["media_id"])), headers=user.headers)
 
     assert response.status_code == 200, response.text
+    media = response.json()
+    assert media["id"] == answer["media_id"]
+    assert media["status"] != "pending"
+    assert media["sha256"] == hashlib.sha256(data).hexdigest()

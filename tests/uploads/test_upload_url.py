@@ -133,13 +133,23 @@ async def test_another_orgs_bytes_are_not_deduped(
     client: httpx.AsyncClient, user: TestUser, other_user: TestUser
 ) -> None:
     data = mediagen.jpeg(24, 24)
-    await upload_ok(client, other_user, data)
+    theirs = await upload_ok(client, other_user, data)
 
     response = await ask_upload(
         client, user, len(data), mime="image/jpeg", sha256=hashlib.sha256(data).hexdigest()
     )
 
     assert response.status_code == 201, response.text
+    answer = response.json()
+    # A fresh pending media of this org with its own upload URL, never the other org's media.
+    assert answer["media_id"] != theirs["id"]
+    assert "deduped" not in answer or answer["deduped"] is False
+    assert answer["upload_url"]
+    pending = await client.get(f"{MEDIA}/{answer['media_id']}", headers=user.headers)
+    assert pending.status_code == 200, pending.text
+    assert pending.json()["status"] == "pending"
+    # The other org still has exactly its own media, untouched.
+    assert await _media_ids(client, other_user) == [theirs["id"]]
 
 
 async def test_the_optional_fields_are_kept_on_the_media(

@@ -4,11 +4,11 @@ makes FFmpeg open another file or a network connection (a canary listener on loo
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from mediakeep.processing import video
@@ -100,9 +100,7 @@ async def test_hostile_upload_is_refused_without_touching_anything_else(
     client: httpx.AsyncClient, user: TestUser, canary: Canary, name: str
 ) -> None:
     data = HOSTILE[name](canary.port)
-    started = time.monotonic()
     response = await upload(client, user, data, name="clip.mp4")
-    assert time.monotonic() - started < 20
     assert response.status_code in (415, 422), response.text
     assert response.json()["error"]["message"]
     assert canary.connections == 0
@@ -113,10 +111,8 @@ def test_probe_pins_the_demuxer_and_refuses(tmp_path: Path, canary: Canary, name
     """Below the upload's content sniffing: the probe itself never lets FFmpeg guess."""
     path = tmp_path / "clip.mp4"
     path.write_bytes(HOSTILE[name](canary.port))
-    started = time.monotonic()
     with pytest.raises(ProbeError):
         probe(path, "video", max_pixels=10**8)
-    assert time.monotonic() - started < 10
     assert canary.connections == 0
 
 
@@ -146,7 +142,11 @@ def test_playlist_forced_through_the_pinned_demuxer_opens_nothing(
 def test_ffmpeg_wall_time_limit_kills_the_run() -> None:
     argv = [video.ffmpeg_exe(), "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
             "-f", "null", "-"]  # fmt: skip
-    started = time.monotonic()
+    """An endless source never ends by itself: the run ends only because the limit killed it,
+    and no ffmpeg process is left behind."""
     with pytest.raises(video.FfmpegError, match="longer than"):
         video.run_ffmpeg(argv, timeout=1)
-    assert time.monotonic() - started < 10
+    leftovers = [
+        child for child in psutil.Process().children(recursive=True) if "ffmpeg" in child.name()
+    ]
+    assert leftovers == []

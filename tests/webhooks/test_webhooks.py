@@ -4,6 +4,7 @@ outbox across a restart, per-attempt log."""
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -59,7 +60,9 @@ async def hook_settings(backend: str, tmp_path: Path, request: pytest.FixtureReq
     return settings
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+    """Wait for `check` to hold. The bound only ends a test that would otherwise hang: it is
+    longer than a sender lease left by an interrupted attempt (webhook timeout + 30 s)."""
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
@@ -194,18 +197,27 @@ async def test_test_endpoint_and_failures_recorded(hook_settings: Settings) -> N
 
 
 async def test_slow_receiver_does_not_block_another(hook_settings: Settings) -> None:
-    with receiver(delay=3.0) as slow, receiver() as fast:
-        async with running(hook_settings) as (_, client):
+    """While one receiver holds its deliveries unanswered, another org's delivery still goes
+    out: the fast receiver gets it before the slow one has answered anything. The send timeout
+    is longer than every wait here, so a sender that waited for the slow receiver (or for its
+    timeout) could never pass."""
+    settings = hook_settings.model_copy(update={"webhook_timeout": timedelta(minutes=5)})
+    held = threading.Event()
+    with receiver(gate=held) as slow, receiver() as fast:
+        async with running(settings) as (_, client):
             first = await new_user(client)
             second = await new_user(client)
             await create_hook(client, first, slow.url, ["collection.created"])
             await create_hook(client, second, fast.url, ["collection.created"])
             for _ in range(6):
                 await client.post("/api/v1/collections", headers=first.headers, json={"name": "s"})
-            started = time.monotonic()
+            # The sender is inside a delivery to the slow receiver, which does not answer.
+            await until(lambda: asyncio.sleep(0, result=slow.arrived >= 1), timeout=30)
             await client.post("/api/v1/collections", headers=second.headers, json={"name": "f"})
-            await until(lambda: asyncio.sleep(0, result=len(fast.received) == 1), timeout=10)
-            assert time.monotonic() - started < 2.5
+            await until(lambda: asyncio.sleep(0, result=len(fast.received) == 1), timeout=30)
+            assert slow.received == []  # nothing of the slow one was answered meanwhile
+            held.set()
+            await until(lambda: asyncio.sleep(0, result=len(slow.received) >= 1), timeout=30)
 
 
 async def test_three_days_of_failures_disable_the_webhook(hook_settings: Settings) -> None:

@@ -1,0 +1,128 @@
+"""Fixed vectors for the URL signatures (issue 18): download, direct upload, stream and transform.
+
+The expected strings are literals, computed once outside the project from the scheme written
+down here, never through `mediakeep.kit.signing`: a change of scheme (purpose, part order,
+separator, encoding) breaks these tests instead of passing silently. `_reference` below is that
+computation, kept so a reader can re-derive the literals.
+
+The scheme: a key per purpose, `HMAC-SHA256(AUTH_SECRET_KEY, purpose)`; a signature is
+`base64url-nopad(HMAC-SHA256(purpose key, "\\n".join(parts)))`, with
+- download (`/files/{key}`, purpose "files"): GET, key, exp, name, type, disposition;
+- direct upload (`PUT /uploads/local/{key}`, purpose "upload"): PUT, key, exp, max size, type;
+- stream (`/stream/{token}/{media}`, purpose "stream"): org, user, media, exp, the token being
+  `base64url-nopad(json [org, user, exp]) + "." + signature`;
+- transform (`/t/{sig}/{options}/{media}`, purpose "transform:" + org): "{options}/{media}".
+"""
+
+import base64
+import hashlib
+import hmac
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from mediakeep.config import Settings
+from mediakeep.storage.local import LocalStorage
+from mediakeep.streaming import links
+from mediakeep.transforms.service import org_signing_key, url_signature
+
+SECRET = "vector-secret-" + "k" * 40
+PUBLIC = "https://media.example"
+EXP = 4102444800  # 2100-01-01T00:00:00Z
+ORG = "org_01hqr8v9k2x3f4g5h6j7k8m9aa"
+USER = "usr_01hqr8v9k2x3f4g5h6j7k8m9bb"
+MEDIA = "med_01hqr8v9k2x3f4g5h6j7k8m9cc"
+KEY = f"{ORG}/originals/ab/cd/abcdef0123456789"
+OPTIONS = "w_400,h_300,fit_cover,f_webp,q_80"
+
+DOWNLOAD_SIG = "UO4D_flPS9ImCe7YP0LciZWx4QiA4H9ApfI4U87VtO0"  # holiday.jpg, image/jpeg, attachment
+DOWNLOAD_INLINE_SIG = "20alB6WwevcObOqMjkNXFw-j0vYoUE14PXT3T0p1mww"  # no name, no type, inline
+UPLOAD_SIG = "pYa-EBTtzouwyYMTp79Z9esJ-NAp8HPVJ88hQz8Rgtk"  # 1048576 bytes of image/png
+STREAM_TOKEN = (
+    "WyJvcmdfMDFocXI4djlrMngzZjRnNWg2ajdrOG05YWEiLCJ1c3JfMDFocXI4djlrMngzZjRnNWg2ajdrOG05Y"
+    "mIiLDQxMDI0NDQ4MDBd.gzEVNJOwUXWB-M-RYkviYxsy4lozQBzOVZgh0vP4X8E"
+)
+TRANSFORM_SIG = "QeX4aP6ljALyr1Uwc142dBHL3Ub9hlBj6fUSpDdhIGQ"
+
+
+def _reference(purpose: str, *parts: object) -> str:
+    """The scheme above with the standard library only (how the literals were made)."""
+    key = hmac.new(SECRET.encode(), purpose.encode(), hashlib.sha256).digest()
+    digest = hmac.new(key, "\n".join(str(p) for p in parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def test_the_literals_follow_the_written_scheme() -> None:
+    """Guards the literals themselves (a typo in one would make its test meaningless)."""
+    assert _reference("files", "GET", KEY, EXP, "holiday.jpg", "image/jpeg", "attachment") == (
+        DOWNLOAD_SIG
+    )
+    assert _reference("files", "GET", KEY, EXP, "", "", "inline") == DOWNLOAD_INLINE_SIG
+    assert _reference("upload", "PUT", KEY, EXP, 1048576, "image/png") == UPLOAD_SIG
+    claims = base64.urlsafe_b64encode(f'["{ORG}","{USER}",{EXP}]'.encode()).rstrip(b"=")
+    assert f"{claims.decode()}.{_reference('stream', ORG, USER, MEDIA, EXP)}" == STREAM_TOKEN
+    assert _reference("transform:" + ORG, f"{OPTIONS}/{MEDIA}") == TRANSFORM_SIG
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, auth_secret_key=SECRET, public_url=PUBLIC)
+
+
+@pytest.fixture
+def storage(settings: Settings) -> LocalStorage:
+    return LocalStorage(settings)
+
+
+def test_download_link_is_the_fixed_vector(
+    storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The link's expiry is now + expires_in: the wall clock is set so that it is EXP.
+    monkeypatch.setattr(time, "time", lambda: EXP - 600.0)
+    url = storage.signed_url(
+        KEY, 600, filename="holiday.jpg", content_type="image/jpeg", disposition="attachment"
+    )
+    assert url == (
+        f"{PUBLIC}/files/{KEY}?exp={EXP}&sig={DOWNLOAD_SIG}"
+        "&name=holiday.jpg&type=image%2Fjpeg&disp=attachment"
+    )
+    assert (
+        storage.signed_url(KEY, 600) == f"{PUBLIC}/files/{KEY}?exp={EXP}&sig={DOWNLOAD_INLINE_SIG}"
+    )
+
+
+def test_download_link_verification_accepts_the_vector_and_nothing_near_it(
+    storage: LocalStorage,
+) -> None:
+    args: dict[str, Any] = {"name": "holiday.jpg", "type": "image/jpeg", "disp": "attachment"}
+    assert storage.verify_signed(KEY, str(EXP), DOWNLOAD_SIG, **args) == "ok"
+    assert storage.verify_signed(KEY, str(EXP), DOWNLOAD_INLINE_SIG) == "ok"
+    assert storage.verify_signed(KEY, str(EXP - 1), DOWNLOAD_SIG, **args) == "bad"
+    assert storage.verify_signed(KEY, str(EXP), DOWNLOAD_SIG, **(args | {"disp": None})) == "bad"
+    assert storage.verify_signed(KEY, str(EXP), UPLOAD_SIG, **args) == "bad"
+
+
+def test_upload_url_is_the_fixed_vector(storage: LocalStorage) -> None:
+    url = storage.signed_put_url(KEY, "image/png", 1048576, EXP)
+    assert url == (
+        f"{PUBLIC}/uploads/local/{KEY}?exp={EXP}&size=1048576&type=image%2Fpng&sig={UPLOAD_SIG}"
+    )
+    assert storage.verify_upload(KEY, str(EXP), "1048576", "image/png", UPLOAD_SIG) == "ok"
+    assert storage.verify_upload(KEY, str(EXP), "1048577", "image/png", UPLOAD_SIG) == "bad"
+
+
+def test_stream_token_is_the_fixed_vector(settings: Settings) -> None:
+    # make_token/check_token read only `services.settings`: the real Settings, carried alone.
+    services: Any = SimpleNamespace(settings=settings)
+    assert links.make_token(services, ORG, USER, MEDIA, EXP) == STREAM_TOKEN
+    grant = links.check_token(services, STREAM_TOKEN, MEDIA)
+    assert (grant.org_id, grant.user_id, grant.media_id, grant.expires) == (ORG, USER, MEDIA, EXP)
+
+
+def test_transform_signature_is_the_fixed_vector() -> None:
+    assert url_signature(org_signing_key(SECRET, ORG), OPTIONS, MEDIA) == TRANSFORM_SIG
+    other_org = ORG[:-2] + "zz"
+    assert url_signature(org_signing_key(SECRET, other_org), OPTIONS, MEDIA) != TRANSFORM_SIG
