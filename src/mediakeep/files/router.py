@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query, Request, Response
 from mediakeep.deps import ServicesDep
 from mediakeep.errors import MediaError, not_found
 from mediakeep.media.service import disposition_for
-from mediakeep.storage.local import LocalStorage
 from mediakeep.storage.serving import object_response
 
 router = APIRouter(tags=["files"])
@@ -35,9 +34,10 @@ async def download(
 ) -> Response:
     """Serve a stored object through a signed link (HMAC over key, expiry and headers)."""
     storage = services.storage
-    if not isinstance(storage, LocalStorage):
+    links = storage.self_served
+    if links is None:  # this backend's links are served elsewhere (S3)
         raise not_found("file")
-    verdict = storage.verify_signed(key, exp, sig, name, type, disp)
+    verdict = links.verify_signed(key, exp, sig, name, type, disp)
     if verdict == "bad":
         raise MediaError("auth.forbidden", 403, "The link's signature is not valid")
     if verdict == "expired":

@@ -23,6 +23,7 @@ import pyvips  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 from PIL import ImageOps  # noqa: E402
 
+from mediakeep.processing.encoding import encode  # noqa: E402
 from mediakeep.processing.placeholders import placeholder_of  # noqa: E402
 from mediakeep.processing.presets import (  # noqa: E402
     MAX_SIDE,
@@ -36,7 +37,6 @@ pyvips.cache_set_max(0)
 
 MAX_FRAMES = 5_000  # an animation with more frames is refused whatever its frame size
 PLACEHOLDER_SIDE = 32
-AVIF_REQUEST_EFFORT = 1  # libvips effort 1 = aom speed 8: ≈25× faster than the default
 
 # libvips loaders an upload may reach; with VIPS_BLOCK_UNTRUSTED the rest are blocked anyway.
 _VIPS_LOADERS = {
@@ -62,25 +62,26 @@ class OutputTooLarge(ImageError):
 
 @dataclass(frozen=True)
 class OutputFormat:
+    """What a format keeps; how it is encoded (saver, quality) is processing/encoding.py's."""
+
     name: str
     mime: str
     ext: str
     animated: bool  # keeps every frame of an animation
     alpha: bool
-    default_quality: int | None
 
 
 OUTPUT_FORMATS: dict[str, OutputFormat] = {
     f.name: f
     for f in (
-        OutputFormat("jpeg", "image/jpeg", "jpg", False, False, 85),
-        OutputFormat("png", "image/png", "png", False, True, None),
-        OutputFormat("webp", "image/webp", "webp", True, True, 80),
-        OutputFormat("gif", "image/gif", "gif", True, True, None),
-        OutputFormat("avif", "image/avif", "avif", False, True, 60),
-        OutputFormat("heic", "image/heic", "heic", False, True, 80),
-        OutputFormat("tiff", "image/tiff", "tiff", False, True, None),
-        OutputFormat("bmp", "image/bmp", "bmp", False, False, None),
+        OutputFormat("jpeg", "image/jpeg", "jpg", False, False),
+        OutputFormat("png", "image/png", "png", False, True),
+        OutputFormat("webp", "image/webp", "webp", True, True),
+        OutputFormat("gif", "image/gif", "gif", True, True),
+        OutputFormat("avif", "image/avif", "avif", False, True),
+        OutputFormat("heic", "image/heic", "heic", False, True),
+        OutputFormat("tiff", "image/tiff", "tiff", False, True),
+        OutputFormat("bmp", "image/bmp", "bmp", False, False),
     )
 }
 
@@ -654,51 +655,11 @@ def _save(
     image = _srgb8(image)
     if image.hasalpha() and not output.alpha:
         image = image.flatten(background=[255] * (image.bands - 1))
-    keep = "none"
-    q = quality or output.default_quality
     try:
-        if output.name == "jpeg":
-            image.jpegsave(str(out), Q=q, optimize_coding=True, keep=keep)
-        elif output.name == "png":
-            image.pngsave(str(out), compression=6, keep=keep)
-        elif output.name == "webp":
-            image.webpsave(str(out), Q=q, lossless=lossless, effort=4, keep=keep)
-        elif output.name == "gif":
-            image.gifsave(str(out), keep=keep)
-        elif output.name == "tiff":
-            image.tiffsave(str(out), compression="deflate", predictor="horizontal", keep=keep)
-        elif output.name == "avif":
-            image.heifsave(
-                str(out),
-                compression="av1",
-                Q=q,
-                lossless=lossless,
-                effort=AVIF_REQUEST_EFFORT,
-                keep=keep,
-            )
-        elif output.name == "heic":
-            _save_with_pillow(image, out, output, -1 if lossless else q)
-        elif output.name == "bmp":
-            _save_with_pillow(image, out, output, None)
-        else:  # pragma: no cover - OUTPUT_FORMATS is closed
-            raise ImageError(f"cannot write {output.name}")
+        encode(image, out, output.name, quality=quality, lossless=lossless)
     except pyvips.Error as exc:
         raise ImageError(f"the image could not be written as {output.name}") from exc
     return Output(out, output, image.width, frame_height, out.stat().st_size)
-
-
-def _save_with_pillow(
-    image: pyvips.Image, out: Path, output: OutputFormat, quality: int | None
-) -> None:
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[image.bands]
-    picture = PILImage.frombytes(mode, (image.width, image.height), image.write_to_memory())
-    if output.name == "bmp":
-        picture.save(out, format="BMP")
-        return
-    if mode in ("L", "LA"):
-        picture = picture.convert("RGBA" if mode == "LA" else "RGB")
-    heif = pillow_heif.from_pillow(picture)
-    heif.save(str(out), quality=quality if quality is not None else output.default_quality)
 
 
 # ----------------------------------------------------------------------------- originals

@@ -10,6 +10,8 @@ os.environ.setdefault("VIPS_BLOCK_UNTRUSTED", "1")  # before pyvips loads: no Im
 
 import pyvips  # noqa: E402
 
+from mediakeep.processing.encoding import encode  # noqa: E402
+
 Fit = Literal["cover", "contain", "fill", "inside", "outside"]
 Gravity = Literal["center", "smart", "entropy"]
 OutputFormat = Literal["jpeg", "png", "webp", "avif"]
@@ -21,9 +23,6 @@ MIME_OF: dict[str, str] = {
     "avif": "image/avif",
 }
 EXTENSION_OF: dict[str, str] = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
-DEFAULT_QUALITY: dict[str, int] = {"jpeg": 80, "webp": 80, "avif": 55}
-# AVIF on the request path: libvips effort 1 = aom speed 8, about 25x faster than the default.
-AVIF_EFFORT = 1
 _CROP = {"center": "centre", "smart": "attention", "entropy": "entropy"}
 _UNBOUNDED = 10_000_000  # a box side that never constrains (VIPS_MAX_COORD)
 _WHITE = [255.0, 255.0, 255.0]
@@ -70,7 +69,7 @@ def render(source: Path, spec: TransformSpec, output: Path, *, max_pixels: int) 
         image = _to_srgb(image)
         if spec.format == "jpeg":
             image = _flatten(image)
-        _save(image, spec, output)
+        encode(image, output, spec.format, quality=spec.quality)
         width, height = image.width, image.height
     except pyvips.Error as exc:
         raise TransformError("the image does not decode") from exc
@@ -145,16 +144,3 @@ def _to_srgb(image: Any) -> Any:
     if image.format != "uchar":
         image = image.cast("uchar")
     return image
-
-
-def _save(image: Any, spec: TransformSpec, output: Path) -> None:
-    target = str(output)
-    quality = spec.quality or DEFAULT_QUALITY.get(spec.format, 80)
-    if spec.format == "jpeg":
-        image.jpegsave(target, Q=quality, optimize_coding=True, keep="none")
-    elif spec.format == "png":
-        image.pngsave(target, compression=6, keep="none")
-    elif spec.format == "webp":
-        image.webpsave(target, Q=quality, effort=4, keep="none")
-    else:
-        image.heifsave(target, Q=quality, compression="av1", effort=AVIF_EFFORT, keep="none")

@@ -1,4 +1,4 @@
-"""The storage protocol; nothing outside storage/ branches on the backend."""
+"""The storage protocols, one per capability; nothing outside storage/ branches on the backend."""
 
 from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager
@@ -89,7 +89,28 @@ class Staging:
         )
 
 
-class Storage(Protocol):
+VerifyResult = Literal["ok", "expired", "bad"]
+
+
+class ObjectReader(Protocol):
+    """Reads stored objects: all that serving bytes needs."""
+
+    async def stat(self, key: str) -> ObjectInfo | None: ...
+
+    def read(
+        self, key: str, start: int = 0, end: int | None = None, *, if_match: str | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream bytes `start..end` (inclusive; `end=None` = to the end) in ~1 MiB chunks.
+
+        With `if_match` (an `ObjectInfo.etag`), raise ObjectChanged unless the object is that
+        version.
+        """
+        ...
+
+
+class ObjectStore(ObjectReader, Protocol):
+    """Whole objects at keys, and links to them: what every backend does."""
+
     name: str
 
     def spool_path(self, key: str) -> Path:
@@ -133,18 +154,6 @@ class Storage(Protocol):
         `expires_in` seconds, without passing through this service's API."""
         ...
 
-    async def stat(self, key: str) -> ObjectInfo | None: ...
-
-    def read(
-        self, key: str, start: int = 0, end: int | None = None, *, if_match: str | None = None
-    ) -> AsyncIterator[bytes]:
-        """Stream bytes `start..end` (inclusive; `end=None` = to the end) in ~1 MiB chunks.
-
-        With `if_match` (an `ObjectInfo.etag`), raise ObjectChanged unless the object is that
-        version.
-        """
-        ...
-
     def local_file(self, key: str) -> AbstractAsyncContextManager[Path]:
         """A local path holding the object's bytes for the duration of the block (read only)."""
         ...
@@ -180,7 +189,13 @@ class Storage(Protocol):
         objects, except the incoming keys in `keep` (live direct uploads); return how many."""
         ...
 
-    # -- resumable (tus) uploads: bytes at their offsets in spool_path(key), staged as they come
+
+class ResumableStaging(Protocol):
+    """Resumable (tus) uploads: bytes at their offsets in spool_path(key), staged as they come."""
+
+    def spool_path(self, key: str) -> Path:
+        """The node-local file that takes the upload's bytes at their offsets."""
+        ...
 
     async def stage_begin(self, key: str, length: int) -> Staging:
         """Start a resumable upload of `length` bytes bound for the incoming `key`."""
@@ -214,4 +229,48 @@ class Storage(Protocol):
 
     async def stage_discard(self, key: str, staging: Staging) -> None:
         """Remove what the upload left: its spool file, staged parts or assembled object."""
+        ...
+
+
+class SelfServedLinks(Protocol):
+    """A backend whose signed links point at this service itself, which then serves them:
+    `GET /files/{key}` downloads and `PUT /uploads/local/{key}` direct uploads (the local
+    backend). S3 presigns links that S3 serves, so it has no such capability."""
+
+    def verify_signed(
+        self,
+        key: str,
+        exp: int | str,
+        sig: str,
+        name: str | None = None,
+        type: str | None = None,
+        disp: str | None = None,
+    ) -> VerifyResult:
+        """Check a `/files/{key}` link's query parameters: "ok", "expired" or "bad"."""
+        ...
+
+    def verify_upload(self, key: str, exp: str, size: str, type: str, sig: str) -> VerifyResult:
+        """Check a signed PUT URL's query: "ok", "expired" or "bad"."""
+        ...
+
+    async def receive(self, key: str, chunks: AsyncIterator[bytes], max_size: int) -> ObjectInfo:
+        """Store a direct upload's body at `key` (ObjectTooLarge past `max_size`, ValueError
+        when empty), never visible half-written."""
+        ...
+
+
+class Storage(ObjectStore, Protocol):
+    """A whole backend as `storage/factory.py` builds it: an object store, plus each further
+    capability as a narrower view, chosen once by the backend itself. Callers use the view
+    they need, so nothing outside storage/ asks which backend this is."""
+
+    @property
+    def staging(self) -> ResumableStaging:
+        """Where resumable uploads keep their bytes."""
+        ...
+
+    @property
+    def self_served(self) -> SelfServedLinks | None:
+        """This backend's own link checking and direct-upload receiving, or None when its
+        signed links are served elsewhere (S3)."""
         ...

@@ -6,6 +6,7 @@ from mediakeep.storage.local import LocalStorage
 
 
 def create_storage(settings: Settings) -> Storage:
+    """The backend Settings name; its capabilities (`staging`, `self_served`) come with it."""
     if settings.storage_backend == "s3":
         from mediakeep.storage.s3 import S3Storage  # boto3 is imported only when it is used
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from anyio import to_thread
@@ -23,17 +23,18 @@ from mediakeep.storage.base import (
     ObjectChanged,
     ObjectInfo,
     ObjectTooLarge,
+    ResumableStaging,
+    SelfServedLinks,
     Staging,
     StorageUnavailable,
     UploadTarget,
+    VerifyResult,
 )
 
 CHUNK_SIZE = 1024 * 1024
 TEMP_MARKER = ".tmp-"
 _MAX_KEY_LENGTH = 1024
 _LIST_BATCH = 1000
-
-VerifyResult = Literal["ok", "expired", "bad"]
 
 
 def check_key(key: str) -> str:
@@ -196,6 +197,14 @@ class LocalStorage:
     @property
     def root(self) -> Path:
         return self._root
+
+    @property
+    def staging(self) -> ResumableStaging:
+        return self  # the spool file is the store's own incoming file
+
+    @property
+    def self_served(self) -> SelfServedLinks:
+        return self  # `/files` links and `/uploads/local` URLs point at this service
 
     def path_for(self, key: str) -> Path:
         """The file that holds (or will hold) `key`."""

@@ -26,6 +26,8 @@ from mediakeep.storage.base import (
     Disposition,
     ObjectChanged,
     ObjectInfo,
+    ResumableStaging,
+    SelfServedLinks,
     Staging,
     StorageUnavailable,
     UploadTarget,
@@ -163,6 +165,14 @@ class S3Storage:
     def signing_client(self) -> S3Client:
         """The boto3 client whose endpoint is the one browsers reach (the public endpoint)."""
         return self._signer
+
+    @property
+    def staging(self) -> ResumableStaging:
+        return self  # parts of a multipart upload, so the bytes outlive this node
+
+    @property
+    def self_served(self) -> SelfServedLinks | None:
+        return None  # presigned links go to S3 itself; this service serves none of them
 
     async def _run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking boto3 call in a worker thread, connection trouble → StorageUnavailable."""

@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from mediakeep.kit.http import content_disposition
-from mediakeep.storage.base import Disposition, Storage
+from mediakeep.storage.base import Disposition, ObjectReader
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -52,7 +52,7 @@ def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
 
 async def object_response(
     request: Request,
-    storage: Storage,
+    storage: ObjectReader,
     key: str,
     *,
     size: int,

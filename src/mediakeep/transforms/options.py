@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
+from mediakeep.processing.encoding import default_quality
 from mediakeep.processing.transform import (
-    DEFAULT_QUALITY,
     Fit,
     Gravity,
     OutputFormat,
@@ -128,7 +128,7 @@ class TransformOptions:
             height=self.height,
             fit=fit,
             gravity=(self.gravity or "center") if fit == "cover" else "center",
-            quality=None if output == "png" else self.quality or DEFAULT_QUALITY[output],
+            quality=None if output == "png" else self.quality or default_quality(output),
             blur=self.blur,
         )
 

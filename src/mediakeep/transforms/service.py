@@ -45,7 +45,7 @@ from mediakeep.processing.transform import (
 )
 from mediakeep.services import Services
 from mediakeep.storage import keys
-from mediakeep.storage.base import ObjectInfo, Storage, StorageUnavailable
+from mediakeep.storage.base import ObjectInfo, ObjectReader, StorageUnavailable
 from mediakeep.transforms.options import OptionError, TransformOptions, options_hash, parse
 from mediakeep.transforms.repository import TransformRepository, TransformSource
 from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
@@ -435,7 +435,7 @@ def _from_memory(target: Target, hot: tuple[bytes, datetime]) -> Rendition:
     return Rendition(target, ObjectInfo(target.storage_key, len(body), modified), body)
 
 
-async def _read_all(storage: Storage, key: str) -> bytes | None:
+async def _read_all(storage: ObjectReader, key: str) -> bytes | None:
     """The whole (small) object, or None when it vanished since it was seen."""
     chunks: list[bytes] = []
     try:
@@ -448,7 +448,7 @@ async def _read_all(storage: Storage, key: str) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _stat(storage: Storage, key: str) -> ObjectInfo | None:
+async def _stat(storage: ObjectReader, key: str) -> ObjectInfo | None:
     try:
         return await storage.stat(key)
     except StorageUnavailable as exc:

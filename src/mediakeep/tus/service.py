@@ -383,7 +383,9 @@ class _Receiver:
                 return
             self.staging = task.result()
         self._staging_task = asyncio.create_task(
-            self.services.storage.stage_parts(self.key, self.staging, self.position, end=False)
+            self.services.storage.staging.stage_parts(
+                self.key, self.staging, self.position, end=False
+            )
         )
 
     def checksum_matches(self, checksum: Checksum | None) -> bool:
@@ -397,7 +399,7 @@ class _Receiver:
         task, self._staging_task = self._staging_task, None
         if task is not None:
             self.staging = await task
-        self.staging = await self.services.storage.stage_parts(
+        self.staging = await self.services.storage.staging.stage_parts(
             self.key, self.staging, self.position, end=True
         )
         return self.staging
@@ -468,7 +470,7 @@ async def create(
     upload_id = new_id("tus")
     key = keys.incoming(principal.org_id, upload_id)
     try:
-        staging = await services.storage.stage_begin(key, length)
+        staging = await services.storage.staging.stage_begin(key, length)
     except StorageUnavailable as exc:
         raise storage_unavailable(exc) from exc
     upload = TusUpload(
@@ -548,7 +550,7 @@ async def _append_locked(
     checksum: Checksum | None,
     chunks: AsyncIterator[bytes],
 ) -> UploadState:
-    storage = services.storage
+    storage = services.storage.staging
     length = int(row.length or 0)
     staging = Staging.from_json(row.s3_upload_id, row.s3_parts)
     release_at = offset  # where the upload stays if this request fails
@@ -615,7 +617,7 @@ async def _drop(services: Services, lease: _Lease, row: TusUpload, staging: Stag
     _HASHES.drop(row.id)
     if await lease.drop():
         with contextlib.suppress(StorageUnavailable):  # else the orphan sweep removes them
-            await services.storage.stage_discard(row.storage_key, staging)
+            await services.storage.staging.stage_discard(row.storage_key, staging)
 
 
 async def _finish(
@@ -627,7 +629,7 @@ async def _finish(
     and the next HEAD or PATCH finishes the upload; if the bytes can never become a media
     (type, size, corrupt), the upload is removed.
     """
-    storage = services.storage
+    storage = services.storage.staging
     key = row.storage_key
     length = int(row.length or 0)
     probe_copy: Path | None = None
@@ -694,7 +696,7 @@ async def _finish(
 
 async def _discard_quietly(services: Services, key: str, staging: Staging) -> None:
     try:
-        await services.storage.stage_discard(key, staging)
+        await services.storage.staging.stage_discard(key, staging)
     except StorageUnavailable:  # the orphan sweep removes them later
         log.warning("tus upload leftovers not removed", key=key, exc_info=True)
 

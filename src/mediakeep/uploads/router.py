@@ -12,7 +12,6 @@ from mediakeep.media.schemas import MediaOut
 from mediakeep.ratelimit.route import RouteLimit
 from mediakeep.storage import keys
 from mediakeep.storage.base import ObjectTooLarge
-from mediakeep.storage.local import LocalStorage
 from mediakeep.uploads import service
 from mediakeep.uploads.schemas import FinalizeIn, UploadDedupedOut, UploadUrlIn, UploadUrlOut
 
@@ -121,8 +120,8 @@ async def put_local(
     sig: Annotated[str, Query(max_length=100)],
 ) -> Response:
     """The local storage backend's signed upload URL (HMAC over key, expiry, size and type)."""
-    storage = services.storage
-    if not isinstance(storage, LocalStorage):
+    storage = services.storage.self_served
+    if storage is None:  # this backend's upload URLs go elsewhere (S3)
         raise not_found("upload target")
     verdict = storage.verify_upload(key, exp, size, type, sig)
     if verdict == "bad" or not keys.is_incoming(key):

@@ -35,8 +35,8 @@ EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "video": (POSTER.name, STORYBOARD.name, STORYBOARD_VTT.name),
     "audio": (WAVEFORM.name, WAVEFORM_JSON.name),
 }
-_JSON = OutputFormat("json", "application/json", "json", False, False, None)
-_VTT = OutputFormat("vtt", "text/vtt", "vtt", False, False, None)
+_JSON = OutputFormat("json", "application/json", "json", False, False)
+_VTT = OutputFormat("vtt", "text/vtt", "vtt", False, False)
 _MIME_FORMAT = {"image/jpeg": "jpeg", "image/webp": "webp", "image/png": "png"}
 
 
