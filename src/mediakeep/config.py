@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mediakeep.kit.durations import parse_duration
+from mediakeep.kit.jsonlimits import JsonLimits
 from mediakeep.processing.presets import DEFAULT_VARIANTS, VariantSpec, parse_variant_specs
 
 CommaList = Annotated[list[str], NoDecode]
@@ -136,6 +137,20 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         100_000_000, validation_alias=AliasChoices("MEDIA_MAX_PIXELS", "max_pixels")
     )
+    max_json_bytes: int = Field(
+        1024 * 1024, ge=1, validation_alias=AliasChoices("MEDIA_MAX_JSON_BYTES", "max_json_bytes")
+    )
+    metadata_max_depth: int = Field(
+        10, ge=1, validation_alias=AliasChoices("MEDIA_METADATA_MAX_DEPTH", "metadata_max_depth")
+    )
+    metadata_max_keys: int = Field(
+        256, ge=1, validation_alias=AliasChoices("MEDIA_METADATA_MAX_KEYS", "metadata_max_keys")
+    )
+    metadata_max_bytes: int = Field(
+        16 * 1024,
+        ge=2,
+        validation_alias=AliasChoices("MEDIA_METADATA_MAX_BYTES", "metadata_max_bytes"),
+    )
     allowed_mime: CommaList = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_MIME),
         validation_alias=AliasChoices("MEDIA_ALLOWED_MIME", "allowed_mime"),
@@ -253,6 +268,27 @@ class Settings(BaseSettings):
         "10/minute",
         validation_alias=AliasChoices("MEDIA_RATE_LIMIT_CAPTION", "rate_limit_caption"),
     )
+    rate_limit_register: str = Field(
+        "10/hour",
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_REGISTER", "rate_limit_register"),
+    )
+    rate_limit_ipv6_prefix: int = Field(
+        64,
+        ge=1,
+        le=128,
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_IPV6_PREFIX", "rate_limit_ipv6_prefix"),
+    )
+    login_failures_free: int = Field(
+        5, ge=1, validation_alias=AliasChoices("AUTH_LOGIN_FAILURES_FREE", "login_failures_free")
+    )
+    login_backoff_base: timedelta = Field(
+        timedelta(seconds=1),
+        validation_alias=AliasChoices("AUTH_LOGIN_BACKOFF_BASE", "login_backoff_base"),
+    )
+    login_backoff_max: timedelta = Field(
+        timedelta(minutes=15),
+        validation_alias=AliasChoices("AUTH_LOGIN_BACKOFF_MAX", "login_backoff_max"),
+    )
     ai_budget_per_day: int = Field(
         100, validation_alias=AliasChoices("MEDIA_AI_BUDGET_PER_DAY", "ai_budget_per_day")
     )
@@ -363,6 +399,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AUTH_REFRESH_TOKEN_TTL", "refresh_token_ttl"),
     )
 
+    umask: str = Field(
+        "077", pattern=r"^0?[0-7]{3}$", validation_alias=AliasChoices("MEDIA_UMASK", "umask")
+    )
+
     log_level: str = Field("INFO", validation_alias=AliasChoices("MEDIA_LOG_LEVEL", "log_level"))
 
     @field_validator(
@@ -386,6 +426,8 @@ class Settings(BaseSettings):
         "ffmpeg_timeout",
         "webhook_retry_base",
         "webhook_timeout",
+        "login_backoff_base",
+        "login_backoff_max",
         mode="before",
     )
     @classmethod
@@ -403,11 +445,20 @@ class Settings(BaseSettings):
         "rate_limit_api_key",
         "rate_limit_upload_url",
         "rate_limit_caption",
+        "rate_limit_register",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         # Refuse a malformed limit at start-up rather than on the first request it governs.
         parse_rate_limit(value)
+        return value
+
+    @field_validator("auth_secret_key_setting")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        # Tokens and signed links are HMACs under this key: a short one falls to an offline
+        # brute force from any token or link. Unset (empty) means "generate one".
+        check_secret_strength(value, "AUTH_SECRET_KEY")
         return value
 
     @field_validator("variants")
@@ -452,6 +503,11 @@ class Settings(BaseSettings):
         return parse_variant_specs(self.variants)
 
     @cached_property
+    def metadata_limits(self) -> JsonLimits:
+        """MEDIA_METADATA_MAX_*: the bounds of a media's `metadata` document."""
+        return JsonLimits(self.metadata_max_depth, self.metadata_max_keys, self.metadata_max_bytes)
+
+    @cached_property
     def spool_dir(self) -> Path:
         """Local scratch space for bytes in flight (probing, S3 staging)."""
         return self.data_dir / "spool"
@@ -476,7 +532,9 @@ class Settings(BaseSettings):
                 path.chmod(0o600)
             except FileExistsError:
                 pass  # another process won the race; use its key
-        return path.read_text(encoding="ascii").strip()
+        key = path.read_text(encoding="ascii").strip()
+        check_secret_strength(key, str(path))
+        return key
 
     @cached_property
     def worker_count(self) -> int:
@@ -511,6 +569,19 @@ class Settings(BaseSettings):
         return any(
             mime == allowed or (allowed.endswith("/") and mime.startswith(allowed))
             for allowed in self.allowed_mime
+        )
+
+
+MIN_SECRET_BYTES = 32
+
+
+def check_secret_strength(value: str, name: str) -> None:
+    """Refuse a signing secret shorter than MIN_SECRET_BYTES (an empty one means "generate")."""
+    size = len(value.encode())
+    if value and size < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name} is {size} bytes; signing secrets must be at least {MIN_SECRET_BYTES} bytes"
+            " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
 
 
