@@ -1,5 +1,6 @@
 """One Settings object; environment names are those of API.md's configuration table."""
 
+import contextlib
 import os
 import secrets
 from datetime import timedelta
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse as parse_rate_limit
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mediakeep.kit.durations import parse_duration
@@ -461,6 +462,16 @@ class Settings(BaseSettings):
         check_secret_strength(value, "AUTH_SECRET_KEY")
         return value
 
+    @model_validator(mode="after")
+    def _strong_kept_secret(self) -> "Settings":
+        # A secret.key an operator wrote by hand gets the same check as AUTH_SECRET_KEY, at
+        # start rather than at the first token.
+        if not self.auth_secret_key_setting:
+            path = self.data_dir / "secret.key"
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                check_secret_strength(path.read_text(encoding="ascii").strip(), str(path))
+        return self
+
     @field_validator("variants")
     @classmethod
     def _variants(cls, value: str) -> str:
@@ -494,6 +505,11 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mediakeep.db').resolve()}"
 
     @cached_property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file; None on PostgreSQL."""
+        return None if self.db_write_dsn else (self.data_dir / "mediakeep.db").resolve()
+
+    @cached_property
     def database_read_url(self) -> str | None:
         return _async_postgres_url(self.db_read_dsn) if self.db_read_dsn else None
 
@@ -524,12 +540,14 @@ class Settings(BaseSettings):
             return self.auth_secret_key_setting
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not self.data_dir.is_dir():
+                self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             candidate = secrets.token_urlsafe(48)
             try:
-                with path.open("x", encoding="ascii") as handle:
+                # Created 0600 (never readable by others, not even for a moment).
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
                     handle.write(candidate)
-                path.chmod(0o600)
             except FileExistsError:
                 pass  # another process won the race; use its key
         key = path.read_text(encoding="ascii").strip()
@@ -583,6 +601,20 @@ def check_secret_strength(value: str, name: str) -> None:
             f"{name} is {size} bytes; signing secrets must be at least {MIN_SECRET_BYTES} bytes"
             " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
+
+
+def settings_error_lines(exc: ValidationError) -> list[str]:
+    """A Settings validation error as one line per setting, named by its environment variable
+    and without the value (which may be a secret)."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = Settings.model_fields.get(field)
+        alias = info.validation_alias if info is not None else None
+        name = str(alias.choices[0]) if isinstance(alias, AliasChoices) else field or "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(message if message.startswith(name) else f"{name}: {message}")
+    return lines
 
 
 def _env_value(value: Any) -> str:

@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 
 from mediakeep.config import Settings
+from mediakeep.kit.private import prepare_data_dir
 
 
 def migrations_dir() -> Path:
@@ -25,8 +26,7 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings) -> None:
     """Migrate to head; runs in a thread when an event loop is already running."""
-    if settings.database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)  # umask, data dir 0700, SQLite file 0600
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from mediakeep.auth.jwks import ExternalVerifier, external_verifier
 from mediakeep.config import Settings
 from mediakeep.db import Database
+from mediakeep.kit.private import prepare_data_dir
 from mediakeep.ratelimit.limiter import RateLimiter, create_rate_limiter
 from mediakeep.storage.base import Storage
 
@@ -31,7 +32,7 @@ async def build_services(settings: Settings) -> Services:
     from mediakeep.storage.factory import create_storage
 
     configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     db = Database(settings)
     services = Services(settings=settings, db=db, storage=create_storage(settings))
     services.rate_limiter = create_rate_limiter(settings)

@@ -20,6 +20,7 @@ from mediakeep.config import Settings
 from mediakeep.errors import MediaError
 from mediakeep.jobs.repository import JobQueue
 from mediakeep.jobs.tasks import JobFailed, JobInfo, TaskContext, get_task
+from mediakeep.kit.private import prepare_data_dir
 from mediakeep.kit.time import now
 from mediakeep.models import Job
 from mediakeep.services import Services
@@ -40,7 +41,7 @@ async def build_worker_services(settings: Settings) -> Services:
     from mediakeep.jobs.dispatch import create_dispatcher
     from mediakeep.storage.factory import create_storage
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     services = Services(settings=settings, db=Database(settings), storage=create_storage(settings))
     services.dispatcher = create_dispatcher(settings)
     from mediakeep.events import bus
