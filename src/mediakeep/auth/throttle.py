@@ -3,9 +3,9 @@ address.
 
 Failed logins are counted per account (the normalised email, whether or not such a user
 exists, so the brake says nothing about which accounts exist) across every address. The first
-`AUTH_LOGIN_FAILURES_FREE` failures cost nothing; after that each failure locks the account's
-password login for `AUTH_LOGIN_BACKOFF_BASE` doubled per further failure, up to
-`AUTH_LOGIN_BACKOFF_MAX`. While locked, every attempt is answered 429 `auth.throttled` with
+`AUTH_LOGIN_FAILURES_FREE` failures cost nothing; each one after them locks the account's
+password login, for `AUTH_LOGIN_BACKOFF_BASE` the first time, doubled with every further
+failure, up to `AUTH_LOGIN_BACKOFF_MAX`. While locked, every attempt is answered 429 `auth.throttled` with
 `Retry-After` *before* the password is looked at, so the answer is the same whether the
 password was right or wrong. A successful login clears the count. Failures are forgotten a
 day after the first one.
@@ -46,13 +46,14 @@ def account_key(email: str) -> str:
 
 
 def backoff_seconds(settings: Settings, failures: int) -> float:
-    """The lockout after the `failures`-th failure in a row: 0 while free, then doubling."""
+    """The lockout after the `failures`-th failure in a row: none for the free ones, then
+    the base, doubling with each further failure up to the ceiling."""
     over = failures - settings.login_failures_free
-    if over < 0:
+    if over <= 0:
         return 0.0
     base = settings.login_backoff_base.total_seconds()
     ceiling = settings.login_backoff_max.total_seconds()
-    return min(ceiling, base * 2.0 ** min(over, 62))
+    return min(ceiling, base * 2.0 ** min(over - 1, 62))
 
 
 def throttled(retry_after: int) -> MediaError:
