@@ -606,12 +606,16 @@ def check_secret_strength(value: str, name: str) -> None:
 def settings_error_lines(exc: ValidationError) -> list[str]:
     """A Settings validation error as one line per setting, named by its environment variable
     and without the value (which may be a secret)."""
+    env_names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            for choice in (field, *alias.choices):
+                env_names[str(choice)] = str(alias.choices[0])
     lines = []
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
-        info = Settings.model_fields.get(field)
-        alias = info.validation_alias if info is not None else None
-        name = str(alias.choices[0]) if isinstance(alias, AliasChoices) else field or "settings"
+        where = str(error["loc"][0]) if error["loc"] else "settings"
+        name = env_names.get(where, where)
         message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(message if message.startswith(name) else f"{name}: {message}")
     return lines
