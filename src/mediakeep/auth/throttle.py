@@ -5,10 +5,10 @@ Failed logins are counted per account (the normalised email, whether or not such
 exists, so the brake says nothing about which accounts exist) across every address. The first
 `AUTH_LOGIN_FAILURES_FREE` failures cost nothing; each one after them locks the account's
 password login, for `AUTH_LOGIN_BACKOFF_BASE` the first time, doubled with every further
-failure, up to `AUTH_LOGIN_BACKOFF_MAX`. While locked, every attempt is answered 429 `auth.throttled` with
-`Retry-After` *before* the password is looked at, so the answer is the same whether the
-password was right or wrong. A successful login clears the count. Failures are forgotten a
-day after the first one.
+failure, up to `AUTH_LOGIN_BACKOFF_MAX`. While locked, every attempt is answered 429
+`auth.throttled` with `Retry-After` *before* the password is looked at, so the answer is the
+same whether the password was right or wrong. A successful login clears the count. Failures
+are forgotten a day after the first one.
 
 The counters live in the rate limiter's storage: in-process in embedded mode, shared by
 every replica on Redis. With rate limits off (`MEDIA_RATE_LIMIT_ENABLED=false`) there is no
