@@ -104,6 +104,7 @@ def make_settings(
         "rate_limit_anonymous": "1000000/minute",
         "rate_limit_user": "1000000/minute",
         "rate_limit_api_key": "1000000/minute",
+        "rate_limit_register": "1000000/minute",
     }
     if backend == "postgres-s3":
         pg: PostgresServer = request.getfixturevalue("postgres")

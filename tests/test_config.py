@@ -41,7 +41,7 @@ def test_environment_names_from_the_contract(monkeypatch: pytest.MonkeyPatch) ->
         "MEDIA_ID_PREFIX": "jan",
         "MEDIA_PROXY_DOWNLOAD": "false",
         "AUTH_ENABLED": "false",
-        "AUTH_SECRET_KEY": "s3cret",
+        "AUTH_SECRET_KEY": "a-signing-secret-of-at-least-32-bytes",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -57,7 +57,7 @@ def test_environment_names_from_the_contract(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.id_prefix == "jan"
     assert settings.proxy_download is False
     assert settings.auth_enabled is False
-    assert settings.secret_key == "s3cret"
+    assert settings.secret_key == "a-signing-secret-of-at-least-32-bytes"
 
 
 def test_secret_key_is_generated_once_into_the_data_dir(tmp_path: Path) -> None:

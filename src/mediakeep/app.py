@@ -20,6 +20,7 @@ from mediakeep.bootstrap import build_services
 from mediakeep.captions.router import router as captions_router
 from mediakeep.collections.router import router as collections_router
 from mediakeep.config import Settings
+from mediakeep.edge import EdgeGuardMiddleware
 from mediakeep.errors import install_error_handlers
 from mediakeep.events import bus as event_bus
 from mediakeep.events.router import realtime
@@ -148,6 +149,7 @@ def create_app(
     # Innermost first: idempotency sees only requests the rate limit let through, and both sit
     # inside CORS (so a browser can read a 429) and the request context (request ids).
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(EdgeGuardMiddleware)  # body size and URL text, before anything reads them
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(
         CORSMiddleware,

@@ -16,6 +16,7 @@ from mediakeep.db import Database
 from mediakeep.events import bus
 from mediakeep.events.publish import subscribe_in_transaction
 from mediakeep.jobs.dispatch import create_dispatcher
+from mediakeep.datadir import prepare_data_dir
 from mediakeep.ratelimit.limiter import create_rate_limiter
 from mediakeep.services import Services
 from mediakeep.storage.factory import create_storage
@@ -32,7 +33,7 @@ def wire() -> None:
 async def build_services(settings: Settings) -> Services:
     wire()
     configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     db = Database(settings)
     services = Services(settings=settings, db=db, storage=create_storage(settings))
     services.rate_limiter = create_rate_limiter(settings)
@@ -50,7 +51,7 @@ async def build_services(settings: Settings) -> Services:
 async def build_worker_services(settings: Settings) -> Services:
     """A worker process's own database engines, storage and dispatcher (never the API's)."""
     wire()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     services = Services(settings=settings, db=Database(settings), storage=create_storage(settings))
     # A task that changes access tables bumps the auth epoch, as a request would.
     watch_access_changes(services.db, create_auth_epoch(settings))

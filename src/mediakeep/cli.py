@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
-from mediakeep.config import Settings
+from mediakeep.config import Settings, settings_error_lines
 from mediakeep.kit.durations import parse_duration
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
     from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(help="mediakeep: a self-hosted media service.", no_args_is_help=True)
@@ -389,7 +389,16 @@ __import__("mediakeep.client.cli", fromlist=["register"]).register(app)  # uploa
 
 def main() -> None:
     os.environ.setdefault("VIPS_BLOCK_UNTRUSTED", "1")
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A bad setting (a short AUTH_SECRET_KEY, a malformed limit): one line each, no
+        # traceback, exit 2 as for any other start-up refusal.
+        for line in settings_error_lines(exc):
+            typer.echo(f"error: {line}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # `python -m mediakeep.cli`: how `serve` starts its local workers

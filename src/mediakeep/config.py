@@ -1,5 +1,6 @@
 """One Settings object; environment names are those of API.md's configuration table."""
 
+import contextlib
 import os
 import secrets
 from datetime import timedelta
@@ -8,11 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse as parse_rate_limit
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mediakeep.dsn import DsnError, parse_pg_dsn
 from mediakeep.kit.durations import parse_duration
+from mediakeep.kit.jsonlimits import JsonLimits
 from mediakeep.processing.presets import DEFAULT_VARIANTS, VariantSpec, parse_variant_specs
 
 CommaList = Annotated[list[str], NoDecode]
@@ -140,6 +142,20 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         100_000_000, validation_alias=AliasChoices("MEDIA_MAX_PIXELS", "max_pixels")
     )
+    max_json_bytes: int = Field(
+        1024 * 1024, ge=1, validation_alias=AliasChoices("MEDIA_MAX_JSON_BYTES", "max_json_bytes")
+    )
+    metadata_max_depth: int = Field(
+        10, ge=1, validation_alias=AliasChoices("MEDIA_METADATA_MAX_DEPTH", "metadata_max_depth")
+    )
+    metadata_max_keys: int = Field(
+        256, ge=1, validation_alias=AliasChoices("MEDIA_METADATA_MAX_KEYS", "metadata_max_keys")
+    )
+    metadata_max_bytes: int = Field(
+        16 * 1024,
+        ge=2,
+        validation_alias=AliasChoices("MEDIA_METADATA_MAX_BYTES", "metadata_max_bytes"),
+    )
     allowed_mime: CommaList = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_MIME),
         validation_alias=AliasChoices("MEDIA_ALLOWED_MIME", "allowed_mime"),
@@ -257,6 +273,27 @@ class Settings(BaseSettings):
         "10/minute",
         validation_alias=AliasChoices("MEDIA_RATE_LIMIT_CAPTION", "rate_limit_caption"),
     )
+    rate_limit_register: str = Field(
+        "10/hour",
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_REGISTER", "rate_limit_register"),
+    )
+    rate_limit_ipv6_prefix: int = Field(
+        64,
+        ge=1,
+        le=128,
+        validation_alias=AliasChoices("MEDIA_RATE_LIMIT_IPV6_PREFIX", "rate_limit_ipv6_prefix"),
+    )
+    login_failures_free: int = Field(
+        5, ge=1, validation_alias=AliasChoices("AUTH_LOGIN_FAILURES_FREE", "login_failures_free")
+    )
+    login_backoff_base: timedelta = Field(
+        timedelta(seconds=1),
+        validation_alias=AliasChoices("AUTH_LOGIN_BACKOFF_BASE", "login_backoff_base"),
+    )
+    login_backoff_max: timedelta = Field(
+        timedelta(minutes=15),
+        validation_alias=AliasChoices("AUTH_LOGIN_BACKOFF_MAX", "login_backoff_max"),
+    )
     ai_budget_per_day: int = Field(
         100, validation_alias=AliasChoices("MEDIA_AI_BUDGET_PER_DAY", "ai_budget_per_day")
     )
@@ -367,6 +404,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AUTH_REFRESH_TOKEN_TTL", "refresh_token_ttl"),
     )
 
+    umask: str = Field(
+        "077", pattern=r"^0?[0-7]{3}$", validation_alias=AliasChoices("MEDIA_UMASK", "umask")
+    )
+
     log_level: str = Field("INFO", validation_alias=AliasChoices("MEDIA_LOG_LEVEL", "log_level"))
 
     @field_validator(
@@ -390,6 +431,8 @@ class Settings(BaseSettings):
         "ffmpeg_timeout",
         "webhook_retry_base",
         "webhook_timeout",
+        "login_backoff_base",
+        "login_backoff_max",
         mode="before",
     )
     @classmethod
@@ -407,6 +450,7 @@ class Settings(BaseSettings):
         "rate_limit_api_key",
         "rate_limit_upload_url",
         "rate_limit_caption",
+        "rate_limit_register",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -425,6 +469,24 @@ class Settings(BaseSettings):
             except DsnError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("auth_secret_key_setting")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        # Tokens and signed links are HMACs under this key: a short one falls to an offline
+        # brute force from any token or link. Unset (empty) means "generate one".
+        check_secret_strength(value, "AUTH_SECRET_KEY")
+        return value
+
+    @model_validator(mode="after")
+    def _strong_kept_secret(self) -> "Settings":
+        # A secret.key an operator wrote by hand gets the same check as AUTH_SECRET_KEY, at
+        # start rather than at the first token.
+        if not self.auth_secret_key_setting:
+            path = self.data_dir / "secret.key"
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                check_secret_strength(path.read_text(encoding="ascii").strip(), str(path))
+        return self
 
     @field_validator("variants")
     @classmethod
@@ -459,6 +521,11 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mediakeep.db').resolve()}"
 
     @cached_property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file; None on PostgreSQL."""
+        return None if self.db_write_dsn else (self.data_dir / "mediakeep.db").resolve()
+
+    @cached_property
     def database_read_url(self) -> str | None:
         return _async_postgres_url(self.db_read_dsn) if self.db_read_dsn else None
 
@@ -466,6 +533,11 @@ class Settings(BaseSettings):
     def variant_specs(self) -> tuple[VariantSpec, ...]:
         """MEDIA_VARIANTS parsed: the presets every image gets."""
         return parse_variant_specs(self.variants)
+
+    @cached_property
+    def metadata_limits(self) -> JsonLimits:
+        """MEDIA_METADATA_MAX_*: the bounds of a media's `metadata` document."""
+        return JsonLimits(self.metadata_max_depth, self.metadata_max_keys, self.metadata_max_bytes)
 
     @cached_property
     def spool_dir(self) -> Path:
@@ -484,15 +556,19 @@ class Settings(BaseSettings):
             return self.auth_secret_key_setting
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not self.data_dir.is_dir():
+                self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             candidate = secrets.token_urlsafe(48)
             try:
-                with path.open("x", encoding="ascii") as handle:
+                # Created 0600 (never readable by others, not even for a moment).
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
                     handle.write(candidate)
-                path.chmod(0o600)
             except FileExistsError:
                 pass  # another process won the race; use its key
-        return path.read_text(encoding="ascii").strip()
+        key = path.read_text(encoding="ascii").strip()
+        check_secret_strength(key, str(path))
+        return key
 
     @cached_property
     def worker_count(self) -> int:
@@ -528,6 +604,37 @@ class Settings(BaseSettings):
             mime == allowed or (allowed.endswith("/") and mime.startswith(allowed))
             for allowed in self.allowed_mime
         )
+
+
+MIN_SECRET_BYTES = 32
+
+
+def check_secret_strength(value: str, name: str) -> None:
+    """Refuse a signing secret shorter than MIN_SECRET_BYTES (an empty one means "generate")."""
+    size = len(value.encode())
+    if value and size < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name} is {size} bytes; signing secrets must be at least {MIN_SECRET_BYTES} bytes"
+            " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+
+
+def settings_error_lines(exc: ValidationError) -> list[str]:
+    """A Settings validation error as one line per setting, named by its environment variable
+    and without the value (which may be a secret)."""
+    env_names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            for choice in (field, *alias.choices):
+                env_names[str(choice)] = str(alias.choices[0])
+    lines = []
+    for error in exc.errors():
+        where = str(error["loc"][0]) if error["loc"] else "settings"
+        name = env_names.get(where, where)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(message if message.startswith(name) else f"{name}: {message}")
+    return lines
 
 
 def _env_value(value: Any) -> str:

@@ -47,6 +47,13 @@ MEANING = {
     "sweep_interval": "how often the orphan sweep runs inside `mediakeep serve`",
     "max_bytes": "largest image (and unknown-type) upload, bytes",
     "max_bytes_video": "largest video/audio upload, bytes",
+    "max_json_bytes": (
+        "largest JSON or form body, bytes (uploads keep their own limits); over it 413"
+        " `validation.body_too_large` before the body is read"
+    ),
+    "metadata_max_depth": "deepest nesting of a media's `metadata` (422 over it)",
+    "metadata_max_keys": "most object keys in a media's `metadata`, all levels together",
+    "metadata_max_bytes": "largest media `metadata` as compact UTF-8 JSON, bytes",
     "org_quota_bytes": "bytes of originals one org may store; 0 = no quota",
     "max_pixels": "largest image in pixels (width × height × frames); above: 422",
     "allowed_mime": "comma-separated allowed types (a value ending in `/` allows a prefix)",
@@ -104,6 +111,17 @@ MEANING = {
     "rate_limit_api_key": "budget of an API key, per key",
     "rate_limit_upload_url": "per-user budget of `POST /api/v1/media/upload-url`",
     "rate_limit_caption": "per-user budget of `POST /api/v1/ai/generate-caption`",
+    "rate_limit_register": "budget of `POST /api/v1/auth/register` per client address",
+    "rate_limit_ipv6_prefix": (
+        "IPv6 clients are counted per network of this many bits (one subscriber is one /64)"
+    ),
+    "login_failures_free": (
+        "failed logins to one account (from any address) before each further one locks it"
+    ),
+    "login_backoff_base": (
+        "first lockout after the free failures (429 `auth.throttled`); doubles per failure"
+    ),
+    "login_backoff_max": "longest lockout of an account's password login",
     "ai_budget_per_day": "AI generation requests one org may make per UTC day; 0 = no limit",
     "ai_blocklist": (
         "comma-separated words (whole word, any case) or `/regex/` that refuse an AI prompt"
@@ -159,7 +177,9 @@ MEANING = {
     ),
     "idempotency_ttl": "how long a POST's answer is kept for replays of its `Idempotency-Key`",
     "auth_enabled": "`false` = every request acts as the built-in local admin",
-    "auth_secret_key_setting": "signs tokens and URLs; generated once into the data dir when unset",
+    "auth_secret_key_setting": (
+        "signs tokens and URLs; at least 32 bytes; generated once into the data dir when unset"
+    ),
     "auth_issuer": "external OIDC issuer whose tokens are accepted",
     "auth_jwks_url": "JWKS URL of that issuer",
     "auth_audience": (
@@ -171,6 +191,7 @@ MEANING = {
     "argon2_memory_kib": "Argon2id memory for new password hashes, KiB",
     "access_token_ttl": "access token lifetime",
     "refresh_token_ttl": "refresh token lifetime",
+    "umask": "umask of the server's processes: `077` keeps every file it writes its own",
     "log_level": "log level of the JSON logs",
 }
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mediakeep.config import Settings
 from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
+from mediakeep.datadir import prepare_data_dir
 
 log = structlog.get_logger(__name__)
 
@@ -92,8 +93,7 @@ class Database:
     """The write engine and, when `DB_POSTGRESQL_READ1_DSN` is set, a read-replica engine."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.database_url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings)  # umask, data dir 0700, SQLite file 0600
         self.write_engine = make_engine(settings.database_url)
         if settings.database_read_url:
             self.read_engine = make_engine(settings.database_read_url, writer=False)

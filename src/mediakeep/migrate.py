@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediakeep.config import Settings
 from mediakeep.db import make_engine
+from mediakeep.datadir import prepare_data_dir
 
 # pg_advisory_lock key of schema migrations: any constant no other code uses ("mediakee").
 MIGRATION_LOCK_KEY = 0x6D65646961_6B6565
@@ -85,8 +86,7 @@ async def _locked(connection: AsyncConnection, lock: bool) -> None:
 
 async def schema_state(settings: Settings) -> SchemaState:
     """The database's revision and the code's head, without changing anything."""
-    if settings.database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)  # umask, data dir 0700, SQLite file 0600
     engine = make_engine(settings.database_url, writer=False)
     try:
         async with engine.connect() as connection:
@@ -98,8 +98,7 @@ async def schema_state(settings: Settings) -> SchemaState:
 
 async def upgrade_async(settings: Settings) -> Outcome:
     """Migrate to head under the migration lock; says from which revision to which."""
-    if settings.database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)  # umask, data dir 0700, SQLite file 0600
     config = alembic_config(settings)
     engine = make_engine(settings.database_url)
 

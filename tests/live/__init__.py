@@ -49,6 +49,8 @@ def mediakeep_executable() -> str:
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env["VIPS_BLOCK_UNTRUSTED"] = "1"
+    # Every test registers its users from 127.0.0.1; the sign-up limit is tests/security's.
+    env["MEDIA_RATE_LIMIT_REGISTER"] = "1000000/minute"
     return env
 
 

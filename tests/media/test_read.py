@@ -600,8 +600,16 @@ def _assert_safe_disposition(value: str) -> None:
 async def test_filenames_with_quotes_newlines_and_paths_are_sanitised_in_downloads(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
-    nasty = '../../etc/pa"ss\r\nX-Injected: yes\twd.jpg'
     media = await upload_ok(client, user, mediagen.jpeg())
+    # Control characters never get in (issue 17, L1: 400, like any other text field) ...
+    refused = await client.patch(
+        f"{MEDIA}/{media['id']}",
+        json={"filename": '../../etc/pa"ss\r\nX-Injected: yes\twd.jpg'},
+        headers=user.headers,
+    )
+    assert refused.status_code == 400, refused.text
+    # ... and quotes and paths are cleaned.
+    nasty = '../../etc/pa"ss X-Injected: yes wd.jpg'
     patched = await client.patch(
         f"{MEDIA}/{media['id']}", json={"filename": nasty}, headers=user.headers
     )

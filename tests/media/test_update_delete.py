@@ -261,11 +261,12 @@ async def test_patch_filename_is_cleaned_like_an_upload_name(
     client: httpx.AsyncClient, user: TestUser
 ) -> None:
     media = await _media(client, user)
-    response = await _patch(
-        client, user, media["id"], {"filename": "../../etc/pass\r\nwd\u202e.png"}
-    )
+    response = await _patch(client, user, media["id"], {"filename": "../../etc/pass\u202ewd.png"})
     assert response.status_code == 200, response.text
     assert response.json()["filename"] == "passwd.png"
+    # Control characters are refused outright (issue 17, L1), as in every text field.
+    controls = await _patch(client, user, media["id"], {"filename": "pass\r\nwd.png"})
+    assert controls.status_code == 400
     refused = await _patch(client, user, media["id"], {"filename": "../.."})
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "validation.invalid"

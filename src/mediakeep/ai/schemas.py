@@ -3,6 +3,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from mediakeep.jobs.schemas import JobOut
+from mediakeep.kit.text import Line, Text
 
 SIZES = ("256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792")
 ASPECTS = {"1:1": "1024x1024", "3:2": "1536x1024", "2:3": "1024x1536",
@@ -12,27 +13,27 @@ ASPECTS = {"1:1": "1024x1024", "3:2": "1536x1024", "2:3": "1024x1536",
 class ImageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=4000)
+    prompt: Text = Field(min_length=1, max_length=4000)
     size: Literal[SIZES] | None = None  # type: ignore[valid-type]
-    style: str | None = Field(default=None, max_length=40)
+    style: Line | None = Field(default=None, max_length=40)
     aspect_ratio: Literal["1:1", "3:2", "2:3", "16:9", "9:16"] | None = None
-    model: str | None = Field(default=None, max_length=200)
+    model: Line | None = Field(default=None, max_length=200)
 
 
 class AudioIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=4096)
-    voice: str | None = Field(default=None, max_length=100)
-    language: str | None = Field(default=None, max_length=35)
+    text: Text = Field(min_length=1, max_length=4096)
+    voice: Line | None = Field(default=None, max_length=100)
+    language: Line | None = Field(default=None, max_length=35)
     format: Literal["mp3", "wav", "opus"] = "mp3"
 
 
 class GenerateCaptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    media_id: str = Field(max_length=40)
-    language: str | None = Field(default=None, max_length=35)
+    media_id: Line = Field(max_length=40)
+    language: Line | None = Field(default=None, max_length=35)
     review_required: StrictBool = False
 
 

@@ -2,11 +2,11 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from mediakeep.auth import service
+from mediakeep.auth import service, throttle
 from mediakeep.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -36,6 +36,7 @@ _DESCRIPTIONS = {
     403: "The role may not do this (`auth.forbidden`)",
     404: "No such resource in this organisation (`not_found`)",
     409: "Already taken (`conflict`)",
+    429: "Too many attempts (`rate.limited`, or `auth.throttled` for failed logins)",
 }
 
 
@@ -99,7 +100,8 @@ async def _login_credentials(request: Request) -> tuple[str, str]:
     tags=["auth"],
     status_code=201,
     response_model=UserOut,
-    responses=_errors(400, 409),
+    responses=_errors(400, 409, 429),
+    dependencies=[Depends(throttle.limit_registration)],
 )
 async def register(body: RegisterRequest, session: WriteSession) -> UserOut:
     """Create a user and their personal organisation."""
@@ -110,13 +112,15 @@ async def register(body: RegisterRequest, session: WriteSession) -> UserOut:
     "/auth/login",
     tags=["auth"],
     response_model=TokenPair,
-    responses=_errors(400, 401),
+    responses=_errors(400, 401, 429),
     openapi_extra=_LOGIN_BODY,
 )
 async def login(request: Request, session: WriteSession, settings: SettingsDep) -> TokenPair:
     """Exchange email and password (JSON, or an OAuth2 password form) for tokens."""
     email, password = await _login_credentials(request)
-    return await service.login(session, settings, email, password)
+    return await throttle.guard_login(
+        request, settings, email, lambda: service.login(session, settings, email, password)
+    )
 
 
 @router.post("/auth/guest-login", tags=["auth"], response_model=TokenPair, responses=_errors(404))

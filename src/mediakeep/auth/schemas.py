@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
 from mediakeep.auth.principal import Role
+from mediakeep.kit.text import Line
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # Argon2 takes any length; this only bounds the work one request can ask for
@@ -14,16 +15,16 @@ PASSWORD_MAX = 1024  # Argon2 takes any length; this only bounds the work one re
 class RegisterRequest(BaseModel):
     email: EmailStr
     password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
-    name: str | None = Field(None, max_length=200)
+    name: Line | None = Field(None, max_length=200)
 
 
 class LoginRequest(BaseModel):
-    email: str = Field(min_length=1, max_length=320)
+    email: Line = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=200)
+    refresh_token: Line = Field(min_length=1, max_length=200)
 
 
 class TokenPair(BaseModel):
@@ -50,7 +51,7 @@ class UserOut(BaseModel):
 
 
 class UpdateMeRequest(BaseModel):
-    name: str | None = Field(None, max_length=200)
+    name: Line | None = Field(None, max_length=200)
     password: str | None = Field(None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
     # Needed with `password`: a stolen access token alone must not take the account over.
     current_password: str | None = Field(None, max_length=PASSWORD_MAX)
@@ -63,7 +64,7 @@ def _as_utc(value: datetime | None) -> datetime | None:
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     role: Role = "member"
     expires_at: datetime | None = Field(None, description="RFC 3339; a time without zone is UTC")
 

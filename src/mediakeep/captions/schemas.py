@@ -2,12 +2,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from mediakeep.kit.text import Line, Text
+
 
 class CaptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    language: str = Field(min_length=2, max_length=35)
-    content: str = Field(min_length=1, max_length=2_000_000)
+    language: Line = Field(min_length=2, max_length=35)
+    content: Text = Field(min_length=1, max_length=2_000_000)
     format: Literal["vtt", "srt"] = "vtt"
 
 
@@ -15,7 +17,7 @@ class CaptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved: StrictBool | None = None
-    content: str | None = Field(default=None, min_length=1, max_length=2_000_000)
+    content: Text | None = Field(default=None, min_length=1, max_length=2_000_000)
     format: Literal["vtt", "srt"] = "vtt"
 
 

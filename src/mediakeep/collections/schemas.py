@@ -5,13 +5,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
 
+from mediakeep.kit.text import LINE, NAME, TEXT
 from mediakeep.kit.time import rfc3339
 
 MAX_BULK = 500
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=10_000)]
-MediaId = Annotated[str, StringConstraints(max_length=64)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), NAME]
+Description = Annotated[str, StringConstraints(max_length=10_000), TEXT]
+MediaId = Annotated[str, StringConstraints(max_length=64), LINE]
 
 
 class CollectionIn(BaseModel):

@@ -4,6 +4,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from mediakeep.kit.text import Line
+
 ImageFormat = Literal["png", "jpeg", "gif", "bmp", "tiff", "webp", "avif", "heic"]
 Quality = Annotated[int, Field(ge=1, le=100, description="1-100; the format's default if omitted")]
 Side = Annotated[int, Field(ge=1, le=16_384)]
@@ -57,7 +59,7 @@ class CropIn(Schema):
 
 
 class BatchConvertIn(Schema):
-    ids: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)]
+    ids: Annotated[list[Annotated[Line, Field(max_length=64)]], Field(min_length=1, max_length=20)]
     format: ImageFormat
     quality: Quality | None = None
     lossless: StrictBool = False

@@ -389,7 +389,8 @@ async def update_media(
     session: WriteSession,
 ) -> MediaOut:
     """Change alt, caption, description, privacy, filename or metadata; only given fields."""
-    media = await service.update(session, principal.org_id, media_id, body)
+    limits = services.settings.metadata_limits
+    media = await service.update(session, principal.org_id, media_id, body, limits)
     out = await service.present(services, session, media)
     await publish_after_commit(session, "media.updated", principal.org_id, out)
     return out

@@ -15,10 +15,11 @@ from pydantic import (
     field_serializer,
 )
 
+from mediakeep.kit.text import LINE, TEXT, JsonDocument, Line
 from mediakeep.kit.time import rfc3339
 
-ShortText = Annotated[str, StringConstraints(max_length=10_000)]
-Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+ShortText = Annotated[str, StringConstraints(max_length=10_000), TEXT]
+Filename = Annotated[str, StringConstraints(min_length=1, max_length=255), LINE]
 _TIME_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
@@ -95,7 +96,7 @@ class RemoteUrlSource(Schema):
 
 class DataUrlSource(Schema):
     type: Literal["data_url"]
-    data_url: str
+    data_url: Line
 
 
 class MediaFieldsIn(Schema):
@@ -104,7 +105,7 @@ class MediaFieldsIn(Schema):
     caption: ShortText | None = None
     description: ShortText | None = None
     is_private: bool = False
-    collection_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    collection_id: Annotated[str, StringConstraints(max_length=64), LINE] | None = None
     generate_variants: bool = True
     async_: bool = Field(default=False, alias="async")
 
@@ -121,12 +122,13 @@ class UpdateMediaIn(Schema):
     caption: ShortText | None = None
     description: ShortText | None = None
     is_private: StrictBool | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonDocument | None = None
 
 
 class IdsIn(Schema):
     ids: Annotated[
-        list[Annotated[str, StringConstraints(max_length=64)]], Field(min_length=1, max_length=100)
+        list[Annotated[str, StringConstraints(max_length=64), LINE]],
+        Field(min_length=1, max_length=100),
     ]
 
 

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.auth.principal import Principal
 from mediakeep.captions.repository import CaptionRepository
 from mediakeep.db import after_commit
-from mediakeep.errors import invalid, not_found
+from mediakeep.errors import MediaError, invalid, not_found
 from mediakeep.events.bus import Event
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.ingest.scan import quarantined_error
 from mediakeep.kit.http import sanitize_filename
+from mediakeep.kit.jsonlimits import JsonLimits, json_limit_breach
 from mediakeep.kit.time import now, rfc3339
 
 # The presenter's link helpers, re-exported for the media routes that sign single links.
@@ -151,7 +152,13 @@ async def resolve(
     return ResolveOut(media=resolved, missing=missing)
 
 
-async def update(session: AsyncSession, org_id: str, media_id: str, patch: UpdateMediaIn) -> Media:
+async def update(
+    session: AsyncSession,
+    org_id: str,
+    media_id: str,
+    patch: UpdateMediaIn,
+    metadata_limits: JsonLimits,
+) -> Media:
     media = await get_media(session, org_id, media_id)
     changes = patch.model_dump(exclude_unset=True)
     for name in ("filename", "alt", "caption", "description", "is_private"):
@@ -167,6 +174,17 @@ async def update(session: AsyncSession, org_id: str, media_id: str, patch: Updat
     if "metadata" in changes:
         merged: dict[str, Any] = dict(media.metadata_ or {})
         merged.update(changes["metadata"] or {})
+        # The limits bound the document as stored and served (the few facts recorded at
+        # upload included), so that patch after patch cannot grow it past them.
+        breach = json_limit_breach(merged, metadata_limits)
+        if breach is not None:
+            message = f"metadata would be {breach} (MEDIA_METADATA_MAX_*)"
+            raise MediaError(
+                "validation.metadata_too_large",
+                422,
+                message,
+                [{"field": "metadata", "message": message}],
+            )
         media.metadata_ = merged
     media.updated_at = now()
     await session.flush()

@@ -6,12 +6,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_serializer
 
 from mediakeep.auth.principal import Role
+from mediakeep.kit.text import NAME
 from mediakeep.kit.time import rfc3339
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
-OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OrgName = Annotated[str, StringConstraints(min_length=1, max_length=200), NAME]
 
 
 class OrgCreate(BaseModel):

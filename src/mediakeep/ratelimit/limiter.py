@@ -72,6 +72,18 @@ class RateLimiter(Protocol):
         """Spend one unit without asking for the window's state (one round trip)."""
         ...
 
+    async def count(self, key: str) -> tuple[int, float]:
+        """A plain counter's value and when it expires (epoch seconds); (0, 0) when unset."""
+        ...
+
+    async def increment(self, key: str, expiry: float) -> int:
+        """Add one to a plain counter (created to expire in `expiry` seconds); the new value."""
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Drop a plain counter."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -100,6 +112,29 @@ class WindowRateLimiter:
     async def spend(self, limit: RateLimitItem, *key: str) -> None:
         try:
             await self._strategy.hit(limit, *key)
+        except StorageError as exc:
+            raise RateLimitUnavailable(str(exc)) from exc
+
+    # Plain counters (the login throttle's failures and lockouts) on the same storage, so they
+    # are per process in embedded mode and shared by every replica on Redis.
+
+    async def count(self, key: str) -> tuple[int, float]:
+        try:
+            value = await self._storage.get(key)
+            return (value, await self._storage.get_expiry(key)) if value else (0, 0.0)
+        except StorageError as exc:
+            raise RateLimitUnavailable(str(exc)) from exc
+
+    async def increment(self, key: str, expiry: float) -> int:
+        try:
+            # Redis takes whole seconds; never round a short lockout down to none.
+            return await self._storage.incr(key, max(1, math.ceil(expiry)))
+        except StorageError as exc:
+            raise RateLimitUnavailable(str(exc)) from exc
+
+    async def reset(self, key: str) -> None:
+        try:
+            await self._storage.clear(key)
         except StorageError as exc:
             raise RateLimitUnavailable(str(exc)) from exc
 

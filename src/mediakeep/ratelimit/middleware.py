@@ -89,7 +89,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         settings: Settings = services.settings
-        caller = identify(scope)
+        caller = identify(scope, settings.rate_limit_ipv6_prefix)
         anonymous = parse_limit(settings.rate_limit_anonymous)
         try:
             result, what = await self._check(

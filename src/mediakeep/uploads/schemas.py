@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_serializer
 
+from mediakeep.kit.text import LINE
 from mediakeep.kit.time import rfc3339
 from mediakeep.media.schemas import Filename, ShortText
 
@@ -15,7 +16,7 @@ class UploadUrlIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: Filename
-    mime: Annotated[str, StringConstraints(min_length=3, max_length=100)] = Field(
+    mime: Annotated[str, StringConstraints(min_length=3, max_length=100), LINE] = Field(
         description="The content type the client will send; the stored bytes are sniffed again"
     )
     size_bytes: int = Field(ge=1, description="Exact size of the file in bytes")
@@ -52,7 +53,7 @@ class UploadDedupedOut(BaseModel):
 class FinalizeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    etag: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+    etag: Annotated[str, StringConstraints(max_length=200), LINE] | None = Field(
         default=None, description="The ETag the storage answered the upload with, if known"
     )
     sha256: Sha256Hex | None = Field(

@@ -4,7 +4,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-VariantName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+from mediakeep.kit.text import LINE
+
+VariantName = Annotated[str, StringConstraints(min_length=1, max_length=40), LINE]
 
 
 class RegenerateVariantsIn(BaseModel):

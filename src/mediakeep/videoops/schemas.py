@@ -4,10 +4,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from mediakeep.kit.text import Line
 from mediakeep.processing.video import parse_timestamp
 
 Timestamp = Annotated[
-    float | str,
+    float | Line,
     Field(description="seconds (12.5) or HH:MM:SS(.mmm) ('00:00:12.500')"),
 ]
 

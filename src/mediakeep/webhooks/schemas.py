@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_serializer
 
+from mediakeep.kit.text import NAME, TEXT
 from mediakeep.kit.time import rfc3339
 
 EventName = Literal[
@@ -21,8 +22,8 @@ EventName = Literal[
     "collection.deleted",
     "user.registered",
 ]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Description = Annotated[str, StringConstraints(max_length=1000)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), NAME]
+Description = Annotated[str, StringConstraints(max_length=1000), TEXT]
 
 
 class WebhookIn(BaseModel):
