@@ -12,11 +12,11 @@ from mediakeep.auth.jwks import external_verifier
 from mediakeep.auth.security import configure_password_hashing
 from mediakeep.auth.service import ensure_local_admin
 from mediakeep.config import Settings
+from mediakeep.datadir import prepare_data_dir
 from mediakeep.db import Database
 from mediakeep.events import bus
 from mediakeep.events.publish import subscribe_in_transaction
 from mediakeep.jobs.dispatch import create_dispatcher
-from mediakeep.datadir import prepare_data_dir
 from mediakeep.ratelimit.limiter import create_rate_limiter
 from mediakeep.services import Services
 from mediakeep.storage.factory import create_storage

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from mediakeep.config import Settings
-from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
 from mediakeep.datadir import prepare_data_dir
+from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
 
 log = structlog.get_logger(__name__)
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediakeep.config import Settings
-from mediakeep.db import make_engine
 from mediakeep.datadir import prepare_data_dir
+from mediakeep.db import make_engine
 
 # pg_advisory_lock key of schema migrations: any constant no other code uses ("mediakee").
 MIGRATION_LOCK_KEY = 0x6D65646961_6B6565
