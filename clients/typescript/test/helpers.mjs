@@ -36,10 +36,6 @@ function baseEnv() {
   for (const [key, value] of Object.entries(process.env)) {
     if (!/^(MEDIA_|DB_POSTGRESQL|AUTH_|CELERY_|REDIS_|PG)/.test(key)) env[key] = value;
   }
-  // S3 settings handed down by the pytest wrapper (tests/sdk_typescript), for direct uploads.
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith("MKTEST_SERVER_")) env[key.slice("MKTEST_SERVER_".length)] = value;
-  }
   return env;
 }
 

@@ -1,0 +1,73 @@
+// The issue's "Done when": an outside Node project installs the packed tarball (`npm pack`)
+// and runs the snippet against a real server.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { after, before, test } from "node:test";
+import { PACKAGE, newUser, png, startServer } from "./helpers.mjs";
+
+const run = promisify(execFile);
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+
+let server;
+let dir;
+before(async () => {
+  server = await startServer();
+  dir = mkdtempSync(join(tmpdir(), "mk-ts-outside-"));
+});
+after(async () => {
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const SNIPPET = `
+import { Mediakeep, MediakeepError, verifyWebhook } from "@mediakeep/client";
+const baseUrl = process.env.BASE_URL, token = process.env.TOKEN;
+const mk = new Mediakeep({ baseUrl, token, tusStore: false });
+const progress = [];
+const m = await mk.media.upload("./photo.png", { method: "tus", onProgress: (s, t) => { progress.push([s, t]); } });
+const listed = [];
+for await (const item of mk.media.list({ limit: 1 })) { listed.push(item.id); }
+await mk.media.delete(m.id);
+let error;
+try { await mk.media.get(m.id); } catch (e) { error = e; }
+console.log(JSON.stringify({
+  id: m.id, source: m.source, progress: progress.at(-1), listed,
+  isError: error instanceof MediakeepError, status: error.status, code: error.code, requestId: error.requestId,
+  verify: typeof verifyWebhook,
+}));
+`;
+
+test("an outside project installs the npm pack tarball and runs the issue's snippet", { timeout: 170_000 }, async () => {
+  const packDir = join(dir, "pack");
+  const project = join(dir, "project");
+  await run(npm, ["pack", "--pack-destination", (await mkdirp(packDir))], { cwd: PACKAGE });
+  const tarball = readdirSync(packDir).find((name) => name.endsWith(".tgz"));
+  assert.ok(tarball, "npm pack made no tarball");
+  await mkdirp(project);
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "outside", private: true, type: "module" }));
+  await run(npm, ["install", "--no-audit", "--no-fund", join(packDir, tarball)], { cwd: project });
+  writeFileSync(join(project, "photo.png"), png(42, 64));
+  writeFileSync(join(project, "main.mjs"), SNIPPET);
+
+  const { mk, token } = await newUser(server);
+  await mk.media.upload(png(43, 64), { filename: "other.png" }); // a second page for the loop
+  const { stdout } = await run(process.execPath, ["main.mjs"], { cwd: project, env: { ...process.env, BASE_URL: server.baseUrl, TOKEN: token } });
+  const out = JSON.parse(stdout);
+  assert.equal(out.source, "tus");
+  assert.equal(out.listed.length, 2);
+  assert.ok(out.listed.includes(out.id));
+  assert.equal(out.progress[0], out.progress[1]);
+  assert.deepEqual([out.isError, out.status, out.code], [true, 404, "not_found"]);
+  assert.match(out.requestId, /^req_/);
+  assert.equal(out.verify, "function");
+});
+
+async function mkdirp(path) {
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(path, { recursive: true });
+  return path;
+}
