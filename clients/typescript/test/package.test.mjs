@@ -2,12 +2,12 @@
 // and runs the snippet against a real server.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import { PACKAGE, newUser, png, startServer } from "./helpers.mjs";
+import { PACKAGE, ROOT, newUser, png, startServer } from "./helpers.mjs";
 
 const run = promisify(execFile);
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
@@ -64,6 +64,19 @@ test("an outside project installs the npm pack tarball and runs the issue's snip
   assert.deepEqual([out.isError, out.status, out.code], [true, 404, "not_found"]);
   assert.match(out.requestId, /^req_/);
   assert.equal(out.verify, "function");
+
+  // The Node examples of docs/sdk-typescript.md (its ```js blocks) run as written, in the same project.
+  const doc = readFileSync(join(ROOT, "docs/sdk-typescript.md"), "utf8");
+  const blocks = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length >= 4, `only ${blocks.length} js examples found`);
+  for (const [index, code] of blocks.entries()) {
+    const name = `doc-example-${index}.mjs`;
+    writeFileSync(join(project, name), code);
+    await run(process.execPath, [name], {
+      cwd: project,
+      env: { ...process.env, MEDIAKEEP_URL: server.baseUrl, MEDIAKEEP_TOKEN: token, XDG_CONFIG_HOME: join(dir, "config") },
+    }).catch((error) => assert.fail(`docs example ${index} failed:\n${code}\n${error.stderr}`));
+  }
 });
 
 async function mkdirp(path) {
