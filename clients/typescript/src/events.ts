@@ -10,6 +10,8 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Resume after this event (as a reconnect does with the last one seen). */
   lastEventId?: string;
+  /** Called each time the stream is open (the server's first bytes arrived): events from then on arrive. */
+  onOpen?: () => void;
   /** Called when the connection broke and is being opened again. */
   onReconnect?: (error: unknown) => void;
 }
@@ -26,7 +28,7 @@ interface RawEvent {
 }
 
 /** Parses a `text/event-stream` body into events (the WHATWG rules that this server uses). */
-async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<RawEvent> {
+async function* parseSse(body: ReadableStream<Uint8Array>, onFirstBytes: () => void): AsyncGenerator<RawEvent> {
   const reader = body.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).getReader();
   let buffer = "";
   let current: RawEvent = { data: "" };
@@ -35,6 +37,7 @@ async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<RawEv
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
+      if (!buffer && value) onFirstBytes();
       buffer += value;
       let newline: number;
       while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
@@ -90,8 +93,14 @@ export async function subscribe(transport: Transport, options: SubscribeOptions)
       await sleep(transport.backoff(failures++), signal).catch(() => undefined);
       continue;
     }
+    let opened = false;
+    const open = () => {
+      // The server's first bytes (its `: connected` comment) come once it listens to the bus.
+      if (!opened) options.onOpen?.();
+      opened = true;
+    };
     try {
-      for await (const raw of parseSse(response.body!)) {
+      for await (const raw of parseSse(response.body!, open)) {
         failures = 0;
         if (raw.event === "closed") {
           throw new MediakeepError(`The server closed the event stream: ${raw.data}`, { code: "events.closed" });

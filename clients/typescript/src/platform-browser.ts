@@ -8,7 +8,7 @@ export interface PathSource {
   name: string;
   size: number;
   blob: Blob;
-  tusInput: unknown;
+  tusInput: () => unknown;
 }
 
 export async function openPath(path: string, _type: string | undefined): Promise<PathSource> {

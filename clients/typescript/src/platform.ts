@@ -19,14 +19,15 @@ export interface PathSource {
   /** A Blob backed by the file (read as it is sent, never whole into memory). */
   blob: Blob;
   /** What tus-js-client reads in Node: a file stream, re-opened at any offset and fingerprinted by path, size and mtime. */
-  tusInput: unknown;
+  /** Made only when the upload goes by tus (a file stream holds a descriptor). */
+  tusInput: () => unknown;
 }
 
 export async function openPath(path: string, type: string | undefined): Promise<PathSource> {
   const info = await stat(path);
   if (!info.isFile()) throw new TypeError(`${path} is not a file`);
   const blob = await openAsBlob(path, type ? { type } : {});
-  return { name: basename(path), size: info.size, blob, tusInput: createReadStream(path) };
+  return { name: basename(path), size: info.size, blob, tusInput: () => createReadStream(path) };
 }
 
 /** tus-js-client's input for bytes in memory (a Buffer in Node). */

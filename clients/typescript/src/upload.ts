@@ -47,7 +47,8 @@ interface Prepared {
   /** A Blob, re-readable (retries, tus); absent for a one-shot stream. */
   blob?: Blob;
   stream?: ReadableStream<Uint8Array>;
-  tusInput?: unknown;
+  /** What tus-js-client reads, made only when the upload goes by tus. */
+  tusInput?: () => unknown;
 }
 
 const TUS_PATH = "/api/v1/uploads/tus";
@@ -86,7 +87,7 @@ async function prepare(source: UploadSource, options: UploadOptions): Promise<Pr
   }
   if (typeof Blob !== "undefined" && source instanceof Blob) {
     const name = options.filename ?? ((source as File).name || "upload");
-    return { name, type: type ?? source.type, size: source.size, blob: source, tusInput: tusBlob(source) };
+    return { name, type: type ?? source.type, size: source.size, blob: source, tusInput: () => tusBlob(source) };
   }
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
     const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : (source as Uint8Array);
@@ -95,7 +96,7 @@ async function prepare(source: UploadSource, options: UploadOptions): Promise<Pr
       type: type ?? "",
       size: bytes.byteLength,
       blob: new Blob([bytes as BlobPart], type ? { type } : {}),
-      tusInput: tusBytes(bytes),
+      tusInput: () => tusBytes(bytes),
     };
   }
   if (typeof ReadableStream !== "undefined" && source instanceof ReadableStream) {
@@ -387,8 +388,9 @@ export class Uploader {
     Object.assign(metadata, fields);
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal);
+    const input = file.tusInput();
     const mediaId = await new Promise<string>((resolve, reject) => {
-      const upload = new tus.Upload(file.tusInput as Blob, {
+      const upload = new tus.Upload(input as Blob, {
         endpoint: this.transport.url(TUS_PATH),
         uploadSize: file.size,
         chunkSize: this.settings.tusChunkSize,

@@ -41,13 +41,13 @@ function baseEnv() {
 
 /**
  * `mediakeep serve` on 127.0.0.1 with its own data dir (it migrates the schema itself):
- * `{ baseUrl, dataDir, stop() }`. `env` adds or overrides settings.
+ * `{ baseUrl, dataDir, stop() }`. `env` adds or overrides settings; `args` are more `serve` options.
  */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, args = []) {
   const dataDir = mkdtempSync(join(tmpdir(), "mk-ts-sdk-"));
   const port = await freePort();
   const log = openSync(join(dataDir, "server.log"), "a");
-  const child = spawn(mediakeepBin(), ["serve"], {
+  const child = spawn(mediakeepBin(), ["serve", ...args], {
     env: {
       ...baseEnv(),
       MEDIA_DATA_DIR: join(dataDir, "data"),
