@@ -4,7 +4,7 @@ export { MediakeepError } from "./errors.js";
 export { verifyWebhook } from "./webhooks.js";
 export type { HeadersLike, VerifyOptions } from "./webhooks.js";
 export type { SubscribeOptions } from "./events.js";
-export type { UploadMethod, UploadOptions, UploadSource } from "./upload.js";
+export type { NodeReadableLike, UploadMethod, UploadOptions, UploadSource } from "./upload.js";
 export type { FetchLike } from "./http.js";
 export type * from "./types.js";
 export type { components, operations, paths } from "./schema.js";

@@ -12,7 +12,13 @@ export type UploadSource =
   | ArrayBuffer
   | string
   | ReadableStream<Uint8Array>
-  | NodeJS.ReadableStream;
+  | NodeReadableLike;
+
+/** A Node.js `Readable` (typed by shape, so browser projects need no Node types). */
+export interface NodeReadableLike {
+  pipe(destination: never, options?: unknown): unknown;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+}
 
 export type UploadMethod = "auto" | "multipart" | "tus" | "direct";
 

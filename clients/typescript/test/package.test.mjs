@@ -41,6 +41,25 @@ console.log(JSON.stringify({
 }));
 `;
 
+const CONSUMER = `
+import { Mediakeep, MediakeepError, verifyWebhook, type Media, type Page, type MediakeepEvent } from "@mediakeep/client";
+const mk = new Mediakeep({ baseUrl: "http://127.0.0.1:1", apiKey: "mk_x" });
+export async function use(file: Blob): Promise<number> {
+  const media: Media = await mk.media.upload(file, { method: "auto", onProgress: (sent: number, total: number | null) => {} });
+  const size: number = media.size_bytes;
+  const page: Page<Media> = await mk.media.list({ kind: "image", limit: 10 }).page();
+  const next: string | null = page.next_cursor;
+  // @ts-expect-error size_bytes is a number, not a string
+  const wrong: string = media.size_bytes;
+  // @ts-expect-error alt is a string or null
+  await mk.media.update(media.id, { alt: 42 });
+  const event: MediakeepEvent = await verifyWebhook("whsec_x", "{}", new Headers());
+  const error = new MediakeepError("x", { code: "c" });
+  const status: number | null = error.status;
+  return size + (next ? 1 : 0) + (status ?? 0) + event.type.length + wrong.length;
+}
+`;
+
 test("an outside project installs the npm pack tarball and runs the issue's snippet", { timeout: 170_000 }, async () => {
   const packDir = join(dir, "pack");
   const project = join(dir, "project");
@@ -64,6 +83,15 @@ test("an outside project installs the npm pack tarball and runs the issue's snip
   assert.deepEqual([out.isError, out.status, out.code], [true, 404, "not_found"]);
   assert.match(out.requestId, /^req_/);
   assert.equal(out.verify, "function");
+
+  // The type declarations, from a TypeScript consumer: answers are typed (not any), and a
+  // wrong field type is an error.
+  writeFileSync(join(project, "consumer.ts"), CONSUMER);
+  const tsc = join(PACKAGE, "node_modules/typescript/bin/tsc");
+  const flags = ["--noEmit", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--lib", "es2022,dom"];
+  await run(process.execPath, [tsc, ...flags, "consumer.ts"], { cwd: project }).catch((error) =>
+    assert.fail(`the consumer does not type-check:\n${error.stdout}`),
+  );
 
   // The Node examples of docs/sdk-typescript.md (its ```js blocks) run as written, in the same project.
   const doc = readFileSync(join(ROOT, "docs/sdk-typescript.md"), "utf8");
