@@ -34,6 +34,7 @@ system_packages() {
         command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
         command -v espeak-ng >/dev/null 2>&1 || wanted+=(espeak-ng)
         [ -x /usr/bin/chromium ] || wanted+=(chromium)  # tests/web: Playwright drives Debian's
+        command -v npm >/dev/null 2>&1 || wanted+=(nodejs npm)  # tests/sdk_typescript: the TS SDK
         # tests/quarantine: a real clamd with a test signature database (never freshclam).
         command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || wanted+=(clamav clamav-daemon)
     fi

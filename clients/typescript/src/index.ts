@@ -1,0 +1,10 @@
+export { Mediakeep, Paginator } from "./client.js";
+export type { MediakeepOptions, WaitOptions } from "./client.js";
+export { MediakeepError } from "./errors.js";
+export { verifyWebhook } from "./webhooks.js";
+export type { HeadersLike, VerifyOptions } from "./webhooks.js";
+export type { SubscribeOptions } from "./events.js";
+export type { NodeReadableLike, UploadMethod, UploadOptions, UploadSource } from "./upload.js";
+export type { FetchLike } from "./http.js";
+export type * from "./types.js";
+export type { components, operations, paths } from "./schema.js";
