@@ -3235,7 +3235,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Over a rate limit */
+            /** @description Too many attempts (`rate.limited`, or `auth.throttled` for failed logins) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3422,7 +3422,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Over a rate limit */
+            /** @description Too many attempts (`rate.limited`, or `auth.throttled` for failed logins) */
             429: {
                 headers: {
                     [name: string]: unknown;
