@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 import pyvips
 
+from mediakeep.config import Settings
 from mediakeep.errors import MediaError
 from mediakeep.kit.budget import DecodeGate
+from mediakeep.processing.image import footprint
 from tests.factories import new_user
 from tests.media.support import MEDIA, asgi_client, assert_error, extra_app, upload, upload_ok
 from tests.mediagen import jpeg
+from tests.reliability.hostile_corpus import webp_lossless_bomb
 from tests.transforms.support import mint_path
 
 MiB = 1024 * 1024
@@ -173,3 +176,19 @@ async def test_an_image_over_the_budget_is_refused_and_an_oversized_variant_skip
         refused = await upload(client, user, bytes(webp), part_name="w.webp", declared="image/webp")
         error = assert_error(refused, 422, "media.unprocessable")
         assert "MEDIA_MAX_DECODE_BYTES" in error["message"]
+
+
+def test_the_header_estimate_tells_streamed_from_whole_frame_decodes(tmp_path: Path) -> None:
+    """What the gate admits by, read from headers only: a sequential PNG holds a window of
+    lines, a lossless WebP its whole frame twice, a full-size WebP output four copies."""
+    big_png = tmp_path / "big.png"
+    big_png.write_bytes(_black_png(9990, 9990))
+    size = footprint(big_png, max_pixels=100_000_000)
+    assert (size.width, size.height, size.format) == (9990, 9990, "png")
+    assert size.probe_bytes < 64 * MiB
+    specs = {spec.name: spec for spec in Settings().variant_specs}
+    assert size.variant_bytes(specs["large"]) < 128 * MiB
+    assert size.variant_bytes(specs["original_webp"]) >= 9990 * 9990 * 4 * 4
+    bomb = tmp_path / "bomb.webp"
+    bomb.write_bytes(webp_lossless_bomb(9000, 9000))
+    assert footprint(bomb, max_pixels=100_000_000).probe_bytes >= 9000 * 9000 * 4 * 2

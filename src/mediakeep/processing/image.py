@@ -972,8 +972,7 @@ def footprint(path: Path, *, max_pixels: int | None) -> Footprint:
         bands = int(header.bands)
         pixel_bytes = bands * _BAND_BYTES.get(str(header.format), 8)
     else:
-        pixel_bytes = 4
-    pixel_bytes = max(pixel_bytes, 4 if source.format in ("bmp", "heic") else 1)
+        pixel_bytes = 4  # BMP through Pillow: at most RGBA
     frame = source.width * source.height * pixel_bytes
     copies = _WHOLE_FRAME_COPIES.get(source.format)
     if copies is None and header is not None:
