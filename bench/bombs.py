@@ -118,9 +118,25 @@ def main() -> None:
             )
         finally:
             server.stop()
-    print(
-        f"RESULT bombs png_growth_mib={png_growth / common.MiB:.0f} "
-        f"webp_growth_mib={webp_growth / common.MiB:.0f} goal_mib={GOAL // common.MiB}"
+    goal_mib = GOAL // common.MiB
+    common.emit_result(
+        "bombs",
+        [
+            common.goal(
+                f"tree RSS growth, {args.uploads} concurrent {SIDE}x{SIDE} RGBA PNG",
+                round(png_growth / common.MiB),
+                "<=",
+                goal_mib,
+                "MiB",
+            ),
+            common.goal(
+                "tree RSS growth, 30-byte 9000x9000 WebP",
+                round(webp_growth / common.MiB),
+                "<=",
+                goal_mib,
+                "MiB",
+            ),
+        ],
     )
 
 
