@@ -270,9 +270,9 @@ def clean_filename(name: str | None) -> str:
 
 async def strip_gated(services: Services, spooled: SpooledFile) -> SpooledFile:
     """`strip_private_exif` under the decode gate when it re-encodes (TIFF, HEIC, AVIF)."""
-    work = functools.partial(strip_private_exif, spooled, services.settings.max_pixels)
     if not spooled.mime.startswith("image/"):
         return spooled
+    work = functools.partial(strip_private_exif, spooled, services.settings.max_pixels)
     try:
         return await decode_gated(services, spooled.path, lambda size: size.strip_bytes, work)
     except ImageError:

@@ -136,8 +136,8 @@ class OutputCache:
 
 
 class TransformRuntime:
-    """Per-process state: render slots (a semaphore and as many threads), one lock per output
-    being rendered, the derived org keys, recently read media and hot outputs."""
+    """Per-process state: render threads (as many as the decode gate has slots), one lock per
+    output being rendered, the derived org keys, recently read media and hot outputs."""
 
     def __init__(self, settings: Settings, gate: DecodeGate | None = None) -> None:
         self.secret = settings.secret_key
