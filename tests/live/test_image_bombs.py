@@ -51,7 +51,7 @@ def tree_rss(pid: int) -> int:
     for process in [parent, *parent.children(recursive=True)]:
         try:
             total += process.memory_info().rss
-        except psutil.NoSuchProcess:
+        except psutil.Error:  # gone, or a zombie not yet reaped
             continue
     return total
 
@@ -100,11 +100,14 @@ def server(start_live_server: StartServer) -> LiveServer:
 
 
 def _workers(server: LiveServer) -> list[psutil.Process]:
-    return [
-        child
-        for child in psutil.Process(server.pid).children(recursive=True)
-        if "worker" in child.cmdline()
-    ]
+    found = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if "worker" in child.cmdline():
+                found.append(child)
+        except psutil.Error:  # gone, or a zombie not yet reaped
+            continue
+    return found
 
 
 def _wait_workers_ready(server: LiveServer, timeout: float = 120) -> None:
