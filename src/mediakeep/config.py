@@ -156,6 +156,19 @@ class Settings(BaseSettings):
         ge=2,
         validation_alias=AliasChoices("MEDIA_METADATA_MAX_BYTES", "metadata_max_bytes"),
     )
+    max_decode_bytes: int = Field(
+        536_870_912,
+        ge=1,
+        validation_alias=AliasChoices("MEDIA_MAX_DECODE_BYTES", "max_decode_bytes"),
+    )
+    decode_concurrency_setting: int = Field(
+        0,
+        ge=0,
+        validation_alias=AliasChoices("MEDIA_DECODE_CONCURRENCY", "decode_concurrency"),
+    )
+    decode_queue: int = Field(
+        64, ge=0, validation_alias=AliasChoices("MEDIA_DECODE_QUEUE", "decode_queue")
+    )
     allowed_mime: CommaList = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_MIME),
         validation_alias=AliasChoices("MEDIA_ALLOWED_MIME", "allowed_mime"),
@@ -543,6 +556,17 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         """Local scratch space for bytes in flight (probing, S3 staging)."""
         return self.data_dir / "spool"
+
+    @cached_property
+    def decode_concurrency(self) -> int:
+        """Image decodes run at once per process (uploads, variants, transforms): the setting,
+        else MEDIA_TRANSFORM_CONCURRENCY (its older name), else the number of CPUs."""
+        return (
+            self.decode_concurrency_setting
+            or self.transform_concurrency_setting
+            or os.cpu_count()
+            or 1
+        )
 
     @cached_property
     def transform_concurrency(self) -> int:

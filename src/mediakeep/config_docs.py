@@ -56,6 +56,20 @@ MEANING = {
     "metadata_max_bytes": "largest media `metadata` as compact UTF-8 JSON, bytes",
     "org_quota_bytes": "bytes of originals one org may store; 0 = no quota",
     "max_pixels": "largest image in pixels (width × height × frames); above: 422",
+    "max_decode_bytes": (
+        "the most decoded-image memory the process holds at once, across all uploads, variants"
+        " and transforms, estimated from each image's header before decoding (streaming"
+        " pipelines count only the lines they hold); work that does not fit waits; work larger"
+        " than all of it is refused with 422 (a variant that large is skipped)"
+    ),
+    "decode_concurrency_setting": (
+        "image decodes run at once per process (uploads, variants, transforms, placeholders);"
+        " 0 = `MEDIA_TRANSFORM_CONCURRENCY` if set, else the number of CPUs"
+    ),
+    "decode_queue": (
+        "decode work that may wait for a slot or for budget; beyond it: 503 `server.busy`"
+        " with `Retry-After`"
+    ),
     "allowed_mime": "comma-separated allowed types (a value ending in `/` allows a prefix)",
     "allow_svg": "accept SVG (served only as an attachment)",
     "strip_exif_original": (
@@ -165,7 +179,8 @@ MEANING = {
         " with 429 `rate.limited`; 0 = no cap"
     ),
     "transform_concurrency_setting": (
-        "signed transforms rendered at once per process (more wait); 0 = the number of CPUs"
+        "older name of `MEDIA_DECODE_CONCURRENCY` (signed transforms share that one cap);"
+        " 0 = the number of CPUs"
     ),
     "transform_source_cache_ttl": (
         "how long a process trusts what it read of a media for `/t/` URLs (a new version, a"

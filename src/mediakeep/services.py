@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mediakeep.budget import DecodeGate
 from mediakeep.config import Settings
 from mediakeep.db import Database
 from mediakeep.storage.base import Storage
@@ -24,3 +25,11 @@ class Services:
     external_identity: "ExternalVerifier | None" = field(default=None)  # AUTH_ISSUER's tokens
     dispatcher: "Dispatcher | None" = field(default=None)  # told about jobs after commit
     principal_cache: "PrincipalCache | None" = field(default=None)  # who each credential is
+    # The one cap and decoded-bytes budget of every image decode in this process.
+    decode_gate: DecodeGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.decode_gate = DecodeGate(
+            settings.decode_concurrency, settings.decode_queue, settings.max_decode_bytes
+        )

@@ -552,6 +552,25 @@ def webp_bomb() -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+def webp_lossless_bomb(width: int = 9000, height: int = 9000) -> bytes:
+    """A 30-byte lossless WebP (VP8L) of width×height pixels of one colour: every prefix code
+    has a single symbol, so each pixel costs zero bits. Under MEDIA_MAX_PIXELS, yet libwebp
+    decodes whole frames: 9000×9000 holds ~620 MiB (issue 17, M1)."""
+    fields = [(width - 1, 14), (height - 1, 14), (1, 1), (0, 3)]  # size, alpha, version 0
+    fields += [(0, 1), (0, 1), (0, 1)]  # no transform, no colour cache, no meta prefix codes
+    for value, wide in ((0, False), (0, False), (0, False), (255, True), (0, False)):
+        # green, red, blue, alpha, distance: a "simple" code with one symbol
+        fields += [(1, 1), (0, 1), (int(wide), 1), (value, 8 if wide else 1)]
+    bits = shift = 0
+    for value, count in fields:
+        bits |= value << shift
+        shift += count
+    data = b"\x2f" + bits.to_bytes((shift + 7) // 8, "little")
+    data += b"\x00" * (len(data) & 1)
+    chunk = b"VP8L" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
 def tiff_with_tags(
     width: int, height: int, extra_tags: int = 0, pixels: bytes | None = None
 ) -> bytes:
@@ -891,6 +910,10 @@ def _files() -> Iterator[HostileFile]:
     yield _undecodable("gif-10000-frames", "frames.gif", "image/gif",
                        lambda _p: gif_with_frames(10_000))  # fmt: skip
     yield _undecodable("webp-16384-canvas", "bomb.webp", "image/webp", lambda _p: webp_bomb())
+    # Under the pixel limit, over MEDIA_MAX_DECODE_BYTES: refused from the header (issue 17).
+    yield _undecodable(
+        "webp-9000-lossless-30-bytes", "bomb.webp", "image/webp", lambda _p: webp_lossless_bomb()
+    )
     yield _undecodable("tiff-100k-by-100k", "bomb.tiff", "image/tiff",
                        lambda _p: tiff_with_tags(100_000, 100_000))  # fmt: skip
     yield _refused("svgz-gzip-bomb", "bomb.svgz", "image/svg+xml", lambda _p: svgz_bomb(),

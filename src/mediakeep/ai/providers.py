@@ -22,6 +22,9 @@ import httpx
 import structlog
 
 from mediakeep.config import Settings
+from mediakeep.processing import audio as audio_commands
+from mediakeep.processing import video
+from mediakeep.processing.probe import sniff_demuxer
 
 log = structlog.get_logger(__name__)
 
@@ -288,6 +291,31 @@ def _whisper(path: Path, audio: Path, language: str | None) -> Transcription:
     return Transcription(language or info.language, found)
 
 
+def speech_wav(settings: Settings, source: Path, out: Path) -> None:
+    """Decode the untrusted `source` to the 16 kHz mono WAV the recogniser reads, with the
+    pinned-demuxer ffmpeg command (the probed container, `-protocol_whitelist file,pipe`).
+    faster-whisper would otherwise `av.open` the upload and let FFmpeg guess its format: an
+    ID3-tagged polyglot that ingest accepted as MP3 could then be read as a concat script or an
+    SDP file, which open other files or addresses."""
+    # Sniffed from the magic bytes as the probe did (never from `metadata`, which users edit).
+    pinned = sniff_demuxer(source)
+    if pinned is None:
+        raise ProviderError("the media is not a supported audio or video container")
+    try:
+        argv = [
+            video.ffmpeg_exe(settings.ffmpeg_path),
+            *video.input_args(source, pinned),
+            *audio_commands.asr_wav_args(),
+            "-y",
+            f"file:{out}",
+        ]
+        run = video.run_ffmpeg(argv, timeout=settings.ffmpeg_timeout.total_seconds())
+    except video.FfmpegError as exc:
+        raise ProviderError(f"the audio could not be decoded: {exc}") from exc
+    if run.returncode != 0:
+        raise ProviderError(f"the audio does not decode: {video.stderr_reason(run.stderr)}")
+
+
 async def transcribe(settings: Settings, audio: Path, *, language: str | None) -> Transcription:
     if settings.ai_asr_provider == "openai":
         data = {"model": asr_model(settings), "response_format": "verbose_json"}
@@ -321,9 +349,12 @@ async def transcribe(settings: Settings, audio: Path, *, language: str | None) -
     path = await asyncio.to_thread(whisper_path, settings)
     if path is None:
         raise ProviderError("no faster-whisper model: set MEDIA_AI_ASR_MODEL to a model folder")
-    return await _bounded(
-        settings, "speech recognition", asyncio.to_thread(_whisper, path, audio, language)
-    )
+    with tempfile.TemporaryDirectory(prefix="mk-asr-") as folder:
+        wav = Path(folder) / "speech.wav"
+        await asyncio.to_thread(speech_wav, settings, audio, wav)  # MEDIA_FFMPEG_TIMEOUT
+        return await _bounded(
+            settings, "speech recognition", asyncio.to_thread(_whisper, path, wav, language)
+        )
 
 
 # ------------------------------------------------------------------------ what answers

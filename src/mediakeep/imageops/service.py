@@ -27,7 +27,7 @@ from mediakeep.media.repository import MediaRepository
 from mediakeep.media.service import get_media
 from mediakeep.models import Media
 from mediakeep.processing import image
-from mediakeep.processing.probe import ProbeError, probe
+from mediakeep.processing.probe import ProbeError
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
@@ -58,13 +58,18 @@ async def load_image(services: Services, org_id: str, media_id: str) -> Media:
     return media
 
 
-async def run(services: Services, media: Media, operation: Operation) -> image.Output:
-    """`operation(original, out)` in a thread; the output file lies in the org's spool area."""
+async def run(
+    services: Services, media: Media, operation: Operation, cost: Callable[[image.Footprint], int]
+) -> image.Output:
+    """`operation(original, out)` in a thread, under the process's decode gate with the bytes
+    `cost` says it holds; the output file lies in the org's spool area."""
     assert media.storage_key is not None
     out = services.storage.spool_path(keys.incoming(media.org_id, new_id("op")))
     try:
         async with services.storage.local_file(media.storage_key) as original:
-            return await asyncio.to_thread(operation, original, out)
+            return await finish.decode_gated(
+                services, original, cost, partial(operation, original, out)
+            )
     except image.OutputTooLarge as exc:
         await asyncio.to_thread(out.unlink, missing_ok=True)
         raise invalid(str(exc)) from exc
@@ -144,6 +149,7 @@ async def convert(
             lossless=body.lossless,
             max_pixels=services.settings.max_pixels,
         ),
+        lambda size: size.bytes_for(size.width, size.height, body.format),
     )
     return await store_derived(services, session, principal, media, output, "image.convert")
 
@@ -173,7 +179,15 @@ async def resize(
         quality=body.quality,
         max_pixels=services.settings.max_pixels,
     )
-    output = await run(services, media, operation)
+
+    def cost(size: image.Footprint) -> int:
+        exact = body.width and body.height and body.fit in ("cover", "fill", "contain")
+        box = (body.width, body.height) if exact else size.fitted(body.width, body.height)
+        if body.fit == "outside":
+            box = (size.width, size.height)
+        return size.bytes_for(box[0] or 1, box[1] or 1, body.format or size.format)
+
+    output = await run(services, media, operation, cost)
     return await store_derived(services, session, principal, media, output, "image.resize")
 
 
@@ -226,8 +240,16 @@ async def crop(
     """`copy`: a derived media. `replace`: the same media at version+1 (a new original under
     its own sha256 key; old variants dropped, and made again when `regenerate_variants`)."""
     media = await load_image(services, principal.org_id, media_id)
+    factor = body.scale or 1.0
     output = await run(
-        services, media, partial(_crop, body=body, max_pixels=services.settings.max_pixels)
+        services,
+        media,
+        partial(_crop, body=body, max_pixels=services.settings.max_pixels),
+        lambda size: size.bytes_for(
+            max(1, round(body.width * factor)),
+            max(1, round(body.height * factor)),
+            body.format or size.format,
+        ),
     )
     if body.mode == "copy":
         return await store_derived(services, session, principal, media, output, "image.crop")
@@ -251,9 +273,7 @@ async def _replace_original(
 ) -> Media:
     org_id = before.org_id
     try:
-        facts = await asyncio.to_thread(
-            probe, spooled.path, "image", max_pixels=services.settings.max_pixels
-        )
+        facts = await finish.probe_upload(services, spooled.path, "image", spooled.mime)
     except ProbeError as exc:
         raise unprocessable(str(exc)) from exc
     repo = MediaRepository(session)

@@ -15,7 +15,12 @@ before the media's row is written, without touching the database; `record` write
 neither at ingest: `enqueue` writes its `media.process` job instead, which runs both halves.
 """
 
+import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.errors import MediaError
 from mediakeep.jobs import service as jobs
 from mediakeep.models import Job, Media
+from mediakeep.processing.image import (
+    RELEASE_ABOVE_BYTES,
+    Footprint,
+    ImageError,
+    footprint,
+    release_memory,
+)
+from mediakeep.processing.probe import ProbeError, ProbeResult, probe
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
 from mediakeep.streaming.service import start_after_upload
@@ -33,6 +46,47 @@ from mediakeep.videoops.poster import render_extras
 log = structlog.get_logger(__name__)
 
 PROCESS_JOB = "media.process"
+T = TypeVar("T")
+
+
+async def probe_upload(services: Services, path: Path, kind: str, mime: str) -> ProbeResult:
+    """Probe a new file; an image's probe (its full sequential decode and its placeholder)
+    runs under the process's decode gate, admitted by what its header says decoding holds:
+    it waits for a slot and for budget, 503 `server.busy` when the queue is full, 422 when it
+    could never fit MEDIA_MAX_DECODE_BYTES. ProbeError for bytes that are not what they claim."""
+    settings = services.settings
+    run = functools.partial(
+        probe,
+        path,
+        kind,
+        max_pixels=settings.max_pixels,
+        max_duration=settings.max_duration.total_seconds(),
+        mime=mime,
+    )
+    if kind != "image" or mime == "image/svg+xml":
+        return await asyncio.to_thread(run)
+    try:
+        return await decode_gated(services, path, lambda size: size.probe_bytes, run)
+    except ImageError as exc:
+        raise ProbeError(str(exc)) from exc
+
+
+async def decode_gated(
+    services: Services, path: Path, cost: Callable[[Footprint], int], work: Callable[[], T]
+) -> T:
+    """Run `work` (in a thread) under the decode gate with the bytes `cost` says it holds,
+    from the image's header; ImageError when the header does not read. Work that decodes
+    nothing (cost 0) runs at once."""
+    size = await asyncio.to_thread(footprint, path, max_pixels=services.settings.max_pixels)
+    needed = cost(size)
+    if not needed:
+        return await asyncio.to_thread(work)
+    async with services.decode_gate.hold(needed):
+        try:
+            return await asyncio.to_thread(work)
+        finally:
+            if needed > RELEASE_ABOVE_BYTES:
+                await asyncio.to_thread(release_memory)
 
 
 async def render_outputs(services: Services, media: Media) -> RenderedVariants | None:

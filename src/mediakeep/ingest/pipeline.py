@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.errors import MediaError
 from mediakeep.ids import new_id
-from mediakeep.ingest.finish import PostIngest
+from mediakeep.ingest.finish import PostIngest, decode_gated, probe_upload
 from mediakeep.ingest.scan import scan_upload
 from mediakeep.ingest.sniff import kind_of
 from mediakeep.ingest.spool import Spool, SpooledFile
@@ -22,8 +23,8 @@ from mediakeep.kit.http import sanitize_filename
 from mediakeep.media.repository import MediaRepository
 from mediakeep.media.service import publish_media
 from mediakeep.models import Job, Media
-from mediakeep.processing.image import strip_private_metadata
-from mediakeep.processing.probe import ProbeError, ProbeResult, probe
+from mediakeep.processing.image import ImageError, strip_private_metadata
+from mediakeep.processing.probe import ProbeError, ProbeResult
 from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import StorageUnavailable
@@ -125,9 +126,7 @@ async def ingest_spooled(
         verdict = await scan_upload(services.settings, spooled.path)
         if services.settings.strip_exif_original and commit is None:
             # Before the dedup lookup: the stored (stripped) bytes are what the sha256 names.
-            spooled = await asyncio.to_thread(
-                strip_private_exif, spooled, services.settings.max_pixels
-            )
+            spooled = await strip_gated(services, spooled)
         # Looked up on the read side first: the write transaction (which on SQLite holds the
         # write lock) starts only at the insert, after probing and storing the bytes.
         async with services.db.read_session() as reader:
@@ -148,14 +147,7 @@ async def ingest_spooled(
             await jobs.ensure_queue(services)  # 503 queue.unavailable before any write
         else:
             try:
-                facts = await asyncio.to_thread(
-                    probe,
-                    spooled.path,
-                    kind,
-                    max_pixels=services.settings.max_pixels,
-                    max_duration=services.settings.max_duration.total_seconds(),
-                    mime=spooled.mime,
-                )
+                facts = await probe_upload(services, spooled.path, kind, spooled.mime)
             except ProbeError as exc:
                 raise unprocessable(str(exc)) from exc
         key = keys.original(org_id, spooled.sha256)
@@ -274,6 +266,17 @@ async def _fill_reserved(
 def clean_filename(name: str | None) -> str:
     """The one file-name rule for every path (kit.http.sanitize_filename); "" when unusable."""
     return sanitize_filename(name) if name else ""
+
+
+async def strip_gated(services: Services, spooled: SpooledFile) -> SpooledFile:
+    """`strip_private_exif` under the decode gate when it re-encodes (TIFF, HEIC, AVIF)."""
+    if not spooled.mime.startswith("image/"):
+        return spooled
+    work = functools.partial(strip_private_exif, spooled, services.settings.max_pixels)
+    try:
+        return await decode_gated(services, spooled.path, lambda size: size.strip_bytes, work)
+    except ImageError:
+        return spooled  # left for the probe to refuse
 
 
 def strip_private_exif(spooled: SpooledFile, max_pixels: int) -> SpooledFile:

@@ -1,17 +1,17 @@
 """The `media.process` task: probe an uploaded original, run the post-ingest step (variants,
 poster, storyboard, waveform), and make the media ready. Registered through `mediakeep.tasks`."""
 
-import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediakeep.ingest.finish import PostIngest
+from mediakeep.errors import MediaError
+from mediakeep.ingest.finish import PostIngest, probe_upload
 from mediakeep.jobs.registry import JobFailed, JobInfo, TaskContext, TaskResult, task
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
 from mediakeep.media.service import publish_media
 from mediakeep.models import Media
-from mediakeep.processing.probe import ProbeError, probe
+from mediakeep.processing.probe import ProbeError
 
 
 async def _media_failed(session: AsyncSession, job: JobInfo, _status: str, reason: str) -> None:
@@ -47,16 +47,13 @@ async def process_media(ctx: TaskContext) -> TaskResult:
     await ctx.report_progress(5)
     try:
         async with ctx.services.storage.local_file(media.storage_key) as path:
-            facts = await asyncio.to_thread(
-                probe,
-                path,
-                media.kind,
-                max_pixels=ctx.services.settings.max_pixels,
-                max_duration=ctx.services.settings.max_duration.total_seconds(),
-                mime=media.mime,
-            )
+            facts = await probe_upload(ctx.services, path, media.kind, media.mime)
     except ProbeError as exc:
         raise JobFailed(f"The file cannot be processed: {exc}") from exc
+    except MediaError as exc:
+        if exc.status != 422:  # server.busy: the job is tried again later
+            raise
+        raise JobFailed(f"The file cannot be processed: {exc.message}") from exc
     await ctx.report_progress(40)
     # The files are rendered before the commit that makes the media ready (outside any
     # transaction, to deterministic keys), so `ready` and its variants appear together.

@@ -85,3 +85,27 @@ def peaks_of(pcm: bytes, count: int = WAVEFORM_PEAKS) -> list[float]:
         peak = max((abs(value) for value in window), default=0)
         peaks.append(round(min(peak, 32767) / 32767, 4))
     return peaks
+
+
+# ----------------------------------------------------------------------------- speech input
+
+ASR_SAMPLE_RATE = 16_000
+
+
+def asr_wav_args() -> list[str]:
+    """Output options (after `video.input_args`) of the input speech recognition reads: the
+    first audio stream as 16 kHz mono 16-bit PCM WAV. The recogniser only ever opens this file
+    of ours, never the upload, so FFmpeg's format guessing never meets untrusted bytes."""
+    return [
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(ASR_SAMPLE_RATE),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "wav",
+    ]

@@ -214,7 +214,9 @@ def probe_streams(source: Path, demuxer: str) -> SourceStreams:
     import av
 
     try:
-        with av.open(str(source), format=demuxer) as container:
+        with av.open(
+            str(source), format=demuxer, options={"protocol_whitelist": "file"}
+        ) as container:
             video = next(iter(container.streams.video), None)
             audio = next(iter(container.streams.audio), None)
             duration = container.duration / 1_000_000 if container.duration else None

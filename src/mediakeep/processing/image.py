@@ -8,6 +8,9 @@ applied) and carry no EXIF, XMP or IPTC: GPS, serial numbers and maker notes nev
 """
 
 import contextlib
+import ctypes
+import ctypes.util
+import math
 import os
 import struct
 import zlib
@@ -485,6 +488,9 @@ def make_variants(
         output = OUTPUT_FORMATS[spec.format]
         saved = _save(image, out_path(spec), output, quality=spec.quality)
         made.append((spec, saved))
+        del image
+        if width * height * 4 > RELEASE_ABOVE_BYTES:
+            release_memory()  # each preset's pipeline starts from what the last one freed
     return made
 
 
@@ -615,9 +621,7 @@ def _frame_height(image: pyvips.Image) -> int:
     return page_height
 
 
-def _per_frame(
-    image: pyvips.Image, edit: Callable[[pyvips.Image], pyvips.Image]
-) -> pyvips.Image:
+def _per_frame(image: pyvips.Image, edit: Callable[[pyvips.Image], pyvips.Image]) -> pyvips.Image:
     frames = [edit(frame) for frame in _frames(image)]
     if len(frames) == 1:
         return frames[0]
@@ -836,3 +840,106 @@ def _reencode_without_metadata(path: Path, max_pixels: int | None) -> bool:
         return False  # undecodable: the probe refuses it next
     os.replace(temp, path)
     return True
+
+
+# ----------------------------------------------------------------------------- memory
+
+# What a decode holds, estimated from the header alone (budget.py's gate admits work by
+# it). Streaming loaders (sequential PNG, baseline JPEG, TIFF, GIF frames) hold a window of
+# lines per libvips thread; these decoders hold whole frames, and a copy while libvips takes
+# them: libwebp and libheif (2 copies), Pillow for BMP and HEIC (3: its image, tobytes, libvips).
+_WHOLE_FRAME_COPIES = {"webp": 2, "avif": 2, "heic": 3, "bmp": 3}
+# Encoders that take the whole output at once, with their own working copies (measured: a
+# 9990x9990 WebP from a streamed PNG peaked at 3.6x the RGBA output); the others stream lines.
+_WHOLE_OUTPUT_COPIES = {"webp": 4, "avif": 4, "heic": 4, "gif": 3, "bmp": 3}
+_WINDOW_LINES = 1024  # lines a streaming pipeline holds across its threads, generously
+# Above this, freed pixel memory is handed back to the OS after the work (see release_memory).
+RELEASE_ABOVE_BYTES = 32 * 1024 * 1024
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
+_BAND_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4}
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """An image's size as displayed and what decoding it holds, from its header only."""
+
+    width: int
+    height: int
+    pages: int
+    format: str
+    pixel_bytes: int  # bands × bytes per band as decoded
+    input_bytes: int  # held by the decoder whatever the output
+
+    def output_bytes(self, width: int, height: int, fmt: str, frames: int = 1) -> int:
+        """What writing a `width`×`height` (×`frames`) result as `fmt` adds."""
+        copies = _WHOLE_OUTPUT_COPIES.get(fmt)
+        if copies is None:
+            return width * 4 * _WINDOW_LINES
+        return width * height * frames * 4 * copies
+
+    def fitted(self, width: int | None, height: int | None, crop: bool = False) -> tuple[int, int]:
+        """The size of a result fitted into `width`×`height` (None: free), never upscaled."""
+        if crop and width and height:
+            return min(width, self.width), min(height, self.height)
+        scale = min(
+            1.0,
+            width / self.width if width else 1.0,
+            height / self.height if height else 1.0,
+        )
+        return max(1, math.ceil(self.width * scale)), max(1, math.ceil(self.height * scale))
+
+    def bytes_for(self, width: int, height: int, fmt: str, frames: int = 1) -> int:
+        return self.input_bytes + self.output_bytes(width, height, fmt, frames)
+
+    def variant_bytes(self, spec: VariantSpec) -> int:
+        """What making one preset holds (0 when the preset does not apply to this size)."""
+        box = variant_box(spec, self.width, self.height)
+        if box is None:
+            return 0
+        width, height = self.fitted(box[0], box[1], box[2])
+        animated = self.pages > 1 and self.format in _ANIMATED_LOADERS
+        frames = self.pages if animated and OUTPUT_FORMATS[spec.format].animated else 1
+        return self.bytes_for(width, height, spec.format, frames)
+
+    @property
+    def probe_bytes(self) -> int:
+        """The upload probe: a full sequential decode and a 32-pixel placeholder."""
+        return self.input_bytes
+
+    @property
+    def strip_bytes(self) -> int:
+        """MEDIA_STRIP_EXIF_ORIGINAL: a re-encode at full size for TIFF, HEIC and AVIF."""
+        if self.format not in ("tiff", "heic", "avif"):
+            return 0
+        return self.bytes_for(self.width, self.height, self.format)
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the OS (glibc `malloc_trim`; nothing elsewhere).
+
+    libvips frees a pipeline's buffers when it ends, but glibc keeps them in the arena of the
+    thread that used them: after a large decode, the next one on another thread would add its
+    own on top, and RSS would climb past what MEDIA_MAX_DECODE_BYTES admits."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def footprint(path: Path, *, max_pixels: int | None) -> Footprint:
+    """The `Footprint` of the image at `path` (header only; ImageError as `_open` raises)."""
+    source = _open(path, max_pixels)
+    header = source.header
+    if header is not None:
+        bands = int(header.bands)
+        pixel_bytes = bands * _BAND_BYTES.get(str(header.format), 8)
+    else:
+        pixel_bytes = 4  # BMP through Pillow: at most RGBA
+    frame = source.width * source.height * pixel_bytes
+    copies = _WHOLE_FRAME_COPIES.get(source.format)
+    if copies is None and header is not None:
+        # Interlaced PNG and progressive JPEG decode the whole frame before the first line.
+        if _get(header, "interlaced") or _get(header, "jpeg-multiscan"):
+            copies = 1
+    held = frame * copies if copies else source.width * pixel_bytes * _WINDOW_LINES
+    width, height = source.display_size
+    return Footprint(width, height, source.pages, source.format, pixel_bytes, held)

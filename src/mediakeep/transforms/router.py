@@ -23,7 +23,8 @@ public_router = APIRouter(tags=["transforms"])
 async def _runtime(request: Request) -> TransformRuntime:
     runtime: TransformRuntime | None = getattr(request.app.state, "transforms", None)
     if runtime is None:
-        runtime = TransformRuntime(get_services(request).settings)
+        services = get_services(request)
+        runtime = TransformRuntime(services.settings, services.decode_gate)
         request.app.state.transforms = runtime
     return runtime
 

@@ -29,12 +29,19 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.budget import DecodeGate
 from mediakeep.config import Settings
 from mediakeep.errors import MediaError, forbidden, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit import signing
 from mediakeep.kit.time import now, rfc3339
 from mediakeep.media import service as media_service
+from mediakeep.processing.image import (
+    RELEASE_ABOVE_BYTES,
+    ImageError,
+    footprint,
+    release_memory,
+)
 from mediakeep.processing.transform import (
     EXTENSION_OF,
     MIME_OF,
@@ -129,13 +136,17 @@ class OutputCache:
 
 
 class TransformRuntime:
-    """Per-process state: render slots (a semaphore and as many threads), one lock per output
-    being rendered, the derived org keys, recently read media and hot outputs."""
+    """Per-process state: render threads (as many as the decode gate has slots), one lock per
+    output being rendered, the derived org keys, recently read media and hot outputs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, gate: DecodeGate | None = None) -> None:
         self.secret = settings.secret_key
-        self.concurrency = settings.transform_concurrency
-        self.semaphore = asyncio.Semaphore(self.concurrency)
+        # Renders share the process's one decode gate (budget.py) with uploads and
+        # variants: its slots and its MEDIA_MAX_DECODE_BYTES; a runtime of its own otherwise.
+        self.gate = gate or DecodeGate(
+            settings.decode_concurrency, settings.decode_queue, settings.max_decode_bytes
+        )
+        self.concurrency = self.gate.slots
         self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="transform")
         self.source_ttl = settings.transform_source_cache_ttl.total_seconds()
         self.outputs = OutputCache(settings.transform_memory_cache_bytes)
@@ -264,17 +275,34 @@ class TransformRuntime:
         max_pixels: int,
         still_wanted: StillWanted | None = None,
     ) -> None:
-        async with self.semaphore:
+        loop = asyncio.get_running_loop()
+        try:
+            size = await loop.run_in_executor(
+                self.executor, functools.partial(footprint, source, max_pixels=max_pixels)
+            )
+        except ImageError as exc:
+            raise TransformError(str(exc)) from exc
+        if spec.width and spec.height and spec.fit in ("cover", "fill", "contain"):
+            width, height = spec.width, spec.height  # exactly the box
+        elif spec.fit == "outside":
+            width, height = size.width, size.height  # at most the source
+        else:
+            width, height = size.fitted(spec.width, spec.height)
+        needed = size.bytes_for(width, height, spec.format)
+        async with self.gate.hold(needed):
             # Under overload clients give up; a render nobody waits for would only delay the
             # ones somebody does.
             if still_wanted is not None and not await still_wanted():
                 raise ClientGone
             started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(
-                self.executor,
-                functools.partial(render, source, spec, output, max_pixels=max_pixels),
-            )
+            try:
+                await loop.run_in_executor(
+                    self.executor,
+                    functools.partial(render, source, spec, output, max_pixels=max_pixels),
+                )
+            finally:
+                if needed > RELEASE_ABOVE_BYTES:
+                    await loop.run_in_executor(self.executor, release_memory)
             RENDER_SECONDS.labels(spec.format).observe(time.perf_counter() - started)
 
 

@@ -9,17 +9,26 @@ commit). A retry overwrites the same keys, so nothing is duplicated.
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.budget import over_budget
 from mediakeep.db import after_commit
 from mediakeep.errors import MediaError, invalid
 from mediakeep.ids import new_id
 from mediakeep.kit.time import now
 from mediakeep.models import Media, Variant
-from mediakeep.processing.image import ImageError, make_variants
+from mediakeep.processing.image import (
+    RELEASE_ABOVE_BYTES,
+    ImageError,
+    Output,
+    footprint,
+    make_variants,
+    release_memory,
+)
 from mediakeep.processing.presets import VariantSpec
 from mediakeep.services import Services
 from mediakeep.storage import keys
@@ -27,6 +36,8 @@ from mediakeep.storage.base import StorageUnavailable
 from mediakeep.variants.rendered import RenderedVariants
 from mediakeep.variants.repository import VariantRepository
 from mediakeep.videoops.poster import EXTRA_NAMES, render_extras
+
+log = structlog.get_logger(__name__)
 
 # Images libvips (or the HEIC/BMP fallbacks) can rasterise; SVG is kept as is.
 _RASTER = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic",
@@ -80,13 +91,7 @@ async def render_variants(
     try:
         try:
             async with storage.local_file(media.storage_key) as original:
-                made = await asyncio.to_thread(
-                    make_variants,
-                    original,
-                    specs,
-                    out_path,
-                    max_pixels=services.settings.max_pixels,
-                )
+                made = await _make_gated(services, original, specs, out_path, names is not None)
         except ImageError as exc:
             raise unprocessable(str(exc)) from exc
         for spec, output in made:
@@ -98,6 +103,44 @@ async def render_variants(
     finally:
         await asyncio.to_thread(_remove, list(scratch.values()))
     return rendered
+
+
+async def _make_gated(
+    services: Services,
+    original: Path,
+    specs: tuple[VariantSpec, ...],
+    out_path: Callable[[VariantSpec], Path],
+    named: bool,
+) -> list[tuple[VariantSpec, Output]]:
+    """`make_variants` under the process's decode gate, admitted by the most one preset holds
+    (they are made one after another). A preset that could never fit MEDIA_MAX_DECODE_BYTES
+    (a full-size WebP of a huge image) is skipped, or refused with 422 when it was named."""
+    max_pixels = services.settings.max_pixels
+    gate = services.decode_gate
+    size = await asyncio.to_thread(footprint, original, max_pixels=max_pixels)
+    costs = {spec.name: size.variant_bytes(spec) for spec in specs}
+    too_big = [spec for spec in specs if not gate.fits(costs[spec.name])]
+    if too_big and named:
+        raise over_budget(max(costs[spec.name] for spec in too_big), gate.budget)
+    for spec in too_big:
+        log.warning(
+            "variant skipped: over MEDIA_MAX_DECODE_BYTES",
+            variant=spec.name,
+            needs=costs[spec.name],
+            budget=gate.budget,
+        )
+    fitting = tuple(spec for spec in specs if spec not in too_big)
+    if not fitting:
+        return []
+    needed = max(costs[spec.name] for spec in fitting)
+    async with gate.hold(needed):
+        try:
+            return await asyncio.to_thread(
+                make_variants, original, fitting, out_path, max_pixels=max_pixels
+            )
+        finally:
+            if needed > RELEASE_ABOVE_BYTES:
+                await asyncio.to_thread(release_memory)
 
 
 async def record_variants(
