@@ -96,7 +96,11 @@ async def sweep_once(services: Services, max_age: timedelta | None = None) -> Sw
 async def run_sweeper(services: Services) -> None:
     interval = services.settings.sweep_interval.total_seconds()
     while True:
-        await purge_expired_idempotency_keys(services.db)
+        try:
+            async with services.db.write_session() as session:
+                await purge_expired_idempotency_keys(session)
+        except Exception:  # bookkeeping: never let it stop the sweeper
+            log.exception("could not purge expired idempotency keys")
         await run_retention(services)  # before the orphan sweep, which cleans up after it
         with contextlib.suppress(StorageUnavailable):
             try:
