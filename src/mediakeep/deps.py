@@ -44,8 +44,7 @@ def _wants_write(request: Request) -> bool:
 
 def _needs(dependant: Dependant, call: Callable[..., object]) -> bool:
     return any(
-        dependency.call is call or _needs(dependency, call)
-        for dependency in dependant.dependencies
+        dependency.call is call or _needs(dependency, call) for dependency in dependant.dependencies
     )
 
 
@@ -92,7 +91,9 @@ def credentials_of(request: Request) -> Credentials:
 
 
 async def _authenticate(request: Request, session: _RequestSession) -> Principal:
-    principal = await authenticate_request(credentials_of(request), get_services(request), session)
+    services = get_services(request)
+    side = services.db.side_units(request_writes=_wants_write(request))
+    principal = await authenticate_request(credentials_of(request), services, session, side)
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
     return principal
 

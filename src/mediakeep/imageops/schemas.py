@@ -4,6 +4,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from mediakeep.jobs.schemas import JobOut
+
 ImageFormat = Literal["png", "jpeg", "gif", "bmp", "tiff", "webp", "avif", "heic"]
 Quality = Annotated[int, Field(ge=1, le=100, description="1-100; the format's default if omitted")]
 Side = Annotated[int, Field(ge=1, le=16_384)]
@@ -61,3 +63,8 @@ class BatchConvertIn(Schema):
     format: ImageFormat
     quality: Quality | None = None
     lossless: StrictBool = False
+
+
+class BatchConvertOut(BaseModel):
+    jobs: list[JobOut]
+    missing: list[str]

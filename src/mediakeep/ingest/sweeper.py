@@ -10,11 +10,11 @@ import structlog
 from mediakeep.idempotency.service import purge_expired as purge_expired_idempotency_keys
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
-from mediakeep.retention.service import run_retention
+from mediakeep.retention.sweeper import run_retention
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
 from mediakeep.tus.service import sweep_expired as sweep_expired_tus_uploads
-from mediakeep.uploads.service import sweep_expired_uploads
+from mediakeep.uploads.service import remove_expired_uploads
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,11 @@ async def sweep_once(services: Services, max_age: timedelta | None = None) -> Sw
     past their finalize deadline; the incoming objects of live direct uploads are kept."""
     cutoff = now() - (max_age if max_age is not None else services.settings.orphan_ttl)
     storage = services.storage
-    expired_uploads, live_uploads = await sweep_expired_uploads(services)
+    async with services.db.write_session() as session:
+        uploads = await remove_expired_uploads(services, session)
+    for key in uploads.stale_keys:  # once their rows are gone
+        await storage.delete(key)
+    expired_uploads, live_uploads = uploads.removed, uploads.live_keys
     # tus uploads past Upload-Expires go (row, spool file, multipart upload); live ones are kept.
     expired_tus, live_tus = await sweep_expired_tus_uploads(services)
     incomplete = await storage.sweep_incomplete(cutoff, keep=live_uploads | live_tus)
