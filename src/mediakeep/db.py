@@ -36,10 +36,14 @@ class SideUnits:
       writer would wait on it, so that work runs in a savepoint of the request's session.
     - `primary`: a session on the primary, for when the request's reads go to a replica,
       which may lag behind a user or a membership made moments ago. None when they do not.
+    - `lookup`: a read beside the request's own, for what `bookkeeping` may create: on SQLite
+      a read session's snapshot begins at its first statement, so a lookup there that misses
+      would hide the row created next from the rest of the request.
     """
 
     bookkeeping: UnitOfWork | None
     primary: UnitOfWork | None
+    lookup: UnitOfWork
 
 
 def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
@@ -156,6 +160,7 @@ class Database:
         return SideUnits(
             bookkeeping=None if request_writes and self.single_writer else self.write_session,
             primary=self.write_session if self.has_replica and not request_writes else None,
+            lookup=self.read_session,
         )
 
     async def dispose(self) -> None:

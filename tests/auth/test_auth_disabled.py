@@ -34,7 +34,7 @@ async def test_requests_without_credentials_act_as_the_local_admin(
             assert created.json()["org_id"] == me["default_org_id"]
         assert app.state.services.local_admin == (me["id"], me["default_org_id"])
         # Idempotent: a restart finds the same admin.
-        assert await ensure_local_admin(app.state.services.db) == app.state.services.local_admin
+        assert await _set_up(app.state.services.db) == app.state.services.local_admin
 
 
 async def _set_up(db: Database) -> tuple[str, str]:

@@ -643,7 +643,8 @@ async def _external_principal(
     subject = f"{issuer}|{claims['sub']}"
     if len(subject) > EXTERNAL_SUBJECT_MAX:
         raise unauthorized("The token's issuer and subject are too long to map to a user")
-    user = await UserRepository(session).get_by_external_subject(subject)
+    async with side.lookup() as reader:
+        user = await UserRepository(reader).get_by_external_subject(subject)
     if user is not None:
         return await _principal_of_user(credentials, session, side, user.id)
     for _attempt in range(3):
@@ -651,17 +652,15 @@ async def _external_principal(
             if side.bookkeeping is None:
                 async with savepoint(session):
                     user_id = await _create_external_user(session, subject, claims)
-                return await _principal_of_user(credentials, session, side, user_id)
-            # The user must exist whatever the request then does: the scope's side unit of
-            # work. Its membership is read there too, since the request's own snapshot may
-            # have begun before the user was created.
-            async with side.bookkeeping() as own:
-                user_id = await _create_external_user(own, subject, claims)
-                return await _principal_of_user(credentials, own, side, user_id)
+            else:
+                # The user must exist whatever the request then does: the scope's side unit.
+                async with side.bookkeeping() as own:
+                    user_id = await _create_external_user(own, subject, claims)
         except IntegrityError:
             # A concurrent first request created the same subject (the next attempt finds it),
             # or took the email or slug we picked (the next attempt picks again).
             continue
+        return await _principal_of_user(credentials, session, side, user_id)
     raise unauthorized("Could not set up a user for this identity; try again")
 
 
