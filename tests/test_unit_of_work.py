@@ -41,8 +41,10 @@ EXCEPTIONS = {
         "response"
     ),
     "mediakeep.tus.service": (
-        "a tus PATCH streams a long body and must not hold a write transaction (SQLite's "
-        "lock) meanwhile: several short units of work per request, still opened here"
+        "a tus PATCH (and HEAD, which finishes an upload, and POST with a body) streams a "
+        "long body and must not hold a write transaction (SQLite's lock) meanwhile: several "
+        "short units of work per request (the lease, its renewals, its release), still "
+        "opened here; DELETE and the sweep take their scope's session"
     ),
     "mediakeep.jobs.dispatch": (
         "ensure_queue's probe that the jobs table answers, before the caller's unit of work "
