@@ -35,11 +35,6 @@ EXCEPTIONS = {
         "open_spool reads the org's quota and ingest_spooled looks the sha256 up on the read "
         "side before the request's write transaction begins; every ingest path calls them"
     ),
-    "mediakeep.transforms.service": (
-        "the public transform URL reads the database only on a cache miss, must not hold a "
-        "connection while it renders, and records an output in a background store after the "
-        "response"
-    ),
     "mediakeep.tus.service": (
         "a tus PATCH (and HEAD, which finishes an upload, and POST with a body) streams a "
         "long body and must not hold a write transaction (SQLite's lock) meanwhile: several "

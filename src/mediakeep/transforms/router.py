@@ -12,7 +12,13 @@ from mediakeep.services import Services
 from mediakeep.storage.serving import object_response
 from mediakeep.transforms import service
 from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
-from mediakeep.transforms.service import CACHE_CONTROL, Rendition, Target, TransformRuntime
+from mediakeep.transforms.service import (
+    CACHE_CONTROL,
+    Rendition,
+    Target,
+    TransformRuntime,
+    TransformUnits,
+)
 
 router = APIRouter(prefix="/media", tags=["transforms"])
 public_router = APIRouter(tags=["transforms"])
@@ -23,7 +29,10 @@ public_router = APIRouter(tags=["transforms"])
 async def _runtime(request: Request) -> TransformRuntime:
     runtime: TransformRuntime | None = getattr(request.app.state, "transforms", None)
     if runtime is None:
-        runtime = TransformRuntime(get_services(request).settings)
+        services = get_services(request)
+        # This scope's units of work (see TransformUnits: why they are not the request's).
+        units = TransformUnits(lookup=services.db.read_session, record=services.db.write_session)
+        runtime = TransformRuntime(services.settings, units)
         request.app.state.transforms = runtime
     return runtime
 
@@ -80,7 +89,7 @@ async def serve(
     runtime = await _runtime(request)
     try:
         target = await service.resolve(
-            services, runtime, signature, options, media_id, request.headers.get("accept")
+            runtime, signature, options, media_id, request.headers.get("accept")
         )
         if _etag_matches(request, target.etag):
             service.ANSWERS.labels("not_modified").inc()

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.config import Settings
+from mediakeep.db import UnitOfWork
 from mediakeep.errors import MediaError, forbidden, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit import signing
@@ -128,11 +129,26 @@ class OutputCache:
             self.size -= len(evicted)
 
 
+@dataclass(frozen=True)
+class TransformUnits:
+    """The units of work the public transform route's scope (transforms/router.py) provides.
+
+    The route has no request session on purpose: most answers come from memory without any
+    statement. The database is read only on a cache miss (`lookup`, a short read unit that
+    is not held while the output renders), and an output's row is written by a store that
+    may run in the background after the response (`record`, a write unit of its own).
+    """
+
+    lookup: UnitOfWork
+    record: UnitOfWork
+
+
 class TransformRuntime:
     """Per-process state: render slots (a semaphore and as many threads), one lock per output
     being rendered, the derived org keys, recently read media and hot outputs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, units: TransformUnits) -> None:
+        self.units = units
         self.secret = settings.secret_key
         self.concurrency = settings.transform_concurrency
         self.semaphore = asyncio.Semaphore(self.concurrency)
@@ -346,7 +362,6 @@ async def create_url(
 
 
 async def resolve(
-    services: Services,
     runtime: TransformRuntime,
     signature: str,
     segment: str,
@@ -362,7 +377,7 @@ async def resolve(
         raise not_found("media")
     source = runtime.recent_source(media_id)
     if source is None:
-        async with services.db.read_session() as session:
+        async with runtime.units.lookup() as session:
             source = await TransformRepository(session).source_by_signed_id(media_id)
         if source is None:
             raise not_found("media")
@@ -470,7 +485,7 @@ async def _check_cap(services: Services, runtime: TransformRuntime, org_id: str)
     stored = runtime.recent_output_count(org_id)
     if stored is None:
         before = runtime.recorded_so_far(org_id)
-        async with services.db.read_session() as session:
+        async with runtime.units.lookup() as session:
             stored = await TransformRepository(session).count_outputs(org_id)
         runtime.remember_output_count(org_id, stored)
         held -= runtime.recorded_so_far(org_id) - before
@@ -566,7 +581,7 @@ async def _record(services: Services, runtime: TransformRuntime, target: Target,
     source = target.source
     storage = services.storage
     try:
-        async with services.db.write_session() as session:
+        async with runtime.units.record() as session:
             repo = TransformRepository(session)
             await repo.record_output(
                 source.org_id,
