@@ -196,9 +196,7 @@ async def release(session: AsyncSession, claimed: Claimed) -> None:
 
 async def renew(session: AsyncSession, claimed: Claimed) -> bool:
     """Extend the claim's lease; False once the claim is no longer ours."""
-    return await IdempotencyRepository(session).renew(
-        claimed.row_id, claimed.owner, now() + LEASE
-    )
+    return await IdempotencyRepository(session).renew(claimed.row_id, claimed.owner, now() + LEASE)
 
 
 async def purge_expired(session: AsyncSession) -> int:
