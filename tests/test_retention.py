@@ -15,7 +15,7 @@ from sqlalchemy import update
 from mediakeep.ingest import sweeper
 from mediakeep.kit.time import now
 from mediakeep.models import Media
-from mediakeep.retention.service import delete_expired_media
+from mediakeep.retention.sweeper import delete_expired_media
 from mediakeep.services import Services
 from tests import mediagen
 from tests.collections.support import add_media, create_collection, get_collection

@@ -44,7 +44,8 @@ async def build_services(settings: Settings) -> Services:
     # Owns no workers: enough to enqueue. The app's lifespan swaps in one that runs them.
     services.dispatcher = create_dispatcher(settings)
     if not settings.auth_enabled:
-        services.local_admin = await ensure_local_admin(db)
+        async with db.write_session() as session:  # the start-up's unit of work
+            services.local_admin = await ensure_local_admin(session)
     return services
 
 

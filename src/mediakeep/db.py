@@ -1,7 +1,8 @@
 """Engines (write + optional read replica) and the session scopes that own commits."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,28 @@ from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+@dataclass(frozen=True)
+class SideUnits:
+    """Units of work beside a request's own, which its scope hands to authentication
+    (`Database.side_units`) for the two things it may not do in the request's session.
+
+    - `bookkeeping`: writes that must commit whatever the request then does, and also when
+      its session is a read one (an API key's last use, the user of a first-seen external
+      identity). None when the request's own session holds SQLite's only write lock: a second
+      writer would wait on it, so that work runs in a savepoint of the request's session.
+    - `primary`: a session on the primary, for when the request's reads go to a replica,
+      which may lag behind a user or a membership made moments ago. None when they do not.
+    - `lookup`: a read beside the request's own, for what `bookkeeping` may create: on SQLite
+      a read session's snapshot begins at its first statement, so a lookup there that misses
+      would hide the row created next from the rest of the request.
+    """
+
+    bookkeeping: UnitOfWork | None
+    primary: UnitOfWork | None
+    lookup: UnitOfWork
 
 
 def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
@@ -31,6 +54,20 @@ def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
     objects, telling the job dispatcher, publishing events.
     """
     session.info.setdefault("after_commit", []).append(action)
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """One step of a unit of work that can be undone alone (a SAVEPOINT). When it fails, the
+    after-commit actions it registered are dropped with it: they belong to work undone."""
+    actions: list[AfterCommit] = session.info.setdefault("after_commit", [])
+    mark = len(actions)
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        del actions[mark:]
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -101,6 +138,10 @@ class Database:
             self.read_engine = make_engine(settings.database_url, writer=False)
         else:
             self.read_engine = self.write_engine
+        self.has_replica = bool(settings.database_read_url)
+        # SQLite has one writer at a time: a write session holds the lock from its first
+        # statement (BEGIN IMMEDIATE) until it ends.
+        self.single_writer = settings.database_url.startswith("sqlite")
         # A class of its own, so listeners (the auth cache's change watch) see only this
         # database's write sessions, not every session in the process.
         self.write_session_class: type[Session] = type("WriteSession", (Session,), {})
@@ -130,6 +171,14 @@ class Database:
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         async with self._read() as session:
             yield session
+
+    def side_units(self, *, request_writes: bool) -> SideUnits:
+        """What a request scope whose session is a write (or read) session gives auth."""
+        return SideUnits(
+            bookkeeping=None if request_writes and self.single_writer else self.write_session,
+            primary=self.write_session if self.has_replica and not request_writes else None,
+            lookup=self.read_session,
+        )
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()

@@ -44,8 +44,7 @@ def _wants_write(request: Request) -> bool:
 
 def _needs(dependant: Dependant, call: Callable[..., object]) -> bool:
     return any(
-        dependency.call is call or _needs(dependency, call)
-        for dependency in dependant.dependencies
+        dependency.call is call or _needs(dependency, call) for dependency in dependant.dependencies
     )
 
 
@@ -94,15 +93,16 @@ def credentials_of(request: Request) -> Credentials:
 async def _authenticate(request: Request, session: _RequestSession) -> Principal:
     services = get_services(request)
     credentials = credentials_of(request)
+    # Authentication never reads in a write session: on SQLite its first statement takes the
+    # write lock, which would then be held from authentication on (through a whole upload
+    # body, say). A read session connects only on a principal-cache miss (no statement at all
+    # when warm), and auth's side units are those of a read request.
+    side = services.db.side_units(request_writes=False)
     if _wants_write(request):
-        # Not in the write session: on SQLite its first statement takes the write lock, which
-        # would then be held from authentication on, and a service that still opens a unit of
-        # work of its own would wait for it forever. A read session connects only on a
-        # principal-cache miss (no statement at all when warm).
         async with services.db.read_session() as reader:
-            principal = await authenticate_request(credentials, services, reader)
+            principal = await authenticate_request(credentials, services, reader, side)
     else:
-        principal = await authenticate_request(credentials, services, session)
+        principal = await authenticate_request(credentials, services, session, side)
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
     return principal
 

@@ -82,6 +82,21 @@ async def test_an_api_key_authenticates_as_its_user(
     assert listed.json()["data"][0]["last_used_at"] is not None
 
 
+async def test_the_first_use_of_a_key_on_a_write_route_is_recorded(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """On SQLite a write request holds the only write lock from its first statement (the key
+    lookup): its last use is recorded in the request's own unit of work, never by a second
+    writer that would wait on that lock until it gave up."""
+    created = await _create(client, user.headers)
+    response = await client.patch(
+        "/api/v1/users/me", headers={"X-API-Key": created["key"]}, json={"name": "Keyed"}
+    )
+    assert response.status_code == 200, response.text
+    listed = await client.get("/api/v1/api-keys", headers=user.headers)
+    assert listed.json()["data"][0]["last_used_at"] is not None
+
+
 async def test_an_api_key_also_works_as_a_bearer_token(
     client: httpx.AsyncClient, user: TestUser
 ) -> None:

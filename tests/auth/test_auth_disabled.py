@@ -34,7 +34,12 @@ async def test_requests_without_credentials_act_as_the_local_admin(
             assert created.json()["org_id"] == me["default_org_id"]
         assert app.state.services.local_admin == (me["id"], me["default_org_id"])
         # Idempotent: a restart finds the same admin.
-        assert await ensure_local_admin(app.state.services.db) == app.state.services.local_admin
+        assert await _set_up(app.state.services.db) == app.state.services.local_admin
+
+
+async def _set_up(db: Database) -> tuple[str, str]:
+    async with db.write_session() as session:  # as bootstrap does
+        return await ensure_local_admin(session)
 
 
 async def test_two_processes_setting_up_the_local_admin_agree(
@@ -44,7 +49,7 @@ async def test_two_processes_setting_up_the_local_admin_agree(
     await upgrade_async(settings)
     first, second = Database(settings), Database(settings)
     try:
-        results = await asyncio.gather(ensure_local_admin(first), ensure_local_admin(second))
+        results = await asyncio.gather(_set_up(first), _set_up(second))
     finally:
         await first.dispose()
         await second.dispose()

@@ -13,7 +13,7 @@ from mediakeep.events.publish import publish_after_commit
 from mediakeep.events.service import replay_after
 from mediakeep.kit.time import now
 from mediakeep.models import Media
-from mediakeep.retention.service import delete_expired_media
+from mediakeep.retention.sweeper import delete_expired_media
 from mediakeep.services import Services
 from tests import mediagen
 from tests.events.support import collect

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from mediakeep.idempotency import service
+from mediakeep.idempotency import middleware, service
 from mediakeep.ingest.sweeper import run_sweeper
 from mediakeep.kit.time import now
 from mediakeep.models.idempotency import IdempotencyKey
@@ -46,7 +46,7 @@ async def _age(app: FastAPI, row_id: int, **values: object) -> None:
 async def test_of_many_simultaneous_claims_exactly_one_wins(app: FastAPI) -> None:
     fp = _fingerprint(new_key())
     db = _services(app).db
-    outcomes = await asyncio.gather(*(service.claim(db, fp, DAY) for _ in range(10)))
+    outcomes = await asyncio.gather(*(middleware.claim(db, fp, DAY) for _ in range(10)))
     winners = [o for o in outcomes if isinstance(o, service.Claimed)]
     assert len(winners) == 1
     assert all(isinstance(o, service.Busy) for o in outcomes if o is not winners[0])
@@ -56,17 +56,17 @@ async def test_a_finished_claim_replays_its_sealed_answer(app: FastAPI) -> None:
     key = new_key()
     fp = _fingerprint(key)
     db = _services(app).db
-    claimed = await service.claim(db, fp, DAY)
+    claimed = await middleware.claim(db, fp, DAY)
     assert isinstance(claimed, service.Claimed)
-    await service.finish(db, fp, claimed, 201, "application/json", b'{"id": "x"}')
-    replay = await service.claim(db, fp, DAY)
+    await middleware.finish(db, fp, claimed, 201, "application/json", b'{"id": "x"}')
+    replay = await middleware.claim(db, fp, DAY)
     assert replay == service.Replay(201, "application/json", b'{"id": "x"}')
     row = next(r for r in await stored_rows(app) if r.id == claimed.row_id)
     assert row.state == "done"
     assert row.body is not None
     assert b'"id"' not in row.body  # sealed
     # Another caller presenting the same key has its own, independent claim.
-    theirs = await service.claim(db, _fingerprint(key, caller="mk_other"), DAY)
+    theirs = await middleware.claim(db, _fingerprint(key, caller="mk_other"), DAY)
     assert isinstance(theirs, service.Claimed)
 
 
@@ -74,36 +74,36 @@ async def test_a_5xx_or_429_answer_is_not_kept(app: FastAPI) -> None:
     db = _services(app).db
     for status in (500, 503, 429, 408):
         fp = _fingerprint(new_key())
-        claimed = await service.claim(db, fp, DAY)
+        claimed = await middleware.claim(db, fp, DAY)
         assert isinstance(claimed, service.Claimed)
-        await service.finish(db, fp, claimed, status, "application/json", b"{}")
-        assert isinstance(await service.claim(db, fp, DAY), service.Claimed), status
+        await middleware.finish(db, fp, claimed, status, "application/json", b"{}")
+        assert isinstance(await middleware.claim(db, fp, DAY), service.Claimed), status
 
 
 async def test_an_answer_too_large_to_keep_is_not_kept(app: FastAPI) -> None:
     db = _services(app).db
     fp = _fingerprint(new_key())
-    claimed = await service.claim(db, fp, DAY)
+    claimed = await middleware.claim(db, fp, DAY)
     assert isinstance(claimed, service.Claimed)
-    await service.finish(db, fp, claimed, 201, "application/json", None)
-    assert isinstance(await service.claim(db, fp, DAY), service.Claimed)
+    await middleware.finish(db, fp, claimed, 201, "application/json", None)
+    assert isinstance(await middleware.claim(db, fp, DAY), service.Claimed)
 
 
 async def test_a_claim_whose_holder_stopped_renewing_is_taken_over(app: FastAPI) -> None:
     db = _services(app).db
     fp = _fingerprint(new_key())
-    dead = await service.claim(db, fp, DAY)
+    dead = await middleware.claim(db, fp, DAY)
     assert isinstance(dead, service.Claimed)
-    assert isinstance(await service.claim(db, fp, DAY), service.Busy)
+    assert isinstance(await middleware.claim(db, fp, DAY), service.Busy)
     await _age(app, dead.row_id, locked_until=now() - timedelta(seconds=1))
-    alive = await service.claim(db, fp, DAY)
+    alive = await middleware.claim(db, fp, DAY)
     assert isinstance(alive, service.Claimed)
     assert alive.row_id == dead.row_id
     assert alive.owner != dead.owner
     # The old holder, should it wake up, can no longer write an answer over the new one.
-    await service.finish(db, fp, dead, 201, "application/json", b'{"stale": true}')
-    await service.finish(db, fp, alive, 201, "application/json", b'{"fresh": true}')
-    replay = await service.claim(db, fp, DAY)
+    await middleware.finish(db, fp, dead, 201, "application/json", b'{"stale": true}')
+    await middleware.finish(db, fp, alive, 201, "application/json", b'{"fresh": true}')
+    replay = await middleware.claim(db, fp, DAY)
     assert isinstance(replay, service.Replay)
     assert replay.body == b'{"fresh": true}'
 
@@ -111,11 +111,11 @@ async def test_a_claim_whose_holder_stopped_renewing_is_taken_over(app: FastAPI)
 async def test_a_running_claim_is_renewed(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     db = _services(app).db
     fp = _fingerprint(new_key())
-    claimed = await service.claim(db, fp, DAY)
+    claimed = await middleware.claim(db, fp, DAY)
     assert isinstance(claimed, service.Claimed)
     await _age(app, claimed.row_id, locked_until=now() - timedelta(seconds=1))
     monkeypatch.setattr(service, "RENEW_EVERY", timedelta(0))
-    renewing = asyncio.create_task(service.keep_claimed(db, claimed))
+    renewing = asyncio.create_task(middleware.keep_claimed(db, claimed))
     try:
         for _ in range(200):
             row = next(r for r in await stored_rows(app) if r.id == claimed.row_id)
@@ -125,17 +125,17 @@ async def test_a_running_claim_is_renewed(app: FastAPI, monkeypatch: pytest.Monk
         assert row.locked_until > now() + timedelta(seconds=30)
     finally:
         renewing.cancel()
-    assert isinstance(await service.claim(db, fp, DAY), service.Busy)
+    assert isinstance(await middleware.claim(db, fp, DAY), service.Busy)
 
 
 async def test_a_key_past_its_ttl_is_claimed_afresh(app: FastAPI) -> None:
     db = _services(app).db
     fp = _fingerprint(new_key())
-    claimed = await service.claim(db, fp, DAY)
+    claimed = await middleware.claim(db, fp, DAY)
     assert isinstance(claimed, service.Claimed)
-    await service.finish(db, fp, claimed, 201, "application/json", b"{}")
+    await middleware.finish(db, fp, claimed, 201, "application/json", b"{}")
     await _age(app, claimed.row_id, expires_at=now() - timedelta(seconds=1))
-    again = await service.claim(db, fp, DAY)
+    again = await middleware.claim(db, fp, DAY)
     assert isinstance(again, service.Claimed)
     row = next(r for r in await stored_rows(app) if r.id == again.row_id)
     assert (row.state, row.owner, row.status) == ("in_progress", again.owner, None)
@@ -145,9 +145,9 @@ async def test_a_key_past_its_ttl_is_claimed_afresh(app: FastAPI) -> None:
 async def test_a_key_reused_elsewhere_is_a_mismatch(app: FastAPI) -> None:
     db = _services(app).db
     key = new_key()
-    claimed = await service.claim(db, _fingerprint(key), DAY)
+    claimed = await middleware.claim(db, _fingerprint(key), DAY)
     assert isinstance(claimed, service.Claimed)
-    other = await service.claim(db, _fingerprint(key, path="/api/v1/other"), DAY)
+    other = await middleware.claim(db, _fingerprint(key, path="/api/v1/other"), DAY)
     assert other == service.Mismatch("POST", "/api/v1/things")
 
 
@@ -155,9 +155,9 @@ async def test_an_answer_sealed_under_another_secret_is_unreadable(app: FastAPI)
     db = _services(app).db
     key = new_key()
     fp = _fingerprint(key)
-    claimed = await service.claim(db, fp, DAY)
+    claimed = await middleware.claim(db, fp, DAY)
     assert isinstance(claimed, service.Claimed)
-    await service.finish(db, fp, claimed, 201, "application/json", b"{}")
+    await middleware.finish(db, fp, claimed, 201, "application/json", b"{}")
     rotated = service.fingerprint(
         secret_key="t" * 48,
         caller_material="mk_caller",
@@ -166,14 +166,14 @@ async def test_an_answer_sealed_under_another_secret_is_unreadable(app: FastAPI)
         method="POST",
         path="/api/v1/things",
     )
-    assert isinstance(await service.claim(db, rotated, DAY), service.Unreadable)
+    assert isinstance(await middleware.claim(db, rotated, DAY), service.Unreadable)
 
 
 async def test_the_sweeper_purges_expired_keys(app: FastAPI) -> None:
     db = _services(app).db
     expired, current = _fingerprint(new_key()), _fingerprint(new_key())
-    old = await service.claim(db, expired, DAY)
-    fresh = await service.claim(db, current, DAY)
+    old = await middleware.claim(db, expired, DAY)
+    fresh = await middleware.claim(db, current, DAY)
     assert isinstance(old, service.Claimed)
     assert isinstance(fresh, service.Claimed)
     await _age(app, old.row_id, expires_at=now() - timedelta(minutes=1))
@@ -189,4 +189,5 @@ async def test_the_sweeper_purges_expired_keys(app: FastAPI) -> None:
         await asyncio.gather(sweeper, return_exceptions=True)
     assert old.row_id not in ids
     assert fresh.row_id in ids
-    assert await service.purge_expired(db) == 0
+    async with db.write_session() as session:
+        assert await service.purge_expired(session) == 0

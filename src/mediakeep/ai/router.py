@@ -1,8 +1,11 @@
 """HTTP for AI generation: each request answers 202 with its job (200 + `deduped` for a
 repeat). Logic lives in service.py; the work is done by the tasks in tasks.py."""
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.ai import providers, service
 from mediakeep.ai.schemas import (
@@ -13,12 +16,14 @@ from mediakeep.ai.schemas import (
     ImageIn,
     ProviderList,
 )
+from mediakeep.auth.principal import Principal
 from mediakeep.captions.service import language_of
-from mediakeep.deps import Member, ServicesDep, Viewer
+from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer
 from mediakeep.errors import MediaError, invalid
 from mediakeep.jobs.schemas import JobOut
 from mediakeep.media.service import get_media
 from mediakeep.ratelimit.route import RouteLimit
+from mediakeep.services import Services
 
 router = APIRouter(prefix="/ai", tags=["ai"])
 
@@ -29,6 +34,19 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+async def _submit(
+    services: Services, reader: AsyncSession, principal: Principal, **request: Any
+) -> JSONResponse:
+    admitted = await service.admit(services, reader, principal, **request)
+    if not isinstance(admitted, service.Admitted):
+        return _answer(admitted, True)
+    # The job in a write unit of work of its own, begun only now: the request's session is a
+    # read one, so no write transaction (SQLite's write lock) was held during moderation.
+    async with services.db.write_session() as session:
+        job, deduped = await service.record(services, session, principal, admitted)
+    return _answer(job, deduped)
+
+
 def _answer(job: JobOut, deduped: bool) -> JSONResponse:
     if deduped:
         body = AiJobOut(job=job, deduped=True).model_dump(mode="json")
@@ -37,7 +55,9 @@ def _answer(job: JobOut, deduped: bool) -> JSONResponse:
 
 
 @router.post("/generate-image", status_code=202, response_model=AiJobOut, responses=_RESPONSES)
-async def generate_image(body: ImageIn, principal: Member, services: ServicesDep) -> JSONResponse:
+async def generate_image(
+    body: ImageIn, principal: Member, services: ServicesDep, reader: ReadSession
+) -> JSONResponse:
     """Generate an image from a prompt; the job's `result.media_id` is the image media."""
     size = body.size
     if body.aspect_ratio is not None:
@@ -46,8 +66,9 @@ async def generate_image(body: ImageIn, principal: Member, services: ServicesDep
             raise invalid(f"size {size} does not have the aspect ratio {body.aspect_ratio}", "size")
         size = size or wanted
     model = body.model or services.settings.ai_image_model
-    job, deduped = await service.submit(
+    return await _submit(
         services,
+        reader,
         principal,
         kind="image",
         job_type="ai.generate_image",
@@ -55,15 +76,17 @@ async def generate_image(body: ImageIn, principal: Member, services: ServicesDep
         body={"prompt": body.prompt, "size": size or "1024x1024", "style": body.style},
         moderated=body.prompt,
     )
-    return _answer(job, deduped)
 
 
 @router.post("/generate-audio", status_code=202, response_model=AiJobOut, responses=_RESPONSES)
-async def generate_audio(body: AudioIn, principal: Member, services: ServicesDep) -> JSONResponse:
+async def generate_audio(
+    body: AudioIn, principal: Member, services: ServicesDep, reader: ReadSession
+) -> JSONResponse:
     """Speak a text; the job's `result.media_id` is the audio media."""
     language = language_of(body.language) if body.language else None
-    job, deduped = await service.submit(
+    return await _submit(
         services,
+        reader,
         principal,
         kind="audio",
         job_type="ai.generate_audio",
@@ -71,7 +94,6 @@ async def generate_audio(body: AudioIn, principal: Member, services: ServicesDep
         body={"text": body.text, "voice": body.voice, "language": language, "format": body.format},
         moderated=body.text,
     )
-    return _answer(job, deduped)
 
 
 @router.post(
@@ -82,12 +104,11 @@ async def generate_audio(body: AudioIn, principal: Member, services: ServicesDep
     dependencies=[Depends(RouteLimit("caption"))],
 )
 async def generate_caption(
-    body: GenerateCaptionIn, principal: Member, services: ServicesDep
+    body: GenerateCaptionIn, principal: Member, services: ServicesDep, reader: ReadSession
 ) -> JSONResponse:
     """Recognize the speech of an audio or video media into captions and a transcript."""
     language = language_of(body.language) if body.language else None
-    async with services.db.read_session() as session:
-        media = await get_media(session, principal.org_id, body.media_id)
+    media = await get_media(reader, principal.org_id, body.media_id)
     if media.kind not in ("audio", "video"):
         raise MediaError(
             "media.unprocessable", 422, f"Only audio and video have speech; this is {media.kind}"
@@ -98,8 +119,9 @@ async def generate_caption(
         raise MediaError(
             "media.unprocessable", 422, "This video has no audio track: there is no speech"
         )
-    job, deduped = await service.submit(
+    return await _submit(
         services,
+        reader,
         principal,
         kind="caption",
         job_type="ai.generate_caption",
@@ -112,7 +134,6 @@ async def generate_caption(
         moderated=None,
         media_id=media.id,
     )
-    return _answer(job, deduped)
 
 
 @router.get("/providers", response_model=ProviderList)

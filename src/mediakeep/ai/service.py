@@ -8,16 +8,19 @@ of `ai_requests`, so only one job is ever made.
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.ai import providers
 from mediakeep.ai.repository import AiRequestRepository
 from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
+from mediakeep.db import savepoint
 from mediakeep.errors import MediaError, not_found
 from mediakeep.ids import new_id
 from mediakeep.jobs import service as jobs
@@ -83,26 +86,37 @@ def _start_of_day() -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def spent_today(services: Services, org_id: str) -> int:
-    async with services.db.read_session() as session:
-        return await AiRequestRepository(session).count_since(org_id, _start_of_day())
+async def spent_today(session: AsyncSession, org_id: str) -> int:
+    return await AiRequestRepository(session).count_since(org_id, _start_of_day())
 
 
 async def _existing(
-    services: Services, org_id: str, kind: str, digest: str, model: str
+    session: AsyncSession, org_id: str, kind: str, digest: str, model: str
 ) -> JobOut | None:
-    async with services.db.write_session() as session:
-        row = await AiRequestRepository(session).find(org_id, kind, digest, model)
-        if row is None:
-            return None
-        job = await JobRepository(session).get(org_id, row.job_id)
-        if job is None:
-            raise not_found("job")
-        return jobs.to_out(job)
+    row = await AiRequestRepository(session).find(org_id, kind, digest, model)
+    if row is None:
+        return None
+    job = await JobRepository(session).get(org_id, row.job_id)
+    if job is None:
+        raise not_found("job")
+    return jobs.to_out(job)
 
 
-async def submit(
+@dataclass(frozen=True)
+class Admitted:
+    """A new request that passed moderation and the budget: `record` makes its job."""
+
+    kind: str
+    job_type: str
+    model: str
+    body: dict[str, Any]
+    digest: str
+    media_id: str | None
+
+
+async def admit(
     services: Services,
+    reader: AsyncSession,
     principal: Principal,
     *,
     kind: str,
@@ -111,49 +125,68 @@ async def submit(
     body: dict[str, Any],
     moderated: str | None,
     media_id: str | None = None,
-) -> tuple[JobOut, bool]:
-    """(the job, whether it is the first job of an identical earlier request)."""
+) -> JobOut | Admitted:
+    """The first job of an identical earlier request, or the request admitted.
+
+    `reader` is the request's read session: moderation may call a remote service, and no
+    write transaction (SQLite's write lock) is held meanwhile. Should a lagging replica miss
+    an identical request committed just now, `record` meets it at the unique constraint.
+    """
     org_id = principal.org_id
     digest = request_hash(kind, body)
-    earlier = await _existing(services, org_id, kind, digest, model)
+    earlier = await _existing(reader, org_id, kind, digest, model)
     if earlier is not None:
-        return earlier, True
+        return earlier
     if moderated is not None:
         await moderate(services.settings, moderated)
     budget = services.settings.ai_budget_per_day
-    if budget > 0 and await spent_today(services, org_id) >= budget:
+    if budget > 0 and await spent_today(reader, org_id) >= budget:
         raise MediaError(
             "ai.refused.budget",
             429,
             f"The organisation's AI budget of {budget} requests a day is spent; try tomorrow",
         )
     await jobs.ensure_queue(services)
-    params = {**body, "model": model, "user_id": principal.user_id}
+    return Admitted(kind, job_type, model, body, digest, media_id)
+
+
+async def record(
+    services: Services, session: AsyncSession, principal: Principal, admitted: Admitted
+) -> tuple[JobOut, bool]:
+    """Make the admitted request's job in `session` (a write unit of work): (the job, whether
+    it is the first job of an identical earlier request)."""
+    org_id = principal.org_id
+    params = {**admitted.body, "model": admitted.model, "user_id": principal.user_id}
     try:
-        async with services.db.write_session() as session:
+        async with savepoint(session):
             job = await jobs.enqueue(
-                services, session, org_id=org_id, type=job_type, media_id=media_id, params=params
+                services,
+                session,
+                org_id=org_id,
+                type=admitted.job_type,
+                media_id=admitted.media_id,
+                params=params,
             )
             AiRequestRepository(session).add(
                 AiRequest(
                     id=new_id("air"),
                     org_id=org_id,
-                    kind=kind,
-                    request_hash=digest,
-                    model=model,
+                    kind=admitted.kind,
+                    request_hash=admitted.digest,
+                    model=admitted.model,
                     job_id=job.id,
                     created_at=now(),
                 )
             )
             await session.flush()
-            out = jobs.to_out(job)
     except IntegrityError:
-        # An identical request made its job first: that is the answer.
-        earlier = await _existing(services, org_id, kind, digest, model)
+        # An identical request made its job first (committed, so this write session sees
+        # it): that is the answer. The savepoint took our job and its dispatch back.
+        earlier = await _existing(session, org_id, admitted.kind, admitted.digest, admitted.model)
         if earlier is None:
             raise
         return earlier, True
-    return out, False
+    return jobs.to_out(job), False
 
 
 async def describe(services: Services) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ async def generate_caption(ctx: TaskContext) -> TaskResult:
     job = ctx.job
     if job.media_id is None:
         raise JobFailed("This job names no media")
-    async with ctx.services.db.read_session() as session:
+    async with ctx.reading() as session:
         media = await MediaRepository(session).get(job.org_id, job.media_id)
     if media is None or not media.storage_key:
         raise JobFailed("The media was deleted before its speech could be recognized")

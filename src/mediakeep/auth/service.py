@@ -37,7 +37,7 @@ from mediakeep.auth.schemas import (
     UserOut,
 )
 from mediakeep.config import Settings
-from mediakeep.db import Database
+from mediakeep.db import SideUnits, savepoint
 from mediakeep.errors import MediaError, conflict, forbidden, invalid, unauthorized
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.ids import new_id
@@ -413,7 +413,11 @@ def _org_not_found(ref: str) -> MediaError:
 
 
 async def _principal_from_api_key(
-    credentials: Credentials, services: Services, session: AsyncSession, presented: str
+    credentials: Credentials,
+    services: Services,
+    session: AsyncSession,
+    side: SideUnits,
+    presented: str,
 ) -> Principal:
     if not presented.startswith(security.API_KEY_PREFIX):
         raise unauthorized("Invalid API key")
@@ -425,7 +429,7 @@ async def _principal_from_api_key(
     if cache is not None:
         cached, epoch = await cache.lookup(cache_key)
         if cached is not None:
-            await _touch_if_due(services, cached, utcnow())
+            await _touch_if_due(services, session, side, cached, utcnow())
             return cached
     now = utcnow()
     grant = await ApiKeyRepository(session).grant_for_hash(key_hash)
@@ -454,28 +458,48 @@ async def _principal_from_api_key(
         cache.store(cache_key, principal, epoch, valid_until=key.expires_at)
         cache.key_used(key.id, key.last_used_at)
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        await _touch_api_key(services, key.org_id, key.id, now)
+        await _touch_api_key(services, session, side, key.org_id, key.id, now)
     return principal
 
 
-async def _touch_if_due(services: Services, principal: Principal, now: datetime) -> None:
+async def _touch_if_due(
+    services: Services,
+    session: AsyncSession,
+    side: SideUnits,
+    principal: Principal,
+    now: datetime,
+) -> None:
     cache = services.principal_cache
     if principal.api_key_id is None or cache is None:
         return
     if cache.key_touch_due(principal.api_key_id, now, LAST_USED_RESOLUTION):
-        await _touch_api_key(services, principal.org_id, principal.api_key_id, now)
+        await _touch_api_key(services, session, side, principal.org_id, principal.api_key_id, now)
 
 
-async def _touch_api_key(services: Services, org_id: str, key_id: str, now: datetime) -> None:
-    # Bookkeeping in a unit of work of its own, at most once a minute per key: the request's own
-    # session may be a read session (or a replica's).
+async def _touch_api_key(
+    services: Services,
+    session: AsyncSession,
+    side: SideUnits,
+    org_id: str,
+    key_id: str,
+    now: datetime,
+) -> None:
+    # Bookkeeping, at most once a minute per key, in the scope's side unit of work: it commits
+    # even when the request fails, and the request's own session may be a read session (or a
+    # replica's). Where there is none (a SQLite write request), in a savepoint of the request's.
     if services.principal_cache is not None:
         services.principal_cache.key_used(key_id, now)
     try:
-        async with services.db.write_session() as session:
-            await ApiKeyRepository(session).touch(
-                org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
-            )
+        if side.bookkeeping is None:
+            async with savepoint(session):
+                await ApiKeyRepository(session).touch(
+                    org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
+                )
+        else:
+            async with side.bookkeeping() as own:
+                await ApiKeyRepository(own).touch(
+                    org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
+                )
     except SQLAlchemyError as exc:  # bookkeeping only; never fail the request for it
         log.warning("could not record API key use", key_id=key_id, error=str(exc))
 
@@ -507,36 +531,45 @@ async def _user_membership(
 
 async def _principal_of_user(
     credentials: Credentials,
-    services: Services,
     session: AsyncSession,
+    side: SideUnits,
     user_id: str,
     session_id: str | None = None,
 ) -> Principal:
     """The user's principal in the requested (or else their default) org."""
-    db, ref = services.db, credentials.org_ref
+    ref = credentials.org_ref
     try:
         found = await _user_membership(session, user_id, ref, session_id)
     except MediaError:
-        if db.read_engine is db.write_engine:
+        if side.primary is None:
             raise
         # A read replica may lag behind a user (guest, external, just registered) or a
-        # membership made moments ago: the primary has the last word.
-        async with db.write_session() as primary:
+        # membership made moments ago: the primary (a unit the scope provides) has the last
+        # word.
+        async with side.primary() as primary:
             found = await _user_membership(primary, user_id, ref, session_id)
     return Principal(
-        user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
-        via="token", session_id=session_id,
+        user_id=user_id,
+        org_id=found.org_id,
+        org_slug=found.slug,
+        role=as_role(found.role),
+        via="token",
+        session_id=session_id,
     )
 
 
 async def _principal_from_bearer(
-    credentials: Credentials, services: Services, session: AsyncSession, token: str
+    credentials: Credentials,
+    services: Services,
+    session: AsyncSession,
+    side: SideUnits,
+    token: str,
 ) -> tuple[Principal, datetime]:
     decoded = security.decode_access_claims(services.settings.secret_key, token)
     if decoded is None:
         raise unauthorized("Invalid or expired access token")
     principal = await _principal_of_user(
-        credentials, services, session, decoded.user_id, decoded.session_id
+        credentials, session, side, decoded.user_id, decoded.session_id
     )
     return principal, decoded.expires_at
 
@@ -574,54 +607,67 @@ async def _external_email(users: UserRepository, claims: dict[str, object], subj
     return f"{local[:55]}-{security.sha256_hex(subject)[:8]}@{EXTERNAL_EMAIL_DOMAIN}"
 
 
-async def _create_external_user(db: Database, subject: str, claims: dict[str, object]) -> str:
+async def _create_external_user(
+    session: AsyncSession, subject: str, claims: dict[str, object]
+) -> str:
     """Create the user (personal org, owner membership) of a first-seen external subject."""
-    async with db.write_session() as session:
-        users = UserRepository(session)
-        existing = await users.get_by_external_subject(subject)
-        if existing is not None:
-            return existing.id
-        email = await _external_email(users, claims, subject)
-        name = _claim_text(claims, "name", "preferred_username", limit=200)
-        base = slug_base(_claim_text(claims, "preferred_username", limit=64) or email)
-        slug = pick_slug(base, await OrgRepository(session).slugs_like(base))
-        user, org_id = await _create_user_with_org(
-            session,
-            email=email,
-            name=name,
-            password_hash=None,
-            slug=slug,
-            org_name=name or email.partition("@")[0],
-            external_subject=subject,
-        )
-        created = user.id
-    log.info("external user created", user_id=created, org_id=org_id, subject=subject)
-    return created
+    users = UserRepository(session)
+    existing = await users.get_by_external_subject(subject)
+    if existing is not None:
+        return existing.id
+    email = await _external_email(users, claims, subject)
+    name = _claim_text(claims, "name", "preferred_username", limit=200)
+    base = slug_base(_claim_text(claims, "preferred_username", limit=64) or email)
+    slug = pick_slug(base, await OrgRepository(session).slugs_like(base))
+    user, org_id = await _create_user_with_org(
+        session,
+        email=email,
+        name=name,
+        password_hash=None,
+        slug=slug,
+        org_name=name or email.partition("@")[0],
+        external_subject=subject,
+    )
+    log.info("external user created", user_id=user.id, org_id=org_id, subject=subject)
+    return user.id
 
 
-async def _external_user_id(db: Database, issuer: str, claims: dict[str, object]) -> str:
-    """The user of a verified external token, created on first sight."""
+async def _external_principal(
+    credentials: Credentials,
+    session: AsyncSession,
+    side: SideUnits,
+    issuer: str,
+    claims: dict[str, object],
+) -> Principal:
+    """The principal of a verified external token; its user is created on first sight."""
     subject = f"{issuer}|{claims['sub']}"
     if len(subject) > EXTERNAL_SUBJECT_MAX:
         raise unauthorized("The token's issuer and subject are too long to map to a user")
-    async with db.read_session() as session:
-        user = await UserRepository(session).get_by_external_subject(subject)
+    async with side.lookup() as reader:
+        user = await UserRepository(reader).get_by_external_subject(subject)
     if user is not None:
-        return user.id
+        return await _principal_of_user(credentials, session, side, user.id)
     for _attempt in range(3):
         try:
-            return await _create_external_user(db, subject, claims)
+            if side.bookkeeping is None:
+                async with savepoint(session):
+                    user_id = await _create_external_user(session, subject, claims)
+            else:
+                # The user must exist whatever the request then does: the scope's side unit.
+                async with side.bookkeeping() as own:
+                    user_id = await _create_external_user(own, subject, claims)
         except IntegrityError:
             # A concurrent first request created the same subject (the next attempt finds it),
             # or took the email or slug we picked (the next attempt picks again).
             continue
+        return await _principal_of_user(credentials, session, side, user_id)
     raise unauthorized("Could not set up a user for this identity; try again")
 
 
 async def _principal_from_external(
     credentials: Credentials,
-    services: Services,
     session: AsyncSession,
+    side: SideUnits,
     verifier: ExternalVerifier,
     token: str,
 ) -> tuple[Principal, datetime | None]:
@@ -635,10 +681,10 @@ async def _principal_from_external(
     except jwt.PyJWTError as exc:
         log.info("external token refused", issuer=verifier.issuer, reason=str(exc))
         raise unauthorized("Invalid or expired access token") from None
-    user_id = await _external_user_id(services.db, verifier.issuer, claims)
     expiry = claims.get("exp")
     expires_at = datetime.fromtimestamp(expiry, UTC) if isinstance(expiry, int) else None
-    return await _principal_of_user(credentials, services, session, user_id), expires_at
+    principal = await _external_principal(credentials, session, side, verifier.issuer, claims)
+    return principal, expires_at
 
 
 async def _local_principal(
@@ -654,24 +700,28 @@ async def _local_principal(
         )
     found = await _user_membership(session, user_id, ref)
     return Principal(
-        user_id=user_id, org_id=found.org_id, org_slug=found.slug, role=as_role(found.role),
+        user_id=user_id,
+        org_id=found.org_id,
+        org_slug=found.slug,
+        role=as_role(found.role),
         via="local",
     )
 
 
 async def authenticate_request(
-    credentials: Credentials, services: Services, session: AsyncSession
+    credentials: Credentials, services: Services, session: AsyncSession, side: SideUnits
 ) -> Principal:
     """The acting principal: local admin (auth off), an API key, or a bearer access token
     (ours, HS256; or, with AUTH_ISSUER and AUTH_JWKS_URL, the issuer's RS256/ES256).
 
     Warm, it costs no database statement (the principal cache); cold, one statement in the
-    request's own session."""
+    request's own session. `side` is what the request's scope provides beside it (see
+    `SideUnits`)."""
     if not services.settings.auth_enabled:
         return await _local_principal(credentials, services, session)
     if credentials.api_key:
         return await _principal_from_api_key(
-            credentials, services, session, credentials.api_key.strip()
+            credentials, services, session, side, credentials.api_key.strip()
         )
     authorization = credentials.authorization
     if not authorization:
@@ -681,7 +731,7 @@ async def authenticate_request(
         raise unauthorized("Authorization must be 'Bearer <token>'")
     token = match.group(1)
     if token.startswith(security.API_KEY_PREFIX):  # many SDKs send API keys as bearer tokens
-        return await _principal_from_api_key(credentials, services, session, token)
+        return await _principal_from_api_key(credentials, services, session, side, token)
     cache = services.principal_cache
     # The token itself is the key: a hit skips the signature check, which the entry already
     # passed, and ends with the token's own expiry.
@@ -698,10 +748,12 @@ async def authenticate_request(
         *security.unverified_alg_and_issuer(token)
     ):
         principal, expires_at = await _principal_from_external(
-            credentials, services, session, verifier, token
+            credentials, session, side, verifier, token
         )
     else:
-        principal, expires_at = await _principal_from_bearer(credentials, services, session, token)
+        principal, expires_at = await _principal_from_bearer(
+            credentials, services, session, side, token
+        )
     principal = replace(principal, valid_until=expires_at)
     if cache is not None and expires_at is not None:
         cache.store(cache_key, principal, epoch, valid_until=expires_at)
@@ -711,21 +763,22 @@ async def authenticate_request(
 # ---------------------------------------------------------------- local admin
 
 
-async def _find_local_admin(db: Database) -> tuple[str, str] | None:
-    async with db.read_session() as session:
-        user = await UserRepository(session).get_by_email(LOCAL_ADMIN_EMAIL)
+async def _find_local_admin(session: AsyncSession) -> tuple[str, str] | None:
+    user = await UserRepository(session).get_by_email(LOCAL_ADMIN_EMAIL)
     if user is None or user.personal_org_id is None:
         return None
     return user.id, user.personal_org_id
 
 
-async def ensure_local_admin(db: Database) -> tuple[str, str]:
-    """Create (or find) the built-in admin that acts when AUTH_ENABLED=false: (user_id, org_id)."""
-    found = await _find_local_admin(db)
+async def ensure_local_admin(session: AsyncSession) -> tuple[str, str]:
+    """Create (or find) the built-in admin that acts when AUTH_ENABLED=false: (user_id, org_id).
+
+    `session` is a write unit of work of the start-up (bootstrap)."""
+    found = await _find_local_admin(session)
     if found is not None:
         return found
     try:
-        async with db.write_session() as session:
+        async with savepoint(session):
             user, org_id = await _create_user_with_org(
                 session,
                 email=LOCAL_ADMIN_EMAIL,
@@ -736,8 +789,8 @@ async def ensure_local_admin(db: Database) -> tuple[str, str]:
             )
             created = (user.id, org_id)
     except IntegrityError:
-        # Another process created it first; use theirs.
-        found = await _find_local_admin(db)
+        # Another process created it first (committed, so this write session sees it).
+        found = await _find_local_admin(session)
         if found is None:
             raise RuntimeError(
                 f"cannot create the local admin: the org slug '{LOCAL_ORG_SLUG}' or the email "

@@ -188,12 +188,14 @@ async def list_media(
 # ---------------------------------------------------------------- uploads into a collection
 
 
-async def check_upload_target(services: Services, principal: Principal, collection_id: str) -> None:
+async def check_upload_target(
+    reader: AsyncSession, principal: Principal, collection_id: str
+) -> None:
     """Before any byte of an upload is stored: the collection exists in the acting org and the
-    caller may add to it (404 / 403 otherwise). Reads outside the request's write transaction,
-    so that on SQLite the write lock is not held while the body streams."""
-    async with services.db.read_session() as session:
-        collection = await get_collection(session, principal.org_id, collection_id)
+    caller may add to it (404 / 403 otherwise). `reader` is a read session beside the
+    request's write transaction, so that on SQLite the write lock is not held while the body
+    streams."""
+    collection = await get_collection(reader, principal.org_id, collection_id)
     _require_editor(principal, collection)
 
 

@@ -25,9 +25,7 @@ CloseReason = Literal["access_changed", "credential_expired"]
 
 
 class StreamAccess:
-    def __init__(
-        self, services: Services, credentials: Credentials, principal: Principal
-    ) -> None:
+    def __init__(self, services: Services, credentials: Credentials, principal: Principal) -> None:
         self._services = services
         self._credentials = credentials
         self._principal = principal
@@ -54,8 +52,10 @@ class StreamAccess:
         if fresh and epoch is not None and epoch == self._epoch:
             return None
         try:
-            async with self._services.db.read_session() as session:
-                now = await authenticate_request(self._credentials, self._services, session)
+            db = self._services.db
+            async with db.read_session() as session:
+                side = db.side_units(request_writes=False)
+                now = await authenticate_request(self._credentials, self._services, session, side)
         except MediaError:
             return "access_changed"
         if now.org_id != self._principal.org_id or not now.can("viewer"):

@@ -158,7 +158,8 @@ async def _authenticate_ws(websocket: WebSocket) -> tuple[Principal, Credentials
     credentials = credentials_of(Request(scope))
     try:
         async with services.db.read_session() as session:
-            principal = await authenticate_request(credentials, services, session)
+            side = services.db.side_units(request_writes=False)
+            principal = await authenticate_request(credentials, services, session, side)
     except MediaError:
         return None
     return (principal, credentials) if principal.can("viewer") else None

@@ -13,11 +13,13 @@ that has read a whole answer always gets that answer back on a retry.
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediakeep.db import Database
 from mediakeep.errors import MediaError, conflict, error_response
 from mediakeep.idempotency import service
 from mediakeep.ratelimit.identity import client_ip, header, identify
@@ -42,6 +44,47 @@ def _bad_key(message: str) -> MediaError:
     return MediaError(
         "validation.invalid", 400, message, [{"field": "Idempotency-Key", "message": message}]
     )
+
+
+# The middleware is the idempotency key's scope. Each step is a short write unit of work of its
+# own, apart from the request's: the claim must be committed before the request runs, and the
+# answer (or the release of the claim) must be stored even when the request's work failed.
+
+
+async def claim(db: Database, fp: service.Fingerprint, ttl: timedelta) -> service.Outcome:
+    async with db.write_session() as session:
+        return await service.claim(session, fp, ttl)
+
+
+async def finish(
+    db: Database,
+    fp: service.Fingerprint,
+    claimed: service.Claimed,
+    status: int,
+    content_type: str | None,
+    body: bytes | None,
+) -> None:
+    async with db.write_session() as session:
+        await service.finish(session, fp, claimed, status, content_type, body)
+
+
+async def release(db: Database, claimed: service.Claimed) -> None:
+    async with db.write_session() as session:
+        await service.release(session, claimed)
+
+
+async def keep_claimed(db: Database, claimed: service.Claimed) -> None:
+    """Renew the claim until cancelled (run as a task beside the request)."""
+    while True:
+        await asyncio.sleep(service.RENEW_EVERY.total_seconds())
+        try:
+            async with db.write_session() as session:
+                renewed = await service.renew(session, claimed)
+        except Exception:  # the next tick tries again; the lease outlives two misses
+            log.exception("could not renew an idempotency claim")
+            continue
+        if not renewed:
+            return
 
 
 class IdempotencyMiddleware:
@@ -81,7 +124,7 @@ class IdempotencyMiddleware:
             method=scope["method"],
             path=scope["path"],
         )
-        outcome = await service.claim(services.db, fp, services.settings.idempotency_ttl)
+        outcome = await claim(services.db, fp, services.settings.idempotency_ttl)
         if isinstance(outcome, service.Claimed):
             await self._run(services, fp, outcome, scope, receive, send)
         elif isinstance(outcome, service.Replay):
@@ -115,7 +158,7 @@ class IdempotencyMiddleware:
         size = 0
         finished = False
         disconnected = False
-        renewing = asyncio.create_task(service.keep_claimed(services.db, claimed))
+        renewing = asyncio.create_task(keep_claimed(services.db, claimed))
 
         async def watch() -> Message:
             nonlocal disconnected
@@ -145,7 +188,7 @@ class IdempotencyMiddleware:
                         # retry must run, not be told so again. (A 2xx means it was done.)
                         kept = None
                     try:
-                        await service.finish(services.db, fp, claimed, status, content_type, kept)
+                        await finish(services.db, fp, claimed, status, content_type, kept)
                     except Exception:  # the answer still goes out; the claim lapses
                         log.exception("could not store an idempotent answer")
             await send(message)
@@ -159,7 +202,7 @@ class IdempotencyMiddleware:
             if not finished:
                 # The request failed before its answer ended: let a retry run it again.
                 try:
-                    await service.release(services.db, claimed)
+                    await release(services.db, claimed)
                 except Exception:
                     log.exception("could not release an idempotency claim")
 

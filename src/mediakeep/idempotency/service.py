@@ -5,9 +5,13 @@ A key is claimed by INSERTing its row (`in_progress`): the unique constraint on
 winner renews its claim while it runs (`locked_until`), so a claim whose process died is
 taken over a minute later instead of blocking the key for a day. The answer is stored when
 it is 2xx or 4xx (5xx and 408/429 may be retried, so their claim is dropped instead).
+
+Every function works in the session it is given. The idempotency middleware is their scope:
+it opens a short write unit of work of its own for each step (claim, renew, finish,
+release), apart from the request's, because the claim must be committed before the request
+runs and the bookkeeping must commit even when the request fails.
 """
 
-import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -15,8 +19,8 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediakeep.db import Database
 from mediakeep.idempotency.repository import IdempotencyRepository
 from mediakeep.idempotency.sealing import SealBroken, seal, sealing_key, unseal
 from mediakeep.kit.time import now
@@ -107,7 +111,12 @@ def storable(status: int) -> bool:
     return (200 <= status < 300 or 400 <= status < 500) and status not in RETRYABLE
 
 
-async def claim(db: Database, fp: Fingerprint, ttl: timedelta) -> Outcome:
+async def claim(session: AsyncSession, fp: Fingerprint, ttl: timedelta) -> Outcome:
+    """Claim the key in the caller's write session, which must be committed at once.
+
+    Each attempt's INSERT runs in a savepoint, so losing the race undoes only that step.
+    """
+    repo = IdempotencyRepository(session)
     for _ in range(3):
         owner = secrets.token_hex(16)
         started = now()
@@ -124,30 +133,30 @@ async def claim(db: Database, fp: Fingerprint, ttl: timedelta) -> Outcome:
             expires_at=started + ttl,
         )
         try:
-            async with db.write_session() as session:
-                await IdempotencyRepository(session).insert(row)
+            async with session.begin_nested():
+                await repo.insert(row)
             return Claimed(row.id, owner)
         except IntegrityError:
-            pass
-        # The write engine, never a replica: the row that beat us was committed just now.
-        async with db.write_session() as session:
-            repo = IdempotencyRepository(session)
-            existing = await repo.find(fp.principal_hash, fp.org_ref, fp.key_hash)
-            if existing is None:
-                continue  # expired and purged in between: claim again
-            current = now()
-            if existing.expires_at <= current:
-                await repo.delete_expired_row(existing.id, current)
-                continue
-            if (existing.method, existing.path) != (fp.method, fp.path):
-                return Mismatch(existing.method, existing.path)
-            if existing.state == "done":
-                return _replay(fp, existing)
-            if existing.locked_until < current and await repo.take_over(
-                existing.id, owner, current, current + LEASE
-            ):
-                log.info("idempotency claim taken over from a holder that stopped")
-                return Claimed(existing.id, owner)
+            pass  # the savepoint's rollback also drops the new row from the session
+        # A write session, never a replica: the row that beat us was committed just now (a
+        # read-committed statement after the failed INSERT sees it; SQLite's writer lock
+        # means it was committed before our transaction began).
+        existing = await repo.find(fp.principal_hash, fp.org_ref, fp.key_hash)
+        if existing is None:
+            continue  # expired and purged in between: claim again
+        current = now()
+        if existing.expires_at <= current:
+            await repo.delete_expired_row(existing.id, current)
+            continue
+        if (existing.method, existing.path) != (fp.method, fp.path):
+            return Mismatch(existing.method, existing.path)
+        if existing.state == "done":
+            return _replay(fp, existing)
+        if existing.locked_until < current and await repo.take_over(
+            existing.id, owner, current, current + LEASE
+        ):
+            log.info("idempotency claim taken over from a holder that stopped")
+            return Claimed(existing.id, owner)
         return Busy()
     return Busy()
 
@@ -162,7 +171,7 @@ def _replay(fp: Fingerprint, row: IdempotencyKey) -> Replay | Unreadable:
 
 
 async def finish(
-    db: Database,
+    session: AsyncSession,
     fp: Fingerprint,
     claimed: Claimed,
     status: int,
@@ -170,47 +179,29 @@ async def finish(
     body: bytes | None,
 ) -> None:
     """Keep the answer (2xx/4xx of at most MAX_STORED_BODY bytes), else drop the claim."""
-    async with db.write_session() as session:
-        repo = IdempotencyRepository(session)
-        if body is not None and storable(status):
-            sealed = seal(fp.sealing_key, body, fp.bound_to)
-            if not await repo.complete(
-                claimed.row_id, claimed.owner, status, (content_type or None), sealed
-            ):
-                log.warning("idempotency claim lost before the answer was stored")
-        else:
-            await repo.release(claimed.row_id, claimed.owner)
+    repo = IdempotencyRepository(session)
+    if body is not None and storable(status):
+        sealed = seal(fp.sealing_key, body, fp.bound_to)
+        if not await repo.complete(
+            claimed.row_id, claimed.owner, status, (content_type or None), sealed
+        ):
+            log.warning("idempotency claim lost before the answer was stored")
+    else:
+        await repo.release(claimed.row_id, claimed.owner)
 
 
-async def release(db: Database, claimed: Claimed) -> None:
-    async with db.write_session() as session:
-        await IdempotencyRepository(session).release(claimed.row_id, claimed.owner)
+async def release(session: AsyncSession, claimed: Claimed) -> None:
+    await IdempotencyRepository(session).release(claimed.row_id, claimed.owner)
 
 
-async def keep_claimed(db: Database, claimed: Claimed) -> None:
-    """Renew the claim until cancelled (run as a task beside the request)."""
-    while True:
-        await asyncio.sleep(RENEW_EVERY.total_seconds())
-        try:
-            async with db.write_session() as session:
-                renewed = await IdempotencyRepository(session).renew(
-                    claimed.row_id, claimed.owner, now() + LEASE
-                )
-        except Exception:  # the next tick tries again; the lease outlives two misses
-            log.exception("could not renew an idempotency claim")
-            continue
-        if not renewed:
-            return
+async def renew(session: AsyncSession, claimed: Claimed) -> bool:
+    """Extend the claim's lease; False once the claim is no longer ours."""
+    return await IdempotencyRepository(session).renew(claimed.row_id, claimed.owner, now() + LEASE)
 
 
-async def purge_expired(db: Database) -> int:
+async def purge_expired(session: AsyncSession) -> int:
     """Delete keys past their 24 h (MEDIA_IDEMPOTENCY_TTL); the sweeper calls this."""
-    try:
-        async with db.write_session() as session:
-            removed = await IdempotencyRepository(session).purge_expired(now())
-    except Exception:  # bookkeeping: never let it stop the sweeper
-        log.exception("could not purge expired idempotency keys")
-        return 0
+    removed = await IdempotencyRepository(session).purge_expired(now())
     if removed:
         log.info("purged expired idempotency keys", count=removed)
     return removed

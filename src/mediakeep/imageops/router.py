@@ -8,17 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
+from mediakeep.auth.principal import Principal
 from mediakeep.deps import Member, ServicesDep, WriteSession
 from mediakeep.imageops import service
-from mediakeep.imageops.schemas import BatchConvertIn, ConvertIn, CropIn, ResizeIn
+from mediakeep.imageops.schemas import BatchConvertIn, BatchConvertOut, ConvertIn, CropIn, ResizeIn
 from mediakeep.ingest.pipeline import IngestResult
-from mediakeep.jobs import service as jobs_service
-from mediakeep.jobs.schemas import JobOut
 from mediakeep.media import service as media_service
-from mediakeep.media.repository import MediaRepository
 from mediakeep.media.schemas import MediaOut
+from mediakeep.models import Media
 from mediakeep.services import Services
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -33,16 +31,16 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _answer(
-    services: Services, session: WriteSession, result: IngestResult
-) -> JSONResponse:
+async def _answer(services: Services, session: WriteSession, result: IngestResult) -> JSONResponse:
     body = await media_service.present(services, session, result.media, result.deduped)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if result.deduped else 201)
 
 
-class BatchConvertOut(BaseModel):
-    jobs: list[JobOut]
-    missing: list[str]
+async def _load_image(services: Services, principal: Principal, media_id: str) -> Media:
+    # A short read unit of work of its own, beside the request's write session: SQLite's
+    # write lock is taken only once the pixels are made and the result is stored.
+    async with services.db.read_session() as reader:
+        return await service.load_image(reader, principal.org_id, media_id)
 
 
 # Registered before `/{media_id}/convert`, which would otherwise take "batch" for a media id.
@@ -52,27 +50,10 @@ async def batch_convert(
 ) -> BatchConvertOut:
     """Convert up to 20 images as jobs, one per asset; ids not in this org (or not images) are
     listed as missing. Each job's `result.media_id` is its derived media."""
-    await jobs_service.ensure_queue(services)
-    wanted = list(dict.fromkeys(body.ids))
-    found = {m.id: m for m in await MediaRepository(session).get_many(principal.org_id, wanted)}
-    params = body.model_dump(exclude={"ids"})
-    jobs = []
-    for media_id in wanted:
-        media = found.get(media_id)
-        if media is None or media.kind != "image" or media.status != "ready":
-            continue
-        job = await jobs_service.enqueue(
-            services, session, org_id=principal.org_id, type="image.convert", media_id=media_id,
-            params={"body": params, "user_id": principal.user_id},
-        )
-        jobs.append(jobs_service.to_out(job))
-    enqueued = {job.media_id for job in jobs}
-    return BatchConvertOut(jobs=jobs, missing=[i for i in wanted if i not in enqueued])
+    return await service.batch_convert(services, session, principal, body)
 
 
-@router.post(
-    "/{media_id}/convert", status_code=201, response_model=MediaOut, responses=_RESPONSES
-)
+@router.post("/{media_id}/convert", status_code=201, response_model=MediaOut, responses=_RESPONSES)
 async def convert(
     media_id: str,
     body: ConvertIn,
@@ -83,7 +64,8 @@ async def convert(
     """Convert an image to another format, upright and without private metadata, as a new
     derived media (`derived_from.operation` = `image.convert`); animations stay animated in
     gif and webp."""
-    result = await service.convert(services, session, principal, media_id, body)
+    media = await _load_image(services, principal, media_id)
+    result = await service.convert(services, session, principal, media, body)
     return await _answer(services, session, result)
 
 
@@ -97,7 +79,8 @@ async def resize(
 ) -> JSONResponse:
     """Resize an image (fit as in sharp: cover, contain, fill, inside, outside) into a new
     derived media (`image.resize`)."""
-    result = await service.resize(services, session, principal, media_id, body)
+    media = await _load_image(services, principal, media_id)
+    result = await service.resize(services, session, principal, media, body)
     return await _answer(services, session, result)
 
 
@@ -111,5 +94,6 @@ async def crop(
 ) -> JSONResponse:
     """Crop a rectangle of the upright image (then rotate clockwise, then scale): `copy` makes a
     derived media (`image.crop`), `replace` makes the media's next version (same id)."""
-    result = await service.crop(services, session, principal, media_id, body)
+    media = await _load_image(services, principal, media_id)
+    result = await service.crop(services, session, principal, media, body)
     return await _answer(services, session, result)

@@ -4,6 +4,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from mediakeep.jobs.schemas import JobOut
 from mediakeep.kit.text import Line
 
 ImageFormat = Literal["png", "jpeg", "gif", "bmp", "tiff", "webp", "avif", "heic"]
@@ -63,3 +64,8 @@ class BatchConvertIn(Schema):
     format: ImageFormat
     quality: Quality | None = None
     lossless: StrictBool = False
+
+
+class BatchConvertOut(BaseModel):
+    jobs: list[JobOut]
+    missing: list[str]

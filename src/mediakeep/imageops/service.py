@@ -18,10 +18,11 @@ from mediakeep.db import after_commit
 from mediakeep.errors import MediaError, conflict, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.imageops.repository import ImageOpsRepository
-from mediakeep.imageops.schemas import ConvertIn, CropIn, ResizeIn
+from mediakeep.imageops.schemas import BatchConvertIn, BatchConvertOut, ConvertIn, CropIn, ResizeIn
 from mediakeep.ingest import finish
 from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
 from mediakeep.ingest.spool import Spool, SpooledFile
+from mediakeep.jobs import service as jobs_service
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
 from mediakeep.media.service import get_media
@@ -37,6 +38,32 @@ from mediakeep.variants.repository import VariantRepository
 Operation = Callable[[Path, Path], image.Output]
 
 
+async def batch_convert(
+    services: Services, session: AsyncSession, principal: Principal, body: BatchConvertIn
+) -> BatchConvertOut:
+    """One `image.convert` job per ready image of the org; the other ids are missing."""
+    await jobs_service.ensure_queue(services)
+    wanted = list(dict.fromkeys(body.ids))
+    found = {m.id: m for m in await MediaRepository(session).get_many(principal.org_id, wanted)}
+    params = body.model_dump(exclude={"ids"})
+    jobs = []
+    for media_id in wanted:
+        media = found.get(media_id)
+        if media is None or media.kind != "image" or media.status != "ready":
+            continue
+        job = await jobs_service.enqueue(
+            services,
+            session,
+            org_id=principal.org_id,
+            type="image.convert",
+            media_id=media_id,
+            params={"body": params, "user_id": principal.user_id},
+        )
+        jobs.append(jobs_service.to_out(job))
+    enqueued = {job.media_id for job in jobs}
+    return BatchConvertOut(jobs=jobs, missing=[i for i in wanted if i not in enqueued])
+
+
 def unprocessable(reason: str) -> MediaError:
     return MediaError("media.unprocessable", 422, f"The file cannot be processed: {reason}")
 
@@ -45,10 +72,10 @@ def storage_unavailable(exc: Exception) -> MediaError:
     return MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}")
 
 
-async def load_image(services: Services, org_id: str, media_id: str) -> Media:
-    """The org's image (404 otherwise), read without taking the write lock."""
-    async with services.db.read_session() as reader:
-        media = await get_media(reader, org_id, media_id)
+async def load_image(reader: AsyncSession, org_id: str, media_id: str) -> Media:
+    """The org's image (404 otherwise). The router reads it in a read session of its own, so
+    SQLite's write lock is not taken while pixels are crunched."""
+    media = await get_media(reader, org_id, media_id)
     if media.kind != "image":
         raise unprocessable(f"only images can be processed here; this media is {media.kind}")
     if media.status != "ready" or not media.storage_key:
@@ -135,10 +162,9 @@ async def convert(
     services: Services,
     session: AsyncSession,
     principal: Principal,
-    media_id: str,
+    media: Media,
     body: ConvertIn,
 ) -> IngestResult:
-    media = await load_image(services, principal.org_id, media_id)
     output = await run(
         services,
         media,
@@ -166,10 +192,9 @@ async def resize(
     services: Services,
     session: AsyncSession,
     principal: Principal,
-    media_id: str,
+    media: Media,
     body: ResizeIn,
 ) -> IngestResult:
-    media = await load_image(services, principal.org_id, media_id)
     operation = partial(
         _resize,
         width=body.width,
@@ -234,12 +259,11 @@ async def crop(
     services: Services,
     session: AsyncSession,
     principal: Principal,
-    media_id: str,
+    media: Media,
     body: CropIn,
 ) -> IngestResult:
     """`copy`: a derived media. `replace`: the same media at version+1 (a new original under
     its own sha256 key; old variants dropped, and made again when `regenerate_variants`)."""
-    media = await load_image(services, principal.org_id, media_id)
     factor = body.scale or 1.0
     output = await run(
         services,

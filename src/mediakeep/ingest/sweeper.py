@@ -10,11 +10,11 @@ import structlog
 from mediakeep.idempotency.service import purge_expired as purge_expired_idempotency_keys
 from mediakeep.kit.time import now
 from mediakeep.media.repository import MediaRepository
-from mediakeep.retention.service import run_retention
+from mediakeep.retention.sweeper import run_retention
 from mediakeep.services import Services
 from mediakeep.storage.base import StorageUnavailable
-from mediakeep.tus.service import sweep_expired as sweep_expired_tus_uploads
-from mediakeep.uploads.service import sweep_expired_uploads
+from mediakeep.tus import service as tus
+from mediakeep.uploads.service import remove_expired_uploads
 
 log = structlog.get_logger(__name__)
 
@@ -33,15 +33,35 @@ class SweepReport:
     unreferenced_derived: int = 0
 
 
+async def _sweep_expired_tus_uploads(services: Services) -> tuple[int, set[str]]:
+    """Remove tus uploads past Upload-Expires (rows, spool files, S3 multipart uploads), each in
+    a unit of work of its own; return how many, with the incoming keys of those that live on."""
+    async with services.db.read_session() as session:
+        expired = await tus.expired_uploads(session)
+    removed = 0
+    for upload in expired:
+        async with services.db.write_session() as session:
+            removed += await tus.remove_expired(services, session, upload)
+    async with services.db.read_session() as session:
+        live = await tus.live_storage_keys(session)
+    if removed:
+        log.info("expired tus uploads removed", count=removed)
+    return removed, live
+
+
 async def sweep_once(services: Services, max_age: timedelta | None = None) -> SweepReport:
     """Remove spool/incoming files, unfinished multipart uploads and originals no row points to,
     all older than `max_age` (default MEDIA_ORPHAN_TTL), and direct uploads (row and object)
     past their finalize deadline; the incoming objects of live direct uploads are kept."""
     cutoff = now() - (max_age if max_age is not None else services.settings.orphan_ttl)
     storage = services.storage
-    expired_uploads, live_uploads = await sweep_expired_uploads(services)
+    async with services.db.write_session() as session:
+        uploads = await remove_expired_uploads(services, session)
+    for key in uploads.stale_keys:  # once their rows are gone
+        await storage.delete(key)
+    expired_uploads, live_uploads = uploads.removed, uploads.live_keys
     # tus uploads past Upload-Expires go (row, spool file, multipart upload); live ones are kept.
-    expired_tus, live_tus = await sweep_expired_tus_uploads(services)
+    expired_tus, live_tus = await _sweep_expired_tus_uploads(services)
     incomplete = await storage.sweep_incomplete(cutoff, keep=live_uploads | live_tus)
     originals: dict[str, list[str]] = {}
     # Derived objects (variants, stream files, cached transforms, captions) of a media whose
@@ -96,7 +116,11 @@ async def sweep_once(services: Services, max_age: timedelta | None = None) -> Sw
 async def run_sweeper(services: Services) -> None:
     interval = services.settings.sweep_interval.total_seconds()
     while True:
-        await purge_expired_idempotency_keys(services.db)
+        try:
+            async with services.db.write_session() as session:
+                await purge_expired_idempotency_keys(session)
+        except Exception:  # bookkeeping: never let it stop the sweeper
+            log.exception("could not purge expired idempotency keys")
         await run_retention(services)  # before the orphan sweep, which cleans up after it
         with contextlib.suppress(StorageUnavailable):
             try:

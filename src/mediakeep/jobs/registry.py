@@ -167,6 +167,13 @@ class TaskContext:
         async with self.services.db.write_session() as session:
             yield session
 
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work (the replica when there is one). For reads before a long
+        step, so the write transaction (SQLite's write lock) is not held while it runs."""
+        async with self.services.db.read_session() as session:
+            yield session
+
     async def report_progress(self, percent: int) -> None:
         """Record progress (0–100) of this job; writes at most ~4 times a second."""
         value = max(0, min(100, int(percent)))

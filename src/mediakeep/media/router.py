@@ -12,10 +12,9 @@ from mediakeep.collections import service as collections
 from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer, WriteSession
 from mediakeep.errors import MediaError, invalid
 from mediakeep.events.publish import publish_after_commit
-from mediakeep.ingest import remote
-from mediakeep.ingest.data_url import iter_data_url
+from mediakeep.ingest import sources
 from mediakeep.ingest.multipart import read_multipart
-from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
+from mediakeep.ingest.pipeline import IngestResult, ingest_spooled, open_spool
 from mediakeep.jobs import service as jobs
 from mediakeep.jobs.schemas import AsyncUploadOut
 from mediakeep.media import service
@@ -94,20 +93,13 @@ def _created(result: IngestResult, body: MediaOut) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if result.deduped else 201)
 
 
-def _fields(form: MediaFieldsIn, filename: str | None) -> IngestFields:
-    return IngestFields(
-        filename=form.filename or filename,
-        alt=form.alt,
-        caption=form.caption,
-        description=form.description,
-        is_private=form.is_private,
-    )
-
-
 async def _check_collection(services: Services, principal: Principal, form: MediaFieldsIn) -> None:
-    # Before any byte is stored: an unknown collection must leave no media and no object.
+    # Before any byte is stored: an unknown collection must leave no media and no object. In a
+    # short read unit of work beside the request's write session, which (on SQLite) takes
+    # the write lock only at the insert, after the body has streamed.
     if form.collection_id:
-        await collections.check_upload_target(services, principal, form.collection_id)
+        async with services.db.read_session() as reader:
+            await collections.check_upload_target(reader, principal, form.collection_id)
 
 
 async def _into_collection(
@@ -161,7 +153,7 @@ async def upload(
             user_id=principal.user_id,
             source="upload",
             spooled=spooled,
-            fields=_fields(fields, form.filename),
+            fields=sources.fields_of(fields, form.filename),
             async_processing=fields.async_,
             generate_variants=fields.generate_variants,
         )
@@ -214,91 +206,9 @@ async def create(
     except ValidationError as exc:
         raise _as_invalid(exc) from exc
     await _check_collection(services, principal, body)
-    if body.source.type == "remote_url":
-        result = await _ingest_remote(services, session, principal, str(body.source.url), body)
-    else:
-        result = await _ingest_data_url(services, session, principal, body.source.data_url, body)
+    result = await sources.ingest_source(services, session, principal, body)
     await _into_collection(session, principal, body, result)
     return _created(result, await service.present(services, session, result.media, result.deduped))
-
-
-def _fetch_failed(reason: str) -> MediaError:
-    return MediaError(
-        "upstream.fetch_failed",
-        502,
-        f"The remote URL could not be fetched: {reason}",
-        [{"field": "source.url", "message": reason}],
-    )
-
-
-async def _ingest_remote(
-    services: Services,
-    session: WriteSession,
-    principal: Principal,
-    url: str,
-    body: CreateMediaIn,
-) -> IngestResult:
-    settings = services.settings
-    org_id = principal.org_id
-    try:
-        async with (
-            remote.open_remote(
-                url,
-                timeout=settings.remote_fetch_timeout.total_seconds(),
-                max_bytes=settings.max_bytes_for(None),
-                allow_private=settings.allow_private_networks,
-            ) as response,
-            open_spool(services, org_id) as spool,
-        ):
-            try:
-                async for chunk in response.chunks():
-                    await spool.write(chunk)
-            except MediaError as exc:
-                if exc.status == 413:
-                    raise _fetch_failed(
-                        f"the body is larger than {settings.max_bytes_for(None)} "
-                        "bytes allowed for its type"
-                    ) from exc
-                raise
-            spooled = await spool.finish()
-            filename = response.filename
-    except remote.FetchError as exc:
-        raise _fetch_failed(exc.reason) from exc
-    return await ingest_spooled(
-        services,
-        session,
-        org_id=org_id,
-        user_id=principal.user_id,
-        source="remote_url",
-        spooled=spooled,
-        fields=_fields(body, filename),
-        async_processing=body.async_,
-        generate_variants=body.generate_variants,
-    )
-
-
-async def _ingest_data_url(
-    services: Services,
-    session: WriteSession,
-    principal: Principal,
-    data_url: str,
-    body: CreateMediaIn,
-) -> IngestResult:
-    async with open_spool(services, principal.org_id) as spool:
-        for chunk in iter_data_url(data_url):
-            await spool.write(chunk)
-        spooled = await spool.finish()
-    return await ingest_spooled(
-        services,
-        session,
-        org_id=principal.org_id,
-        user_id=principal.user_id,
-        source="data_url",
-        spooled=spooled,
-        fields=_fields(body, None),
-        async_processing=body.async_,
-        generate_variants=body.generate_variants,
-    )
 
 
 @router.get(

@@ -82,7 +82,7 @@ async def make_stream(ctx: TaskContext) -> TaskResult:
     settings = services.settings
     if job.media_id is None:
         raise JobFailed("This job names no media")
-    async with services.db.read_session() as session:
+    async with ctx.reading() as session:
         media = await MediaRepository(session).get(job.org_id, job.media_id)
     if media is None:
         raise JobFailed("The media was deleted before its stream could be made")

@@ -12,7 +12,13 @@ from mediakeep.services import Services
 from mediakeep.storage.serving import object_response
 from mediakeep.transforms import service
 from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
-from mediakeep.transforms.service import CACHE_CONTROL, Rendition, Target, TransformRuntime
+from mediakeep.transforms.service import (
+    CACHE_CONTROL,
+    Rendition,
+    Target,
+    TransformRuntime,
+    TransformUnits,
+)
 
 router = APIRouter(prefix="/media", tags=["transforms"])
 public_router = APIRouter(tags=["transforms"])
@@ -24,7 +30,9 @@ async def _runtime(request: Request) -> TransformRuntime:
     runtime: TransformRuntime | None = getattr(request.app.state, "transforms", None)
     if runtime is None:
         services = get_services(request)
-        runtime = TransformRuntime(services.settings, services.decode_gate)
+        # This scope's units of work (see TransformUnits: why they are not the request's).
+        units = TransformUnits(lookup=services.db.read_session, record=services.db.write_session)
+        runtime = TransformRuntime(services.settings, units, services.decode_gate)
         request.app.state.transforms = runtime
     return runtime
 
@@ -81,7 +89,7 @@ async def serve(
     runtime = await _runtime(request)
     try:
         target = await service.resolve(
-            services, runtime, signature, options, media_id, request.headers.get("accept")
+            runtime, signature, options, media_id, request.headers.get("accept")
         )
         if _etag_matches(request, target.etag):
             service.ANSWERS.labels("not_modified").inc()

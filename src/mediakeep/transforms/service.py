@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.budget import DecodeGate
 from mediakeep.config import Settings
+from mediakeep.db import UnitOfWork
 from mediakeep.errors import MediaError, forbidden, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit import signing
@@ -135,11 +136,28 @@ class OutputCache:
             self.size -= len(evicted)
 
 
+@dataclass(frozen=True)
+class TransformUnits:
+    """The units of work the public transform route's scope (transforms/router.py) provides.
+
+    The route has no request session on purpose: most answers come from memory without any
+    statement. The database is read only on a cache miss (`lookup`, a short read unit that
+    is not held while the output renders), and an output's row is written by a store that
+    may run in the background after the response (`record`, a write unit of its own).
+    """
+
+    lookup: UnitOfWork
+    record: UnitOfWork
+
+
 class TransformRuntime:
     """Per-process state: render threads (as many as the decode gate has slots), one lock per
     output being rendered, the derived org keys, recently read media and hot outputs."""
 
-    def __init__(self, settings: Settings, gate: DecodeGate | None = None) -> None:
+    def __init__(
+        self, settings: Settings, units: TransformUnits, gate: DecodeGate | None = None
+    ) -> None:
+        self.units = units
         self.secret = settings.secret_key
         # Renders share the process's one decode gate (budget.py) with uploads and
         # variants: its slots and its MEDIA_MAX_DECODE_BYTES; a runtime of its own otherwise.
@@ -374,7 +392,6 @@ async def create_url(
 
 
 async def resolve(
-    services: Services,
     runtime: TransformRuntime,
     signature: str,
     segment: str,
@@ -390,7 +407,7 @@ async def resolve(
         raise not_found("media")
     source = runtime.recent_source(media_id)
     if source is None:
-        async with services.db.read_session() as session:
+        async with runtime.units.lookup() as session:
             source = await TransformRepository(session).source_by_signed_id(media_id)
         if source is None:
             raise not_found("media")
@@ -498,7 +515,7 @@ async def _check_cap(services: Services, runtime: TransformRuntime, org_id: str)
     stored = runtime.recent_output_count(org_id)
     if stored is None:
         before = runtime.recorded_so_far(org_id)
-        async with services.db.read_session() as session:
+        async with runtime.units.lookup() as session:
             stored = await TransformRepository(session).count_outputs(org_id)
         runtime.remember_output_count(org_id, stored)
         held -= runtime.recorded_so_far(org_id) - before
@@ -594,7 +611,7 @@ async def _record(services: Services, runtime: TransformRuntime, target: Target,
     source = target.source
     storage = services.storage
     try:
-        async with services.db.write_session() as session:
+        async with runtime.units.record() as session:
             repo = TransformRepository(session)
             await repo.record_output(
                 source.org_id,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from mediakeep.deps import Member, ServicesDep
+from mediakeep.deps import Member, ServicesDep, WriteSession
 from mediakeep.errors import MediaError, not_found
 from mediakeep.ids import looks_like_id
 from mediakeep.tus import service
@@ -225,9 +225,13 @@ async def append(
     "/{upload_id}", status_code=204, responses={412: _NO_VERSION}, openapi_extra=_VERSION_DOC
 )
 async def terminate(
-    upload_id: str, request: Request, principal: Member, services: ServicesDep
+    upload_id: str,
+    request: Request,
+    principal: Member,
+    services: ServicesDep,
+    session: WriteSession,
 ) -> Response:
     """Terminate the upload: its bytes are removed and later requests answer 404."""
     check_version(request.headers.get("tus-resumable"))
-    await service.terminate(services, principal, _upload_id(upload_id))
+    await service.terminate(services, session, principal, _upload_id(upload_id))
     return Response(status_code=204)

@@ -715,50 +715,76 @@ def _digest_and_type(path: Path, length: int, hasher: Any | None) -> tuple[str, 
     return hasher.hexdigest(), sniff_mime(head)
 
 
-async def terminate(services: Services, principal: Principal, upload_id: str) -> None:
+async def terminate(
+    services: Services, session: AsyncSession, principal: Principal, upload_id: str
+) -> None:
     """DELETE (the termination extension): the upload and its bytes go; later requests 404.
     A finished upload's media stays."""
     current = now()
-    async with services.db.write_session() as session:
-        repo = TusRepository(session)
-        row = await repo.get(principal.org_id, upload_id)
-        if row is None:
-            raise not_found("upload")
-        if row.offset < 0 and row.updated_at > current - LEASE:
-            raise _locked()
-        if not await repo.delete_seen(
-            principal.org_id, upload_id, offset=row.offset, updated_at=row.updated_at
-        ):
-            raise _locked()
-        staging = Staging.from_json(row.s3_upload_id, row.s3_parts)
-        after_commit(session, partial(_discard_quietly, services, row.storage_key, staging))
+    repo = TusRepository(session)
+    row = await repo.get(principal.org_id, upload_id)
+    if row is None:
+        raise not_found("upload")
+    if row.offset < 0 and row.updated_at > current - LEASE:
+        raise _locked()
+    if not await repo.delete_seen(
+        principal.org_id, upload_id, offset=row.offset, updated_at=row.updated_at
+    ):
+        raise _locked()
+    staging = Staging.from_json(row.s3_upload_id, row.s3_parts)
+    after_commit(session, partial(_forget, upload_id))
+    after_commit(session, partial(_discard_quietly, services, row.storage_key, staging))
+
+
+async def _forget(upload_id: str) -> None:
     _HASHES.drop(upload_id)
 
 
-async def sweep_expired(
-    services: Services, *, at: datetime | None = None, batch: int = 1000
-) -> tuple[int, set[str]]:
-    """Remove uploads past Upload-Expires (rows, spool files, S3 multipart uploads) and return
-    how many, with the incoming keys of the uploads that live on (the orphan sweep keeps them)."""
+@dataclass(frozen=True)
+class Expired:
+    """An upload past Upload-Expires, as the sweep saw it."""
+
+    org_id: str
+    upload_id: str
+    offset: int
+    updated_at: datetime
+    storage_key: str
+    staging: Staging
+
+
+async def expired_uploads(
+    session: AsyncSession, *, at: datetime | None = None, batch: int = 1000
+) -> list[Expired]:
+    """Uploads past Upload-Expires that no request is still appending to (one that is cannot
+    claim again once expired)."""
     cutoff = at or now()
-    async with services.db.read_session() as session:
-        expired = list(await TusRepository(session).expired_all_orgs(cutoff, batch))
-    removed = 0
-    for row in expired:
-        if row.offset < 0 and row.updated_at > now() - LEASE:
-            continue  # a request is still appending; it cannot claim again once expired
-        async with services.db.write_session() as session:
-            deleted = await TusRepository(session).delete_seen(
-                row.org_id, row.id, offset=row.offset, updated_at=row.updated_at
-            )
-        if not deleted:
-            continue
-        _HASHES.drop(row.id)
-        staging = Staging.from_json(row.s3_upload_id, row.s3_parts)
-        await _discard_quietly(services, row.storage_key, staging)
-        removed += 1
-    async with services.db.read_session() as session:
-        live = await TusRepository(session).storage_keys_all_orgs()
-    if removed:
-        log.info("expired tus uploads removed", count=removed)
-    return removed, live
+    rows = await TusRepository(session).expired_all_orgs(cutoff, batch)
+    return [
+        Expired(
+            row.org_id,
+            row.id,
+            row.offset,
+            row.updated_at,
+            row.storage_key,
+            Staging.from_json(row.s3_upload_id, row.s3_parts),
+        )
+        for row in rows
+        if not (row.offset < 0 and row.updated_at > now() - LEASE)
+    ]
+
+
+async def remove_expired(services: Services, session: AsyncSession, upload: Expired) -> bool:
+    """Delete one expired upload's row, unless it changed since it was seen; its bytes go
+    once that has committed."""
+    if not await TusRepository(session).delete_seen(
+        upload.org_id, upload.upload_id, offset=upload.offset, updated_at=upload.updated_at
+    ):
+        return False
+    after_commit(session, partial(_forget, upload.upload_id))
+    after_commit(session, partial(_discard_quietly, services, upload.storage_key, upload.staging))
+    return True
+
+
+async def live_storage_keys(session: AsyncSession) -> set[str]:
+    """The incoming keys of the uploads that live on (the orphan sweep keeps them)."""
+    return await TusRepository(session).storage_keys_all_orgs()

@@ -80,10 +80,13 @@ async def finalize(
     body: FinalizeIn | None = None,
 ) -> JSONResponse:
     """Verify the uploaded object (size, type, hash) and make it a ready media."""
+    # The row is read from the primary (not a replica: it may be seconds old) in a short unit
+    # of work of its own: the request's transaction (on SQLite, the write lock) starts only
+    # once the object has been verified.
+    async with services.db.write_session() as primary:
+        media = await service.pending_upload(primary, principal.org_id, media_id)
     try:
-        result = await service.finalize(
-            services, session, principal, media_id, body or FinalizeIn()
-        )
+        result = await service.finalize(services, session, principal, media, body or FinalizeIn())
     except service.UploadRejected as rejected:
         # Answered, not raised: the unit of work must commit the deletion of the spent upload.
         return error_response(rejected.error)

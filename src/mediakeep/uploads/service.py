@@ -3,6 +3,7 @@ object on finalize and turn it into a media through the ingest pipeline."""
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
@@ -139,24 +140,29 @@ async def prepare_upload(
 # ----------------------------------------------------------------------------- finalize
 
 
+async def pending_upload(primary: AsyncSession, org_id: str, media_id: str) -> Media:
+    """The upload's row (404 otherwise). `primary` is a session on the primary, never a
+    replica: the row may be seconds old."""
+    media = await MediaRepository(primary).get(org_id, media_id)
+    if media is None:
+        raise not_found("media")
+    return media
+
+
 async def finalize(
     services: Services,
     session: AsyncSession,
     principal: Principal,
-    media_id: str,
+    media: Media,
     body: FinalizeIn,
 ) -> IngestResult:
     """Verify the uploaded object and make it a media (or collapse it onto a duplicate).
 
+    `media` is its `pending_upload` row, read before the request's own transaction begins.
     Raises UploadRejected when the bytes are refused (size, hash, type, quota, corrupt).
     """
     org_id = principal.org_id
-    # From the primary (not a replica, the row may be seconds old), in a short unit of work
-    # of its own: the request's transaction (on SQLite, the write lock) starts only at the end.
-    async with services.db.write_session() as primary:
-        media = await MediaRepository(primary).get(org_id, media_id)
-    if media is None:
-        raise not_found("media")
+    media_id = media.id
     if media.source != SOURCE or media.status != "pending" or not media.upload_key:
         raise conflict(f"This media is not an upload awaiting finalize (it is {media.status})")
     if finalize_deadline(media, services.settings) < now():
@@ -265,20 +271,24 @@ def _check_size(stored: int, declared: int) -> None:
 # ----------------------------------------------------------------------------- sweep
 
 
-async def sweep_expired_uploads(services: Services) -> tuple[int, set[str]]:
-    """Delete pending uploads past their finalize deadline and their objects; return how many,
-    and the incoming keys of the uploads still live (which the incomplete sweep must keep)."""
+@dataclass(frozen=True)
+class ExpiredUploads:
+    removed: int
+    stale_keys: list[str]  # their incoming objects, to delete once the rows are gone
+    live_keys: set[str]  # the incoming objects of uploads still live (kept by the sweep)
+
+
+async def remove_expired_uploads(services: Services, session: AsyncSession) -> ExpiredUploads:
+    """Delete the rows of pending uploads past their finalize deadline, in the sweeper's unit
+    of work; it deletes their objects once that has committed."""
     deadline = now() - services.settings.upload_url_ttl
-    async with services.db.write_session() as session:
-        repo = UploadRepository(session)
-        expired = await repo.expired(deadline)
-        stale_keys = [row.upload_key for row in expired if row.upload_key]
-        media = MediaRepository(session)
-        for row in expired:
-            await media.delete(row)
-        live = await repo.live_upload_keys()
-    for key in stale_keys:
-        await services.storage.delete(key)
+    repo = UploadRepository(session)
+    expired = await repo.expired(deadline)
+    stale_keys = [row.upload_key for row in expired if row.upload_key]
+    media = MediaRepository(session)
+    for row in expired:
+        await media.delete(row)
+    live = await repo.live_upload_keys()
     if expired:
         log.info("expired uploads removed", count=len(expired))
-    return len(expired), live
+    return ExpiredUploads(len(expired), stale_keys, live)

@@ -49,7 +49,11 @@ async def _answer(
     operation: str,
     body: Any,
 ) -> JSONResponse:
-    result, job = await service.start(services, session, principal, media_id, operation, body)
+    # The media is read in a short read unit of work of its own, beside the request's write
+    # session: SQLite's write lock is taken only once ffmpeg is done (async=false).
+    async with services.db.read_session() as reader:
+        media = await media_service.get_media(reader, principal.org_id, media_id)
+    result, job = await service.start(services, session, principal, media, operation, body)
     if job is not None:
         answer = JobAccepted(job=jobs.to_out(job))
         return JSONResponse(answer.model_dump(mode="json"), status_code=202)

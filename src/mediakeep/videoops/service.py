@@ -18,7 +18,6 @@ from mediakeep.errors import MediaError, invalid
 from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
 from mediakeep.jobs import service as jobs
-from mediakeep.media.service import get_media
 from mediakeep.models import Job, Media
 from mediakeep.processing import audio, video
 from mediakeep.processing.probe import ALLOWED_DEMUXERS
@@ -268,13 +267,11 @@ async def start(
     services: Services,
     session: AsyncSession,
     principal: Principal,
-    media_id: str,
+    media: Media,
     operation: str,
     body: Any,
 ) -> tuple[IngestResult | None, Job | None]:
     """Check and plan the operation; then either enqueue its job (async) or run it now."""
-    async with services.db.read_session() as reader:
-        media = await get_media(reader, principal.org_id, media_id)
     check_media(media)
     params = _params(body)
     plan = PLANNERS[operation](media, params)

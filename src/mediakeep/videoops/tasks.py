@@ -53,7 +53,7 @@ async def _operate(ctx: TaskContext, operation: str) -> TaskResult:
     job = ctx.job
     if job.media_id is None:
         raise JobFailed("This job names no media")
-    async with ctx.services.db.read_session() as session:
+    async with ctx.reading() as session:
         media = await MediaRepository(session).get(job.org_id, job.media_id)
     if media is None:
         raise JobFailed("The media was deleted before it could be processed")
