@@ -181,7 +181,9 @@ def _settings_or_exit(**overrides: object) -> Settings:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             message = error["msg"].removeprefix("Value error, ")
-            typer.echo(f"error: {field}: {message}", err=True)
+            # A message that names its setting itself (AUTH_SECRET_KEY ...) is not prefixed again.
+            line = message if message.startswith(field) else f"{field}: {message}"
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -61,6 +61,8 @@ GUARD_REASONS = (
     "has no host",
     "has no addresses",
     "credentials in the URL",
+    # The one text rule of every request field (kit/text.py) refuses CR/LF before the guard.
+    "must not contain control characters",
 )
 # What a refusal after an attempt would say instead.
 ATTEMPT_REASONS = ("timed out", "could not connect", "upstream answered", "request failed")

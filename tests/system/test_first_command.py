@@ -30,7 +30,7 @@ echo "python $*" >> "$FAKE_LOG"
 if [ "${1:-} ${2:-}" = "-m venv" ]; then
     mkdir -p "$3/bin"
     cp "$0" "$3/bin/python"
-    for tool in mediakeep ruff mypy pytest; do
+    for tool in mediakeep ruff mypy lint-imports pytest; do
         printf '#!/usr/bin/env bash\\necho "%s $*" >> "$FAKE_LOG"\\n' "$tool" > "$3/bin/$tool"
         chmod +x "$3/bin/$tool"
     done

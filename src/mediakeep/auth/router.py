@@ -26,6 +26,7 @@ from mediakeep.deps import (
     WriteSession,
 )
 from mediakeep.errors import MediaError, error_response, unauthorized
+from mediakeep.kit.text import LINE_PATTERN
 
 # No router-level tags: each route names its own, and the first tag prefixes its operation id.
 router = APIRouter()
@@ -56,7 +57,11 @@ _LOGIN_BODY: dict[str, Any] = {
                     "type": "object",
                     "title": "OAuth2PasswordForm",
                     "properties": {
-                        "username": {"type": "string", "description": "The email"},
+                        "username": {
+                            "type": "string",
+                            "description": "The email",
+                            "pattern": LINE_PATTERN,
+                        },
                         "password": {"type": "string"},
                         "grant_type": {"type": "string", "enum": ["password"]},
                     },

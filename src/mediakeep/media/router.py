@@ -17,6 +17,7 @@ from mediakeep.ingest.multipart import read_multipart
 from mediakeep.ingest.pipeline import IngestResult, ingest_spooled, open_spool
 from mediakeep.jobs import service as jobs
 from mediakeep.jobs.schemas import AsyncUploadOut
+from mediakeep.kit.text import LINE_PATTERN, TEXT_PATTERN
 from mediakeep.media import service
 from mediakeep.media.repository import MediaFilters, SortField, SortOrder
 from mediakeep.media.schemas import (
@@ -49,12 +50,13 @@ _UPLOAD_FORM_SCHEMA: dict[str, Any] = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "filename": {"type": "string"},
-                        "alt": {"type": "string"},
-                        "caption": {"type": "string"},
-                        "description": {"type": "string"},
+                        # The same text rules as the JSON routes (kit/text.py).
+                        "filename": {"type": "string", "pattern": LINE_PATTERN},
+                        "alt": {"type": "string", "pattern": TEXT_PATTERN},
+                        "caption": {"type": "string", "pattern": TEXT_PATTERN},
+                        "description": {"type": "string", "pattern": TEXT_PATTERN},
                         "is_private": {"type": "boolean"},
-                        "collection_id": {"type": "string"},
+                        "collection_id": {"type": "string", "pattern": LINE_PATTERN},
                         "generate_variants": {"type": "boolean", "default": True},
                         "async": {"type": "boolean", "default": False},
                     },
