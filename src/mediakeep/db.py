@@ -82,6 +82,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_POOL_SIZE = 32  # SQLite readers: WAL lets them all read at once
+
+
 def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA query_only=ON")  # a write through a read session fails, loudly
@@ -98,7 +101,14 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
     if url.startswith("sqlite"):
         if not writer:
             reader = create_async_engine(
-                url, connect_args={"timeout": 30}, pool_reset_on_return=None
+                url,
+                connect_args={"timeout": 30},
+                pool_reset_on_return=None,
+                # Opening a SQLite connection is a file open and five PRAGMAs, each a thread
+                # hand-off: the default pool (5) made every request past the fifth concurrent
+                # one open and close a connection of its own.
+                pool_size=READ_POOL_SIZE,
+                max_overflow=READ_POOL_SIZE,
             )
             event.listen(reader.sync_engine, "connect", _sqlite_pragmas)
             event.listen(reader.sync_engine, "connect", _sqlite_read_only)
