@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.live.conftest import start_live_server
-from tests.web.conftest import browser
+from tests.web.conftest import browser  # module-scoped: see there why
 
 __all__ = ["browser", "start_live_server"]
 

@@ -38,8 +38,8 @@ SERVER_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright's sync API, closed when the caller is done."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is missing at /usr/bin/chromium (apt-get install chromium)")
@@ -49,6 +49,14 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+# Module scope, not session: while Playwright's sync API is open it marks the main thread's
+# event loop as running, and every later test that starts one (asyncio.run, pytest-asyncio)
+# fails with "Runner.run() cannot be called from a running event loop".
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
 
 
 @pytest.fixture
