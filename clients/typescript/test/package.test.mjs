@@ -63,7 +63,9 @@ export async function use(file: Blob): Promise<number> {
 test("an outside project installs the npm pack tarball and runs the issue's snippet", { timeout: 170_000 }, async () => {
   const packDir = join(dir, "pack");
   const project = join(dir, "project");
-  await run(npm, ["pack", "--pack-destination", (await mkdirp(packDir))], { cwd: PACKAGE });
+  // --ignore-scripts: `prepack` would rebuild dist/ while other test files (run concurrently)
+  // import it, and they would see half-written modules. The fixture built dist/ already.
+  await run(npm, ["pack", "--ignore-scripts", "--pack-destination", (await mkdirp(packDir))], { cwd: PACKAGE });
   const tarball = readdirSync(packDir).find((name) => name.endsWith(".tgz"));
   assert.ok(tarball, "npm pack made no tarball");
   await mkdirp(project);
