@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, CursorResult, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.auth.cache import AUTH_NEUTRAL
 from mediakeep.models.identity import ApiKey, Membership, Org, RefreshToken, User
 
 
@@ -196,7 +197,7 @@ class ApiKeyRepository:
             )
             .values(last_used_at=when),
             # Bookkeeping: who the key is and what it may do did not change.
-            execution_options={"auth_neutral": True},
+            execution_options={AUTH_NEUTRAL: True},
         )
 
     async def revoke_all_of_user(self, org_id: str, user_id: str, when: datetime) -> None:
@@ -235,7 +236,7 @@ class RefreshTokenRepository:
             )
             .values(spent_at=when),
             # Rotation: the login session goes on, nobody's access changed.
-            execution_options={"auth_neutral": True},
+            execution_options={AUTH_NEUTRAL: True},
         )
         return _rowcount(result) == 1
 
