@@ -14,6 +14,7 @@ SCOPE_CALLS = frozenset({"write_session", "read_session", "commit", "rollback"})
 # Modules that are scopes, by what they are.
 SCOPES = {
     "mediakeep.db": "the sessions themselves",
+    "mediakeep.sqlite_driver": "the database driver: commit and rollback are what it implements",
     "mediakeep.deps": "the request's unit of work (ReadSession / WriteSession)",
     "mediakeep.middleware": "middleware",
     "mediakeep.idempotency.middleware": "middleware: each idempotency step is its own unit",

@@ -70,7 +70,9 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
-        uvicorn.run(create_app(settings, run_background=not no_worker), **server_options)
+        uvicorn.run(
+            create_app(settings, run_background=not no_worker, freeze_heap=True), **server_options
+        )
     else:
         _serve_processes(settings, workers, background=not no_worker, options=server_options)
 

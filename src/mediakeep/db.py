@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mediakeep.config import Settings
 from mediakeep.datadir import prepare_data_dir
 from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
+from mediakeep.sqlite_driver import one_hop_url
 
 log = structlog.get_logger(__name__)
 
@@ -97,8 +98,10 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
     reader runs each statement in its own implicit transaction, with no BEGIN and no reset on
     return: on aiosqlite each of those is a thread hand-off costing more than the hot reads'
     one statement (which reads a media with its children at once, so needs no wider
-    snapshot), and its connections are query-only."""
+    snapshot), and its connections are query-only. Both run each statement in one thread
+    hand-off (`mediakeep.sqlite_driver`)."""
     if url.startswith("sqlite"):
+        url = one_hop_url(url)
         if not writer:
             reader = create_async_engine(
                 url,

@@ -75,9 +75,25 @@ async def _read_session(session: _RequestSession) -> AsyncSession:
 
 WriteSession = Annotated[AsyncSession, Depends(_write_session)]
 ReadSession = Annotated[AsyncSession, Depends(_read_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StorageDep = Annotated[Storage, Depends(get_storage)]
-ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+# Dependencies are coroutines: FastAPI runs a plain `def` dependency in its thread pool, a
+# thread hand-off per request for what is an attribute read.
+async def _services(request: Request) -> Services:
+    return get_services(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return get_services(request).settings
+
+
+async def _storage(request: Request) -> Storage:
+    return get_services(request).storage
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 def credentials_of(request: Request) -> Credentials:

@@ -1,6 +1,7 @@
 """The media object as the API answers it, built from rows already loaded: a media, its
-variants and its captions. Pure functions: no session, no queries (loading is the caller's:
-`media.service.present`/`present_many`), only signing links with the storage's keys."""
+variants and its captions (entities, or the hot reads' views of them). Pure functions: no
+session, no queries (loading is the caller's: `media.service.present`/`present_many` and the
+repository's `..._with_children`), only signing links with the storage's keys."""
 
 from collections.abc import Sequence
 from datetime import timedelta
@@ -10,6 +11,7 @@ from mediakeep.captions.schemas import CaptionOut
 from mediakeep.kit.time import now
 from mediakeep.media.schemas import DerivedFrom, MediaOut, VariantOut
 from mediakeep.models import Caption, Media, Variant
+from mediakeep.models.views import CaptionView, MediaView, VariantView
 from mediakeep.processing.hls import canonical_tag
 from mediakeep.services import Services
 from mediakeep.storage.base import Disposition
@@ -41,7 +43,9 @@ def signed_link(
     return url, seconds
 
 
-def variant_out(services: Services, media: Media, variant: Variant) -> VariantOut:
+def variant_out(
+    services: Services, media: Media | MediaView, variant: Variant | VariantView
+) -> VariantOut:
     url, _ = signed_link(
         services,
         variant.storage_key,
@@ -60,10 +64,10 @@ def variant_out(services: Services, media: Media, variant: Variant) -> VariantOu
 
 def to_out(
     services: Services,
-    media: Media,
-    variants: Sequence[Variant] = (),
+    media: Media | MediaView,
+    variants: Sequence[Variant | VariantView] = (),
     deduped: bool | None = None,
-    captions: Sequence[Caption] = (),
+    captions: Sequence[Caption | CaptionView] = (),
 ) -> MediaOut:
     """The media object of API.md from rows already loaded: the media, its variants and its
     captions (no session here; `media.service.present` loads them)."""
@@ -112,7 +116,9 @@ def to_out(
     )
 
 
-def caption_out(services: Services, media: Media, caption: Caption) -> CaptionOut:
+def caption_out(
+    services: Services, media: Media | MediaView, caption: Caption | CaptionView
+) -> CaptionOut:
     stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
     # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
     language = canonical_tag(caption.language)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from mediakeep.errors import invalid
 from mediakeep.models import Caption, CollectionMedia, Media, Variant
+from mediakeep.models.views import CaptionView, MediaView, VariantView, columns_of
 
 SortField = Literal["created_at", "size_bytes", "filename"]
 SortOrder = Literal["asc", "desc"]
@@ -72,18 +73,27 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, str]:
 @dataclass(frozen=True)
 class MediaRows:
     """A media row with its variants (by id) and captions (by language), read in one
-    statement: everything the media answer is made of."""
+    statement: everything the media answer is made of, as read-only views (no entities)."""
 
-    media: Media
-    variants: list[Variant]
-    captions: list[Caption]
+    media: MediaView
+    variants: list[VariantView]
+    captions: list[CaptionView]
 
 
-def _with_children(media: Any) -> Select[tuple[Media, Variant | None, Caption | None]]:
+_MEDIA_END = len(MediaView._fields)
+_VARIANT_END = _MEDIA_END + len(VariantView._fields)
+
+
+def _with_children(media: Any) -> Select[Any]:
     """`media` (the table or an alias of a page of it) left-joined with its variants and
-    captions: one row per (variant, caption) pair, so a handful of rows per media."""
+    captions: one row per (variant, caption) pair, so a handful of rows per media; the
+    columns of the three views, in their order."""
     return (
-        select(media, Variant, Caption)
+        select(
+            *columns_of(MediaView, media),
+            *columns_of(VariantView, Variant),
+            *columns_of(CaptionView, Caption),
+        )
         .outerjoin(Variant, and_(Variant.org_id == media.org_id, Variant.media_id == media.id))
         .outerjoin(Caption, and_(Caption.org_id == media.org_id, Caption.media_id == media.id))
     )
@@ -91,13 +101,16 @@ def _with_children(media: Any) -> Select[tuple[Media, Variant | None, Caption | 
 
 def _grouped(rows: Sequence[Any]) -> list[MediaRows]:
     """Rows of `_with_children` folded back into one MediaRows per media, in row order."""
-    found: dict[str, tuple[Media, dict[str, Variant], dict[str, Caption]]] = {}
-    for media, variant, caption in rows:
-        entry = found.setdefault(media.id, (media, {}, {}))
-        if variant is not None:
-            entry[1].setdefault(variant.id, variant)
-        if caption is not None:
-            entry[2].setdefault(caption.id, caption)
+    found: dict[str, tuple[MediaView, dict[int, VariantView], dict[str, CaptionView]]] = {}
+    for row in rows:
+        entry = found.get(row[0])
+        if entry is None:
+            entry = found[row[0]] = (MediaView._make(row[:_MEDIA_END]), {}, {})
+        variant_id, caption_id = row[_MEDIA_END], row[_VARIANT_END]
+        if variant_id is not None and variant_id not in entry[1]:
+            entry[1][variant_id] = VariantView._make(row[_MEDIA_END:_VARIANT_END])
+        if caption_id is not None and caption_id not in entry[2]:
+            entry[2][caption_id] = CaptionView._make(row[_VARIANT_END:])
     return [
         MediaRows(
             media,
@@ -194,9 +207,7 @@ class MediaRepository:
         found = _grouped(result.all())
         return found[0] if found else None
 
-    async def get_many_with_children(
-        self, org_id: str, ids: Sequence[str]
-    ) -> dict[str, MediaRows]:
+    async def get_many_with_children(self, org_id: str, ids: Sequence[str]) -> dict[str, MediaRows]:
         if not ids:
             return {}
         result = await self.session.execute(

@@ -17,6 +17,7 @@ from mediakeep.errors import unauthorized
 from mediakeep.kit import signing
 from mediakeep.kit.request_context import current_user_id
 from mediakeep.models import Media
+from mediakeep.models.views import MediaView
 from mediakeep.processing import hls, storyboard
 from mediakeep.services import Services
 from mediakeep.streaming.state import state_of
@@ -76,7 +77,7 @@ class StreamLinks:
 
 def links(
     services: Services,
-    media: Media,
+    media: Media | MediaView,
     user_id: str,
     state: dict[str, Any] | None,
     *,
@@ -99,7 +100,7 @@ def links(
     )
 
 
-def summary(services: Services, media: Media) -> dict[str, Any] | None:
+def summary(services: Services, media: Media | MediaView) -> dict[str, Any] | None:
     """The media object's `stream`: {status, hls_url, dash_url}, the links signed for the
     principal of the request being answered (none outside a request)."""
     state = state_of(media)

@@ -3,12 +3,13 @@
 from typing import Any
 
 from mediakeep.models import Media
+from mediakeep.models.views import MediaView
 from mediakeep.storage import keys
 
 JOB_TYPE = "media.stream"
 
 
-def state_of(media: Media) -> dict[str, Any] | None:
+def state_of(media: Media | MediaView) -> dict[str, Any] | None:
     """`media.metadata["stream"]` = {status, formats, renditions, version, job_id, ...}."""
     state = (media.metadata_ or {}).get("stream")
     return state if isinstance(state, dict) and "status" in state else None

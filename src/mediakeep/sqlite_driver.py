@@ -1,0 +1,162 @@
+"""SQLAlchemy's aiosqlite dialect with one thread hand-off per statement.
+
+aiosqlite runs each call on the connection's own thread, and SQLAlchemy's adapter makes four
+calls per statement (open a cursor, execute, fetch the rows, close the cursor) and one more for
+the rollback that ends every read. Each is a queue put, a thread wake-up and a wake-up of the
+event loop, and on the hot reads those hand-offs cost more than SQLite's answer. Here a
+statement is one call on the connection's thread (cursor, execute, fetch and close together),
+and commit/rollback are skipped when SQLite has no transaction open (a read without BEGIN).
+
+Only the execution path changes: types, errors, pooling and SQL are aiosqlite's dialect's.
+It leans on aiosqlite's connection queue (`_tx`, as SQLAlchemy's own adapter does for its
+isolation-level setter), so aiosqlite is pinned to the minor versions tested.
+"""
+
+import asyncio
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
+)
+
+DRIVER = "mediakeep"  # the URL's driver name: sqlite+mediakeep:///path
+
+
+class _Outcome:
+    """What a finished statement leaves behind: the cursor attributes SQLAlchemy reads."""
+
+    __slots__ = ("arraysize", "description", "lastrowid", "rowcount", "rows")
+
+    def __init__(self, cursor: sqlite3.Cursor, rows: list[Any]) -> None:
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        self.arraysize = cursor.arraysize
+        self.rows = rows
+
+
+_NOTHING_YET = _Outcome.__new__(_Outcome)
+_NOTHING_YET.description = None
+_NOTHING_YET.rowcount = -1
+_NOTHING_YET.lastrowid = None
+_NOTHING_YET.arraysize = 1
+_NOTHING_YET.rows = []
+
+
+def _execute(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+    """Runs on the connection's thread: the whole statement, rows included."""
+    cursor = connection.cursor()
+    try:
+        if parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        return _Outcome(cursor, cursor.fetchall() if cursor.description else [])
+    finally:
+        cursor.close()
+
+
+def _execute_many(
+    connection: sqlite3.Connection, operation: str, parameters: Sequence[Any]
+) -> _Outcome:
+    cursor = connection.cursor()
+    try:
+        cursor.executemany(operation, parameters)
+        return _Outcome(cursor, [])
+    finally:
+        cursor.close()
+
+
+async def _on_thread(adapted: "OneHopConnection", function: Any, *args: Any) -> _Outcome:
+    """One call on the aiosqlite connection's thread, answered through the event loop."""
+    driver = adapted._connection
+    future: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+    driver._tx.put_nowait((future, lambda: function(driver._conn, *args)))
+    return await future
+
+
+class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor that opens nothing until it executes, and then does it all in one call."""
+
+    __slots__ = ()
+
+    def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
+        # Not the base class's __init__: that opens an aiosqlite cursor (a hand-off) up front.
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = _NOTHING_YET  # type: ignore[assignment]
+        self._soft_closed_memoized = {}  # type: ignore[assignment]
+        self._rows = collections.deque()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        adapted: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        async with adapted._execute_mutex:
+            outcome = await _on_thread(adapted, _execute, operation, parameters)
+        self._cursor = outcome  # type: ignore[assignment]
+        self._rows = collections.deque(outcome.rows)
+        return None
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        adapted: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        async with adapted._execute_mutex:
+            self._cursor = await _on_thread(  # type: ignore[assignment]
+                adapted, _execute_many, operation, seq_of_parameters
+            )
+        return None
+
+    async def _async_soft_close(self) -> None:
+        return None  # closed on the connection's thread, right after its statement
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneHopCursor
+
+    def _has_transaction(self) -> bool:
+        # Read on the event loop's thread, as aiosqlite's own `in_transaction` does: the
+        # connection is checked out to this session alone, with no statement in flight.
+        driver = self._connection._connection
+        return driver is not None and driver.in_transaction
+
+    def rollback(self) -> None:
+        if self._has_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._has_transaction():
+            super().commit()
+
+
+class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
+        adapted = super().connect(*arg, **kw)
+        return OneHopConnection(self, adapted._connection)
+
+
+class OneHopDialect(SQLiteDialect_aiosqlite):
+    driver = DRIVER
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls) -> OneHopDBAPI:
+        return OneHopDBAPI(__import__("aiosqlite"), __import__("sqlite3"))
+
+
+def one_hop_url(url: str) -> str:
+    """The same SQLite database through this dialect (`sqlite+aiosqlite://` or `sqlite://`)."""
+    scheme, sep, rest = url.partition("://")
+    return f"sqlite+{DRIVER}{sep}{rest}" if scheme.startswith("sqlite") else url
+
+
+registry.register(f"sqlite.{DRIVER}", __name__, "OneHopDialect")
