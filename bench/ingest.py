@@ -1,6 +1,6 @@
 """Ingest benchmark: a streamed multipart upload against the machine's own limit.
 
-    .venv/bin/python bench/ingest.py [--sizes 100M,1G] [--pairs 3] [--work-dir DIR]
+    .venv/bin/python bench/ingest.py [--sizes 100M,1G] [--pairs 3] [--work-dir DIR] [--no-s3]
 
 Starts a real `mediakeep serve` (SQLite, local storage, AUTH_ENABLED=false) with its data dir
 in the work dir, builds one payload per size (a valid PCM WAV: a 44-byte header, then random
@@ -16,6 +16,12 @@ and then, once per size, the same upload with the default `generate_variants=tru
 synchronous audio upload renders its waveform variants before it answers, so that upload's
 RSS and rate show what the inline variant work adds (its RSS is held to the same goal).
 
+The client runs on its own core (`taskset -c <last core>`; the server is not pinned), so the
+load generator does not take the server's CPU. With SeaweedFS available (tests/fixtures), the
+same uploads are then measured once more against a second server on S3 storage, against the
+same limit (a figure, not a goal: the object goes over loopback HTTP to the S3 server, which
+shares the machine).
+
 The limit is the slower of dd and openssl; the goal (docs/benchmarks.md, DESIGN.md) is an
 upload rate ≥ 0.6× that limit and a server RSS ≤ +64 MiB over idle for every size. The server
 RSS is sampled every 50 ms during each upload. Results go to bench/results/ingest.json.
@@ -23,6 +29,7 @@ Sizes take binary suffixes: 100M = 100 MiB, 1G = 1 GiB. MB/s are 10^6 bytes per 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -40,11 +47,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
+sys.path.insert(0, str(common.ROOT))
+from tests.fixtures.services import ServiceUnavailable, start_seaweedfs  # noqa: E402
+
 ROOT = common.ROOT
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 MiB = common.MiB
 GOAL_RATIO = 0.6
 GOAL_RSS = 64 * MiB
+S3_BUCKET = "bench-ingest"
 parse_size = common.parse_size
 label = common.label
 mb_per_s = common.mb_per_s
@@ -113,9 +124,18 @@ def run_openssl(payload: Path) -> tuple[float, str]:
     return float(seconds), done.stdout.split()[0]
 
 
+def client_cpu() -> int | None:
+    """The core the upload client runs on: the last one this process may use (None on one)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[-1] if len(cores) > 1 else None
+
+
 def _curl_upload(url: str, payload: Path, out: Path, variants: bool = False) -> tuple[int, bytes]:
+    cpu = client_cpu()
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
     done = subprocess.run(
         [
+            *pin,
             "curl",
             "-sS",
             "-o",
@@ -154,15 +174,22 @@ def _httpx_upload(url: str, payload: Path, variants: bool = False) -> tuple[int,
                 yield block
         yield tail
 
-    response = httpx.post(
-        url,
-        content=body(),
-        headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(len(head) + payload.stat().st_size + len(tail)),
-        },
-        timeout=600,
-    )
+    cpu = client_cpu()
+    before = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})  # this process is the client while it sends
+    try:
+        response = httpx.post(
+            url,
+            content=body(),
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(head) + payload.stat().st_size + len(tail)),
+            },
+            timeout=600,
+        )
+    finally:
+        os.sched_setaffinity(0, before)
     return response.status_code, response.content
 
 
@@ -214,6 +241,9 @@ class SizeResult:
     # One more upload with the default variants rendered inline (an audio's waveform).
     variants_mb_s: float | None = None
     variants_rss_delta: int | None = None
+    # The same upload to a server on S3 storage (SeaweedFS), in each pair, against its limit.
+    s3_mb_s: list[float] = field(default_factory=list)
+    s3_ratios: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         upload = statistics.median(self.upload_mb_s)
@@ -234,11 +264,19 @@ class SizeResult:
             "rss_peak_mib": round(max(self.rss_peak) / MiB, 1),
             "rss_delta_mib": round(rss_delta / MiB, 1),
             "goal_met": ratio >= GOAL_RATIO and rss_delta <= GOAL_RSS and not self.hash_mismatches,
+            "s3_mb_s": round(statistics.median(self.s3_mb_s), 1) if self.s3_mb_s else None,
+            "s3_ratio": round(statistics.median(self.s3_ratios), 3) if self.s3_ratios else None,
         }
 
 
 def bench_size(
-    server: common.Server, work: Path, size: int, pairs: int, client: str, with_variants: bool
+    server: common.Server,
+    work: Path,
+    size: int,
+    pairs: int,
+    client: str,
+    with_variants: bool,
+    s3: common.Server | None = None,
 ) -> SizeResult:
     payload = work / f"payload-{size}.wav"
     print(f"-- {label(size)}: writing the payload ...", flush=True)
@@ -271,6 +309,17 @@ def bench_size(
         if upload.sha256 != digest:
             result.hash_mismatches += 1
         grew = (upload.rss_peak - upload.rss_idle) / MiB
+        if s3 is not None:
+            on_s3 = run_upload(s3, payload, work, client)
+            result.s3_mb_s.append(mb_per_s(size, on_s3.seconds))
+            result.s3_ratios.append(result.s3_mb_s[-1] / limit)
+            if on_s3.sha256 != digest:
+                result.hash_mismatches += 1
+            print(
+                f"   pair {pair + 1}/{pairs} on S3: upload {result.s3_mb_s[-1]:.0f} MB/s, "
+                f"ratio {result.s3_ratios[-1]:.2f}",
+                flush=True,
+            )
         print(
             f"   pair {pair + 1}/{pairs} ({'/'.join(order)}): upload {seen['upload']:.0f} MB/s, "
             f"dd {seen['dd']:.0f} MB/s, openssl {seen['openssl']:.0f} MB/s, "
@@ -310,10 +359,39 @@ def table(results: list[SizeResult]) -> str:
                 f"{s['rss_peak_mib']:.0f} MiB",
                 f"{s['rss_delta_mib']:+.1f} MiB",
                 "yes" if s["goal_met"] else "no",
+                "-" if s["s3_ratio"] is None else f"{s['s3_mb_s']:.0f} ({s['s3_ratio']:.2f}×)",
             ]
         )
     header = ["size", "upload MB/s", "dd MB/s", "openssl MB/s", "limit", "ratio", "RSS idle"]
-    return common.text_table([*header, "RSS peak", "RSS Δ", "goal met"], rows)
+    return common.text_table([*header, "RSS peak", "RSS Δ", "goal met", "S3 MB/s (ratio)"], rows)
+
+
+def start_s3_server(
+    work: Path, stack: contextlib.ExitStack, sizes: list[int]
+) -> common.Server | None:
+    """A second mediakeep on S3 storage (SeaweedFS), or None (said why) when there is none."""
+    try:
+        weed = start_seaweedfs(work)
+    except ServiceUnavailable as exc:
+        print(f"S3 uploads skipped: {exc}", flush=True)
+        return None
+    stack.callback(weed.cleanup)
+    stack.callback(weed.stop)
+    weed.create_bucket(S3_BUCKET)
+    env = common.mediakeep_env(
+        work / "data-s3",
+        MEDIA_MAX_BYTES_VIDEO=max([2 * 1024 * MiB, *sizes]),
+        MEDIA_STORAGE_BACKEND="s3",
+        MEDIA_S3_ENDPOINT=weed.endpoint,
+        MEDIA_S3_BUCKET=S3_BUCKET,
+        MEDIA_S3_ACCESS_KEY_ID=weed.access_key,
+        MEDIA_S3_SECRET_ACCESS_KEY=weed.secret_key,
+        MEDIA_S3_REGION=weed.region,
+        MEDIA_S3_USE_PATH_STYLE="true",
+    )
+    server = common.start_mediakeep(work, env, name="mediakeep-s3")
+    stack.callback(server.stop)
+    return server
 
 
 def main() -> None:
@@ -326,6 +404,7 @@ def main() -> None:
     parser.add_argument(
         "--no-variants-run", action="store_true", help="skip the upload with inline variants"
     )
+    parser.add_argument("--no-s3", action="store_true", help="skip the uploads to S3 storage")
     args = parser.parse_args()
     sizes = [parse_size(item) for item in args.sizes.split(",") if item.strip()]
     client = args.client
@@ -342,18 +421,20 @@ def main() -> None:
         )
         info = common.machine(work)
         print(f"work dir {work}: {common.describe(info)}\n{info['df']}", flush=True)
-        server = common.start_mediakeep(work, env)
-        try:
+        with contextlib.ExitStack() as stack:
+            server = common.start_mediakeep(work, env)
+            stack.callback(server.stop)
+            s3 = None if args.no_s3 else start_s3_server(work, stack, sizes)
             warm = work / "warm.wav"
             make_payload(warm, MiB)
-            run_upload(server, warm, work, client)  # load lazily imported code before idle RSS
+            for each in (server, s3):
+                if each is not None:  # load lazily imported code before idle RSS
+                    run_upload(each, warm, work, client)
             warm.unlink()
             for size in sizes:
                 results.append(
-                    bench_size(server, work, size, args.pairs, client, not args.no_variants_run)
+                    bench_size(server, work, size, args.pairs, client, not args.no_variants_run, s3)
                 )
-        finally:
-            server.stop()
 
     print()
     print(
@@ -400,6 +481,9 @@ def main() -> None:
             figures[f"ingest {result.label} with inline variants: MB/s"] = round(
                 result.variants_mb_s or 0, 1
             )
+        if s["s3_ratio"] is not None:
+            figures[f"ingest {result.label} on S3: MB/s"] = s["s3_mb_s"]
+            figures[f"ingest {result.label} on S3: upload / limit"] = s["s3_ratio"]
         if result.hash_mismatches:
             goals.append(
                 common.goal(

@@ -217,6 +217,9 @@ class Settings(BaseSettings):
         timedelta(hours=1),
         validation_alias=AliasChoices("MEDIA_FFMPEG_TIMEOUT", "ffmpeg_timeout"),
     )
+    ffmpeg_threads_setting: int = Field(
+        0, ge=0, validation_alias=AliasChoices("MEDIA_FFMPEG_THREADS", "ffmpeg_threads")
+    )
     video_auto_stream: bool = Field(
         True, validation_alias=AliasChoices("MEDIA_VIDEO_AUTO_STREAM", "video_auto_stream")
     )
@@ -556,6 +559,13 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         """Local scratch space for bytes in flight (probing, S3 staging)."""
         return self.data_dir / "spool"
+
+    @cached_property
+    def ffmpeg_threads(self) -> int:
+        """Threads an encode's ffmpeg may use (decoder, filters, each encoder): the setting,
+        else one less than the CPUs this process may run on (at least 1), so a core is left
+        for the API."""
+        return self.ffmpeg_threads_setting or max(1, len(os.sched_getaffinity(0)) - 1)
 
     @cached_property
     def decode_concurrency(self) -> int:

@@ -95,6 +95,12 @@ MEANING = {
     "max_duration": "longest video/audio accepted at upload (probed duration); above: 422",
     "ffmpeg_path": "ffmpeg binary; empty = the one bundled with imageio-ffmpeg",
     "ffmpeg_timeout": "wall-time limit of one ffmpeg run; above: killed, the job fails",
+    "ffmpeg_threads_setting": (
+        "threads of one encode's ffmpeg (decoder, filters and each encoder: HLS/DASH ladders,"
+        " transcodes, trims); `0` = the CPUs less one (at least 1), so a core stays free for"
+        " the API. Encodes also run at nice 10 and, where cgroup v2 lets the server make a"
+        " child group, in one with a low `cpu.weight` (docs/deploy.md)"
+    ),
     "video_auto_stream": "after a video upload is processed, make its HLS/DASH ladder (a job)",
     "queue_backend": (
         "`local` (worker processes owned by `mediakeep serve`, fed from the jobs table) or "

@@ -1,5 +1,9 @@
 """A streaming multipart/form-data reader: the file part flows to a callback as it arrives,
-small text fields are collected. Nothing is spooled twice and nothing is held whole."""
+small text fields are collected. Nothing is spooled twice and nothing is held whole.
+
+python-multipart (the parser Starlette uses, well kept) finds the boundary with `bytes.find`,
+so a body message costs one callback; the file part is handed over as read-only views of the
+received messages, never copied here (the spool hashes and writes them by reference)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -11,6 +15,7 @@ from mediakeep.errors import MediaError, invalid
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 32
+_EMPTY = memoryview(b"")
 
 
 @dataclass
@@ -18,6 +23,7 @@ class FormResult:
     fields: dict[str, str] = field(default_factory=dict)
     filename: str | None = None
     file_seen: bool = False
+    file_complete: bool = False  # its closing boundary arrived (not a body cut off mid-file)
 
 
 @dataclass
@@ -29,7 +35,7 @@ class _Part:
 
 
 async def read_multipart(
-    request: Request, file_field: str, on_file_chunk: Callable[[bytes], Awaitable[None]]
+    request: Request, file_field: str, on_file_chunk: Callable[[memoryview], Awaitable[None]]
 ) -> FormResult:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
@@ -37,18 +43,18 @@ async def read_multipart(
         raise invalid("Expected a multipart/form-data body with a boundary", "body")
 
     result = FormResult()
-    events: list[tuple[str, bytes]] = []
+    events: list[tuple[str, memoryview]] = []
     header_field = bytearray()
     header_value = bytearray()
 
     def on_part_begin() -> None:
-        events.append(("begin", b""))
+        events.append(("begin", _EMPTY))
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        events.append(("data", data[start:end]))
+        events.append(("data", memoryview(data)[start:end]))  # a view: no copy
 
     def on_part_end() -> None:
-        events.append(("end", b""))
+        events.append(("end", _EMPTY))
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_field.extend(data[start:end])
@@ -57,12 +63,12 @@ async def read_multipart(
         header_value.extend(data[start:end])
 
     def on_header_end() -> None:
-        events.append(("header", bytes(header_field) + b"\x00" + bytes(header_value)))
+        events.append(("header", memoryview(bytes(header_field) + b"\x00" + bytes(header_value))))
         header_field.clear()
         header_value.clear()
 
     def on_headers_finished() -> None:
-        events.append(("headers_done", b""))
+        events.append(("headers_done", _EMPTY))
 
     parser = MultipartParser(
         boundary,
@@ -85,7 +91,7 @@ async def read_multipart(
                 if kind == "begin":
                     part = _Part()
                 elif kind == "header":
-                    name, _, value = data.partition(b"\x00")
+                    name, _, value = bytes(data).partition(b"\x00")
                     part.headers[name.decode("latin-1").lower()] = value.decode("utf-8", "replace")
                 elif kind == "headers_done":
                     _, options = parse_options_header(part.headers.get("content-disposition", ""))
@@ -110,7 +116,9 @@ async def read_multipart(
                         part.value.extend(data)
                         if len(part.value) > MAX_FIELD_BYTES:
                             raise invalid("Form field is too long", part.name)
-                elif kind == "end" and part.name != file_field:
+                elif kind == "end" and part.name == file_field:
+                    result.file_complete = True
+                elif kind == "end":
                     if part.name in result.fields:  # which one was meant? say so, not guess
                         raise invalid("This form field is given more than once", part.name)
                     result.fields[part.name] = part.value.decode("utf-8", "replace")
@@ -122,4 +130,6 @@ async def read_multipart(
         raise invalid(f"Malformed multipart body: {exc}", "body") from exc
     if not result.file_seen:
         raise invalid(f"The form has no '{file_field}' part", file_field)
+    if not result.file_complete:  # python-multipart's finalize does not refuse a cut-off body
+        raise invalid("The multipart body ends inside the file, before its boundary", "body")
     return result

@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -11,9 +12,16 @@ from mediakeep.config import Settings
 from mediakeep.errors import MediaError
 from mediakeep.ingest.sniff import SNIFF_BYTES, sniff_mime
 
-# ASGI bodies arrive in ~64 KiB messages; handing each to a thread costs more than it saves,
-# so bytes are gathered into 1 MiB blocks, then hashed and written at once in two threads.
-BLOCK = 1 << 20
+# ASGI bodies arrive in 64-256 KiB messages; handing each to a thread costs more than it
+# saves, so the pieces are gathered (by reference, not copied) into 4 MiB batches, each hashed
+# and written in two threads while the event loop receives the next batch. At most one batch
+# is in flight and one gathering: memory stays bounded at about two batches.
+BLOCK = 4 << 20
+# A batch goes to os.writev in slices of at most this many buffers (Linux IOV_MAX is 1024).
+_IOV_MAX = 512
+
+# Immutable bytes the spool may keep by reference until its batch is stored.
+Piece = bytes | memoryview
 
 
 def size_error(size: int, limit: int) -> MediaError:
@@ -61,8 +69,9 @@ class Spool:
         self.path = path
         self._hash = hashlib.sha256()
         self._size = 0
-        self._pending: list[bytes] = []
+        self._pending: list[Piece] = []
         self._pending_size = 0
+        self._inflight: asyncio.Future[tuple[None, None]] | None = None
         self._head = bytearray()
         self._mime: str | None = None
         self._limit = settings.max_bytes_for(None)
@@ -70,10 +79,15 @@ class Spool:
 
     async def __aenter__(self) -> "Spool":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = await asyncio.to_thread(open, self.path, "wb")
+        # Unbuffered: the batches go to the descriptor by writev, nothing to flush in Python.
+        self._file = await asyncio.to_thread(open, self.path, "wb", buffering=0)
         return self
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._inflight is not None:  # its threads still use the file: let them end first
+            await asyncio.wait([self._inflight])
+            if not self._inflight.cancelled():
+                self._inflight.exception()  # retrieved: the error that ended the upload is raised
         if self._file is not None and not self._file.closed:
             await asyncio.to_thread(self._file.close)
         if exc_type is not None:
@@ -86,9 +100,12 @@ class Spool:
     def size(self) -> int:
         return self._size
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Take `chunk` (kept by reference when immutable: bytes, or a read-only view)."""
         if not chunk:
             return
+        if not isinstance(chunk, bytes) and not (isinstance(chunk, memoryview) and chunk.readonly):
+            chunk = bytes(chunk)  # the caller may reuse a mutable buffer: keep a copy
         self._size += len(chunk)
         if self._size > self._limit:
             raise size_error(self._size, self._limit)
@@ -113,16 +130,24 @@ class Spool:
             raise size_error(self._size, self._limit)
 
     async def _flush(self) -> None:
+        """Hand the gathered pieces to the threads, once the previous batch is stored (which
+        keeps the hash in order and the memory bounded); does not wait for this batch."""
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight  # its error (disk full, ...) is this write's error
         if not self._pending:
             return
-        block = b"".join(self._pending)
-        self._pending.clear()
+        pieces = self._pending
+        self._pending = []
         self._pending_size = 0
         assert self._file is not None
-        # hashlib and file writes both release the GIL: the two overlap on two cores.
-        await asyncio.gather(
-            asyncio.to_thread(self._hash.update, block),
-            asyncio.to_thread(self._file.write, block),
+        # hashlib (on buffers over 2 KiB) and writev both release the GIL: hashing, writing
+        # and the event loop's receiving overlap.
+        self._inflight = asyncio.ensure_future(
+            asyncio.gather(
+                asyncio.to_thread(_hash_pieces, self._hash, pieces),
+                asyncio.to_thread(_write_pieces, self._file.fileno(), pieces),
+            )
         )
 
     async def finish(self) -> SpooledFile:
@@ -136,11 +161,30 @@ class Spool:
         if self._mime is None:
             self._decide_type()
         await self._flush()
+        await self._flush()  # the second waits for the last batch
         assert self._file is not None
         assert self._mime is not None
         handle = self._file
         await asyncio.to_thread(_flush_and_sync, handle)
         return SpooledFile(self.path, self._hash.hexdigest(), self._size, self._mime)
+
+
+def _hash_pieces(digest: "hashlib._Hash", pieces: Sequence[Piece]) -> None:
+    for piece in pieces:
+        digest.update(piece)
+
+
+def _write_pieces(fd: int, pieces: Sequence[Piece]) -> None:
+    """Write the pieces in order with few syscalls and no joined copy (short writes resumed)."""
+    for start in range(0, len(pieces), _IOV_MAX):
+        views = [memoryview(piece) for piece in pieces[start : start + _IOV_MAX]]
+        while views:
+            written = os.writev(fd, views)
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if views and written:
+                views[0] = views[0][written:]
 
 
 def _flush_and_sync(handle: BinaryIO) -> None:

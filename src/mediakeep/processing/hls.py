@@ -24,6 +24,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import langcodes
 
+from mediakeep.processing.video import cap_threads
+
 DEFAULT_LADDER = (1080, 720, 480, 360)
 MASTER = "master.m3u8"
 MANIFEST = "manifest.mpd"
@@ -129,9 +131,11 @@ def build_command(
     *,
     hls: bool = True,
     progress: bool = False,
+    threads: int | None = None,
 ) -> list[str]:
     """The one ffmpeg command that encodes `ladder` and writes the DASH manifest (and, with
-    `hls`, the HLS playlists) plus their fMP4 segments into `out_dir`."""
+    `hls`, the HLS playlists) plus their fMP4 segments into `out_dir`; with `threads`
+    (MEDIA_FFMPEG_THREADS), its decoder, filters and encoders use at most that many."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     if progress:
         argv += ["-progress", "pipe:1", "-nostats"]
@@ -197,7 +201,7 @@ def build_command(
     if hls:
         argv += ["-hls_playlist", "1", "-hls_master_name", MASTER]
     argv.append(str(out_dir / MANIFEST))
-    return argv
+    return cap_threads(argv, threads) if threads else argv
 
 
 @dataclass(frozen=True)
@@ -269,10 +273,13 @@ def make_ladder(
     ffmpeg: str = "",
     hls: bool = True,
     timeout: float = 3600,
+    threads: int | None = None,
 ) -> list[Path]:
     """Encode and package synchronously (outside jobs: benchmarks, scripts); the job runs the
     same command through its killable child process."""
-    argv = build_command(ffmpeg_binary(ffmpeg), source, demuxer_for(mime), out_dir, ladder, hls=hls)
+    argv = build_command(
+        ffmpeg_binary(ffmpeg), source, demuxer_for(mime), out_dir, ladder, hls=hls, threads=threads
+    )
     try:
         done = subprocess.run(  # noqa: S603 - argv built here, input opened as a pinned file
             argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL

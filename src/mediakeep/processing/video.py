@@ -198,6 +198,25 @@ def parse_timestamp(value: float | int | str) -> float:
     return seconds
 
 
+def cap_threads(argv: Sequence[str], threads: int) -> list[str]:
+    """A one-input, one-output ffmpeg `argv` with every thread pool capped at `threads`
+    (MEDIA_FFMPEG_THREADS): the filter graphs (global options, after the binary), the
+    decoder (an input option, before `-i`) and each encoder (an output option, right after
+    the input). Decoders and encoders otherwise start a thread per core."""
+    count = str(threads)
+    rest = list(argv[1:])
+    at = rest.index("-i")
+    return [
+        argv[0],
+        *("-filter_threads", count, "-filter_complex_threads", count),
+        *rest[:at],
+        *("-threads", count),
+        *rest[at : at + 2],
+        *("-threads", count),
+        *rest[at + 2 :],
+    ]
+
+
 # ----------------------------------------------------------------------- synchronous runs
 
 

@@ -127,6 +127,7 @@ async def make_stream(ctx: TaskContext) -> TaskResult:
                 ladder,
                 hls="hls" in formats,
                 progress=True,
+                threads=settings.ffmpeg_threads,
             )
             duration = media.duration_seconds or streams.duration
             await _encode(ctx, argv, duration, settings.ffmpeg_timeout.total_seconds())

@@ -158,7 +158,7 @@ JOB_TYPES = {"transcode": "media.transcode", "trim": "media.trim", "thumbnail": 
 
 
 def argv(services: Services, plan: Plan, source: Path, out: Path) -> list[str]:
-    return [
+    command = [
         video.ffmpeg_exe(services.settings.ffmpeg_path),
         *video.input_args(source, plan.demuxer)[:-4],  # the safety options, then our seek
         *plan.input_options,
@@ -170,6 +170,7 @@ def argv(services: Services, plan: Plan, source: Path, out: Path) -> list[str]:
         "-y",
         str(out),
     ]
+    return video.cap_threads(command, services.settings.ffmpeg_threads)
 
 
 # An ffmpeg run: (argv, expected output seconds) -> (returncode, stderr). Jobs report progress.
