@@ -1,6 +1,8 @@
 """docs/guide stays true: every operation of the OpenAPI document has a section with a curl and
 an SDK example, every SDK method it names exists (and implements that operation), and the
-curl examples of the main routes are run, as written, against a live `mediakeep serve`.
+curl examples of the main routes are run, as written, against a live `mediakeep serve`. Every
+page has TypeScript examples (```ts), which are type-checked against the built
+`@mediakeep/client` and run with Node against a live server.
 
 A section is a `### ` heading naming its operations in backticks (`` `GET /api/v1/media` ``);
 its first ```bash block that calls curl is its curl example, its first ```python block its SDK
@@ -33,6 +35,9 @@ from mediakeep.webhooks.signing import sign
 from tests import mediagen
 from tests.fixtures.services import free_port
 from tests.live import LiveServer, base_env
+from tests.sdk_typescript.conftest import BuiltSdk, built_sdk
+
+__all__ = ["built_sdk"]
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GUIDE = DOCS / "guide"
@@ -418,3 +423,144 @@ def test_curl_examples_run_against_a_live_server(
     run("DELETE /api/v1/media/{}", MEDIA_ID=derived["id"])
     run("DELETE /api/v1/collections/{}")
     assert len(runner.ran) >= 10
+
+
+# ---------------------------------------------------------------- the TypeScript examples run
+
+SNIPPET_RUNNER = Path(__file__).with_name("docs_snippets.mjs")
+# The guide's conventions, as the examples see them (README.md: "ids from earlier answers").
+SNIPPET_GLOBALS = """import type { Mediakeep } from "@mediakeep/client";
+declare global {
+  const mk: Mediakeep;
+  const mediaId: string;
+  const videoId: string;
+  const jobId: string;
+  const secret: string;
+  const rawBody: string;
+  const headers: Record<string, string>;
+}
+export {};
+"""
+SNIPPET_TSCONFIG = {
+    "compilerOptions": {
+        "target": "es2022",
+        "module": "esnext",
+        "moduleResolution": "bundler",
+        "strict": True,
+        "skipLibCheck": True,
+        "noEmitOnError": True,
+        "lib": ["es2022", "dom", "dom.iterable"],
+        "types": ["node"],
+        "rootDir": "src",
+        "outDir": "out",
+    },
+    "include": ["src/*.ts"],
+}
+
+
+def typescript_blocks() -> list[tuple[str, str]]:
+    """(name, code) of every ```ts block of the guide, in page order: `media.md#2`."""
+    blocks: list[tuple[str, str]] = []
+    for page in sorted(GUIDE.glob("*.md")):
+        codes = [code for lang, code in FENCE.findall(page.read_text()) if lang == "ts"]
+        blocks += [(f"{page.name}#{n}", code) for n, code in enumerate(codes, 1)]
+    return blocks
+
+
+def test_every_guide_page_has_a_typescript_example() -> None:
+    pages = {name.split("#")[0] for name, _ in typescript_blocks()}
+    missing = sorted({p.name for p in GUIDE.glob("*.md")} - pages)
+    assert not missing, f"guide pages without a ```ts example: {missing}"
+
+
+def node_run(sdk: BuiltSdk, args: list[str], cwd: Path, timeout: float) -> str:
+    done = subprocess.run(
+        [sdk.node, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"node {' '.join(args)}\n{done.stdout[-8000:]}\n{done.stderr}"
+    return done.stdout
+
+
+def test_typescript_examples_type_check_and_run_against_a_live_server(
+    built_sdk: BuiltSdk, live_auth_server: LiveServer, tmp_path: Path
+) -> None:
+    reader = tmp_path / "reader"
+    (reader / "src").mkdir(parents=True)
+    (reader / "out").mkdir()
+    # `import ... from "@mediakeep/client"` finds the built package, as after `npm install`.
+    (reader / "node_modules" / "@mediakeep").mkdir(parents=True)
+    (reader / "node_modules" / "@mediakeep" / "client").symlink_to(built_sdk.package)
+    (reader / "node_modules" / "@types").symlink_to(built_sdk.package / "node_modules" / "@types")
+    (reader / "out" / "package.json").write_text('{"type": "module"}')
+    (reader / "tsconfig.json").write_text(json.dumps(SNIPPET_TSCONFIG))
+    (reader / "src" / "globals.d.ts").write_text(SNIPPET_GLOBALS)
+    snippets = []
+    for n, (name, code) in enumerate(typescript_blocks()):
+        stem = f"{n:02d}-{name.replace('.md#', '-')}"
+        # `export {}`: each example is its own module (its names do not clash with the next's).
+        (reader / "src" / f"{stem}.ts").write_text(code + "\nexport {};\n")
+        snippets.append({"name": name, "file": str(reader / "out" / f"{stem}.js")})
+    tsc = built_sdk.package / "node_modules" / "typescript" / "bin" / "tsc"
+    node_run(built_sdk, [str(tsc), "-p", "tsconfig.json"], reader, timeout=180)
+
+    (reader / "cat.jpg").write_bytes(mediagen.jpeg(640, 480))
+    (reader / "dog.png").write_bytes(mediagen.png(200, 100))
+    (reader / "bird.png").write_bytes(mediagen.png(120, 90))
+    (reader / "clip.mp4").write_bytes(mediagen.mp4(3.0))
+    credentials = {"email": "reader@example.com", "password": "a-long-password-123"}
+    with live_auth_server.client() as http:
+        assert http.post("/api/v1/auth/register", json=credentials).status_code == 201
+        token = http.post("/api/v1/auth/login", json=credentials).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        with (reader / "cat.jpg").open("rb") as cat:
+            media = http.post("/api/v1/media/upload", files={"file": ("cat.jpg", cat)}).json()
+        with (reader / "clip.mp4").open("rb") as clip:
+            video = http.post("/api/v1/media/upload", files={"file": ("clip.mp4", clip)}).json()
+        trim = http.post(
+            f"/api/v1/media/{video['id']}/trim", json={"start_time": 0.5, "end_time": 2}
+        )
+        assert trim.status_code == 202, trim.text
+    # A delivery signed as the server signs them, for the verification example.
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    body = json.dumps({"id": "evt_1", "type": "media.ready", "org_id": "org_1", "data": {}})
+    stamp = int(time.time())
+    signature = sign(webhook_secret, "evt_1", stamp, body.encode())
+    manifest = {
+        "baseUrl": live_auth_server.base_url,
+        "token": token,
+        "timeoutMs": 120_000,
+        "globals": {
+            "mediaId": media["id"],
+            "videoId": video["id"],
+            "jobId": trim.json()["job"]["id"],
+            "secret": webhook_secret,
+            "rawBody": body,
+            "headers": {
+                "webhook-id": "evt_1",
+                "webhook-timestamp": str(stamp),
+                "webhook-signature": signature,
+            },
+        },
+        "snippets": snippets,
+    }
+    (reader / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copy(SNIPPET_RUNNER, reader / "run.mjs")
+    node_run(built_sdk, ["run.mjs", "manifest.json", "results.json"], reader, timeout=900)
+    results = json.loads((reader / "results.json").read_text())
+    failed = [f"{r['name']}: {r['error']}" for r in results if not r["ok"]]
+    assert not failed, "TypeScript examples failed:\n" + "\n\n".join(failed)
+    assert [r["name"] for r in results] == [s["name"] for s in snippets]
+
+    # What the examples did is on the server.
+    with live_auth_server.client() as http:
+        http.headers["Authorization"] = f"Bearer {token}"
+        listed = http.get("/api/v1/media", params={"limit": 100}).json()["data"]
+        sources = {(m["filename"], m["source"]) for m in listed}
+        assert {("dog.png", "presigned"), ("bird.png", "upload")} <= sources, sources
+        collections = http.get("/api/v1/collections").json()["data"]
+        assert [c["name"] for c in collections] == ["Holidays"]
+        ada = http.post(
+            "/api/v1/auth/login",
+            json={"email": "ada@example.com", "password": "correct-horse-battery"},
+        )
+        assert ada.status_code == 200, ada.text

@@ -42,8 +42,14 @@ def run_in_package(command: list[str], env: dict[str, str], timeout: float) -> N
     )
 
 
+# Built once per run, also when another module (tests/test_docs_guide.py) imports the fixture.
+_BUILT: list[BuiltSdk] = []
+
+
 @pytest.fixture(scope="session")
 def built_sdk() -> BuiltSdk:
+    if _BUILT:
+        return _BUILT[0]
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are not installed (Debian: apt-get install nodejs npm)")
@@ -56,4 +62,5 @@ def built_sdk() -> BuiltSdk:
     run_in_package([npm, "ci", "--no-audit", "--no-fund"], env, timeout=300)
     run_in_package([npm, "run", "build"], env, timeout=180)
     run_in_package([npm, "run", "bundle"], env, timeout=60)
-    return BuiltSdk(node=node, npm=npm, package=PACKAGE)
+    _BUILT.append(BuiltSdk(node=node, npm=npm, package=PACKAGE))
+    return _BUILT[0]

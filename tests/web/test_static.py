@@ -44,6 +44,7 @@ def test_static_modules_are_javascript(client: TestClient) -> None:
         "player.js",
         "playground.js",
         "realtime.js",
+        "uploads.js",
         "webhooks.js",
     ):
         res = client.get(f"/static/{name}")
@@ -51,9 +52,10 @@ def test_static_modules_are_javascript(client: TestClient) -> None:
         assert "javascript" in res.headers["content-type"], name
         assert "content-security-policy" in res.headers
         assert "max-age" in res.headers["cache-control"]
-    vendored = client.get("/static/vendor/hls.mjs")
-    assert vendored.status_code == 200
-    assert "javascript" in vendored.headers["content-type"]
+    for vendored_name in ("hls.mjs", "mediakeep-client.mjs"):
+        vendored = client.get(f"/static/vendor/{vendored_name}")
+        assert vendored.status_code == 200, vendored_name
+        assert "javascript" in vendored.headers["content-type"], vendored_name
     css = client.get("/static/app.css")
     assert css.headers["content-type"].startswith("text/css")
     assert client.get("/static/missing.js").status_code == 404
@@ -82,4 +84,12 @@ def test_every_module_import_is_served(client: TestClient) -> None:
             continue  # built third-party files: their imports are their own
         for target in pattern.findall(res.text):
             pending.append(str(PurePosixPath(name).parent / target.removeprefix("./")))
-    assert {"api.js", "captions.js", "player.js", "webhooks.js", "vendor/hls.mjs"} <= seen
+    assert {
+        "api.js",
+        "captions.js",
+        "player.js",
+        "uploads.js",
+        "webhooks.js",
+        "vendor/hls.mjs",
+        "vendor/mediakeep-client.mjs",
+    } <= seen

@@ -160,6 +160,13 @@ export class Mediakeep {
      * (`deduped: true` when the org already had these bytes). See UploadOptions.method.
      */
     upload: (source: UploadSource, options?: UploadOptions): Promise<Media> => this.uploader.upload(source, options),
+    /**
+     * Cancel a paused or failed resumable upload for good: the server drops the bytes it has of
+     * this source's unfinished tus uploads, and no later `upload` resumes them. Answers how many
+     * there were. (Abort `signal` first if the upload is still running.)
+     */
+    discardUpload: (source: UploadSource, options?: Pick<UploadOptions, "filename" | "contentType">): Promise<number> =>
+      this.uploader.discard(source, options),
     /** A media fetched by the server from a URL (`remote_url`) or decoded from a data URL. */
     createFromUrl: (url: string, fields: Partial<Pick<Media, "alt" | "caption" | "description" | "is_private">> = {}) =>
       this.transport.json<Media>("POST", "/api/v1/media", {

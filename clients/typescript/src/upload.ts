@@ -378,6 +378,40 @@ export class Uploader {
     });
   }
 
+  /**
+   * Forget the unfinished tus uploads of this source that the URL storage remembers: each is
+   * terminated on the server (tus termination: its bytes are dropped) and removed from the
+   * storage, so no later upload resumes it. Answers how many there were.
+   */
+  async discard(source: UploadSource, options: Pick<UploadOptions, "filename" | "contentType"> = {}): Promise<number> {
+    const store = this.settings.tusStore;
+    if (store === false) return 0;
+    const file = await prepare(source, options);
+    if (file.size === null || file.tusInput === undefined) return 0;
+    const urlStorage = typeof store === "object" ? store : await fileUrlStorage(store);
+    const input = file.tusInput();
+    let previous: tus.PreviousUpload[];
+    try {
+      // The same options that make an upload's fingerprint, so the same entries are found.
+      const finder = new tus.Upload(input as Blob, { endpoint: this.transport.url(TUS_PATH), uploadSize: file.size, urlStorage });
+      previous = await finder.findPreviousUploads();
+    } finally {
+      (input as { destroy?: () => void }).destroy?.(); // a Node file stream holds a descriptor
+    }
+    const headers = this.transport.authHeaders();
+    for (const entry of previous) {
+      if (entry.uploadUrl) {
+        await tus.Upload.terminate(entry.uploadUrl, { headers, retryDelays: [0, 1000, 3000] }).catch((error: tus.DetailedError) => {
+          // Gone already (finished, expired or terminated elsewhere): nothing left to drop.
+          const status = error.originalResponse?.getStatus();
+          if (status !== 404 && status !== 410) throw error;
+        });
+      }
+      await urlStorage.removeUpload(entry.urlStorageKey);
+    }
+    return previous.length;
+  }
+
   /** tus 1.0 with tus-js-client: resumable, and resumed across restarts from the URL storage. */
   private async tus(file: Prepared, options: UploadOptions, report: (sent: number) => void): Promise<Media> {
     if (file.size === null || file.tusInput === undefined) {

@@ -4,7 +4,8 @@ import { createServer } from "node:http";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { Mediakeep, MediakeepError, verifyWebhook } from "../dist/index.js";
 import { SAMPLES, newUser, png, startServer } from "./helpers.mjs";
 
@@ -100,6 +101,39 @@ describe("uploads", () => {
     const second = await mk.media.upload(png(9, 50), { method: "direct", filename: "two.png" });
     assert.equal(second.id, first.id);
     assert.equal(second.deduped, true);
+  });
+
+  test("a paused tus upload is resumed from the store; discardUpload terminates it on the server and forgets it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mk-ts-discard-"));
+    try {
+      const store = join(dir, "tus.json");
+      const path = join(dir, "holiday.mp4");
+      copyFileSync(join(SAMPLES, "holiday.mp4"), path); // 75 kB, sent in 16 kB PATCHes
+      const { mk } = await newUser(server, { tusStore: store, tusChunkSize: 16 * 1024 });
+      const pause = new AbortController();
+      await rejects(
+        mk.media.upload(path, { method: "tus", signal: pause.signal, onProgress: (sent) => sent >= 32 * 1024 && pause.abort() }),
+        { code: "client.aborted" },
+      );
+      const remembered = Object.values(JSON.parse(readFileSync(store, "utf8")));
+      assert.equal(remembered.length, 1);
+      const uploadUrl = remembered[0].uploadUrl;
+      const head = () => fetch(uploadUrl, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0", ...mk.transport.authHeaders() } });
+      // The second PATCH was under way, so the first one (16 kB) had been stored.
+      assert.ok(Number((await head()).headers.get("upload-offset")) >= 16 * 1024);
+
+      assert.equal(await mk.media.discardUpload(path), 1);
+      assert.equal((await head()).status, 404);
+      assert.deepEqual(JSON.parse(readFileSync(store, "utf8")), {});
+      assert.equal(await mk.media.discardUpload(path), 0);
+      // Nothing to resume: the next upload starts from the first byte.
+      const sent = [];
+      const media = await mk.media.upload(path, { method: "tus", onProgress: (s) => sent.push(s) });
+      assert.ok(sent[0] <= 16 * 1024, `started at ${sent[0]}`);
+      assert.equal(media.size_bytes, statSync(path).size);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("an aborted upload rejects with client.aborted", async () => {

@@ -1,5 +1,5 @@
-// The API client of the web app: credentials in sessionStorage, X-Org, refresh on 401,
-// XHR uploads with progress and a small tus 1.0 client for big files.
+// The API client of the web app: credentials in sessionStorage, X-Org, refresh on 401.
+// Uploads go through the TypeScript SDK (uploads.js).
 
 const STORE = "mediakeep.auth";
 const ORG = "mediakeep.org";
@@ -9,7 +9,6 @@ export const TUS_THRESHOLD = 20 * 1024 * 1024;
 export function tusThreshold() {
   return Number(sessionStorage.getItem("mediakeep.tusThreshold")) || TUS_THRESHOLD;
 }
-const TUS_CHUNK = 8 * 1024 * 1024;
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -46,7 +45,7 @@ export function authHeaders() {
 
 let refreshing = null;
 
-async function refresh() {
+export async function refresh() {
   const cred = auth.get();
   if (!cred || !cred.refresh_token) return false;
   if (!refreshing) {
@@ -96,31 +95,6 @@ export async function api(path, { method = "GET", body, query } = {}) {
   return data;
 }
 
-// POST /media/upload as multipart with XHR, reporting upload progress (0..1).
-export function uploadMultipart(file, onProgress, fields = {}) {
-  return new Promise((resolve, reject) => {
-    const send = (retry) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", "/api/v1/media/upload");
-      for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
-      xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
-      xhr.onerror = () => reject(new ApiError(0, { error: { message: "Network error" } }));
-      xhr.onload = async () => {
-        let data = null;
-        try { data = JSON.parse(xhr.responseText); } catch { data = null; }
-        if (xhr.status === 401 && retry && (await refresh())) return send(false);
-        if (xhr.status >= 200 && xhr.status < 300) resolve(data);
-        else reject(new ApiError(xhr.status, data));
-      };
-      const form = new FormData();
-      for (const [k, v] of Object.entries(fields)) form.append(k, v);
-      form.append("file", file, file.name);
-      xhr.send(form);
-    };
-    send(true);
-  });
-}
-
 let tusSupport = null;
 
 // Does the server speak tus (OPTIONS /api/v1/uploads/tus answers Tus-Version)?
@@ -132,59 +106,4 @@ export async function tusAvailable() {
     } catch { tusSupport = false; }
   }
   return tusSupport;
-}
-
-function b64(text) {
-  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
-}
-
-function xhrPatch(url, offset, blob, onProgress) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("PATCH", url);
-    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
-    xhr.setRequestHeader("Tus-Resumable", "1.0.0");
-    xhr.setRequestHeader("Upload-Offset", String(offset));
-    xhr.setRequestHeader("Content-Type", "application/offset+octet-stream");
-    xhr.upload.onprogress = (e) => onProgress(e.loaded);
-    xhr.onerror = () => reject(new ApiError(0, { error: { message: "Network error" } }));
-    xhr.onload = () => resolve(xhr);
-    xhr.send(blob);
-  });
-}
-
-// A resumable upload: create, then PATCH chunks; after a network error ask HEAD for the
-// offset and go on from there. Resolves with the finished media (fetched by Media-Id).
-export async function uploadTus(file, onProgress) {
-  const meta = `filename ${b64(file.name)},filetype ${b64(file.type || "application/octet-stream")}`;
-  const created = await rawFetch("/api/v1/uploads/tus", {
-    method: "POST",
-    headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(file.size), "Upload-Metadata": meta },
-  });
-  if (created.status !== 201) throw new ApiError(created.status, await created.json().catch(() => null));
-  const url = new URL(created.headers.get("Location"), location.href).toString();
-  let offset = 0;
-  let failures = 0;
-  let mediaId = null;
-  while (offset < file.size) {
-    const end = Math.min(offset + TUS_CHUNK, file.size);
-    try {
-      const xhr = await xhrPatch(url, offset, file.slice(offset, end), (n) => onProgress((offset + n) / file.size));
-      if (xhr.status !== 204 && xhr.status !== 200) {
-        let body = null;
-        try { body = JSON.parse(xhr.responseText); } catch { body = null; }
-        throw new ApiError(xhr.status, body);
-      }
-      offset = Number(xhr.getResponseHeader("Upload-Offset"));
-      mediaId = xhr.getResponseHeader("Media-Id") || mediaId;
-      failures = 0;
-    } catch (err) {
-      if (err.status || ++failures > 5) throw err;
-      await new Promise((r) => setTimeout(r, 1000 * failures));
-      const head = await rawFetch(url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
-      offset = Number(head.headers.get("Upload-Offset") || offset);
-    }
-  }
-  if (!mediaId) throw new ApiError(0, { error: { message: "The server did not name the media" } });
-  return api(`/api/v1/media/${mediaId}`);
 }

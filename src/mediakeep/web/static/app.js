@@ -1,11 +1,12 @@
 // mediakeep web app: sign-in, org switcher, library, uploads, detail, collections, keys, webhooks.
-import { api, auth, events, tusAvailable, tusThreshold, uploadMultipart, uploadTus } from "./api.js";
+import { api, auth, events, tusAvailable, tusThreshold } from "./api.js";
 import { captionsSection } from "./captions.js";
 import { $, el, errorText, formatBytes, say, setChildren, sleep } from "./dom.js";
 import { destroyPlayer, mountPlayer } from "./player.js";
 import { initPlayground } from "./playground.js";
 import { allows, lockButton, lockForm, reason, setRole } from "./roles.js";
 import { connectRealtime, disconnectRealtime, isConnected, onJob, onMedia } from "./realtime.js";
+import { discardUpload, sendFile } from "./uploads.js";
 import { initWebhooks, loadWebhooks } from "./webhooks.js";
 
 
@@ -281,32 +282,49 @@ $("#filters").addEventListener("submit", (e) => { e.preventDefault(); resetLibra
 function uploadRow(file) {
   const progress = el("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
   const note = el("span", { class: "upload-note", text: "waiting" });
-  const row = el("li", { class: "upload" }, el("span", { class: "upload-name", text: file.name }), progress, note);
+  const pause = el("button", { type: "button", class: "upload-pause small", hidden: true, text: "Pause", "aria-label": `Pause the upload of ${file.name}` });
+  const cancel = el("button", { type: "button", class: "upload-cancel small", text: "Cancel", "aria-label": `Cancel the upload of ${file.name}` });
+  const actions = el("span", { class: "upload-actions" }, pause, cancel);
+  const row = el("li", { class: "upload" }, el("span", { class: "upload-name", text: file.name }), progress, note, actions);
   $("#uploads").prepend(row);
-  return { row, progress, note };
+  return { row, progress, note, pause, cancel, actions };
 }
 
+// One file, sent by the SDK (uploads.js). A tus upload can be paused and resumed; any upload
+// can be cancelled. Resolves when the file is done, failed, paused or cancelled, so a paused
+// file does not hold up the queue; Resume sends it on by itself.
 async function uploadOne(file) {
   const ui = uploadRow(file);
-  const onProgress = (fraction) => {
-    ui.progress.value = Math.round(fraction * 100);
-    ui.note.textContent = `${Math.round(fraction * 100)}%`;
+  const setState = (state, text) => {
+    ui.row.dataset.state = state;
+    ui.row.classList.toggle("failed", state === "failed");
+    if (text !== undefined) ui.note.textContent = text;
   };
+  const onProgress = (sent, total) => {
+    const percent = total ? Math.floor((sent / total) * 100) : 0;
+    ui.progress.value = percent;
+    ui.note.textContent = `${percent}%`;
+  };
+  let via = "multipart";
   try {
-    const viaTus = file.size > tusThreshold() && (await tusAvailable());
-    ui.row.dataset.via = viaTus ? "tus" : "multipart";
-    ui.note.textContent = viaTus ? "sending (resumable)" : "sending";
-    let answer = viaTus ? await uploadTus(file, onProgress) : await uploadMultipart(file, onProgress);
+    if (file.size > tusThreshold() && (await tusAvailable())) via = "tus";
+  } catch { via = "multipart"; }
+  ui.row.dataset.via = via;
+  let controller = null;
+  let canceled = false;
+
+  const finished = (answer) => {
     let job = null;
     if (answer && answer.media && answer.job) { job = answer.job; answer = answer.media; }
     ui.progress.value = 100;
     ui.row.dataset.mediaId = answer.id;
+    ui.actions.remove();
     if (answer.deduped) {
       ui.row.classList.add("deduped");
-      ui.note.textContent = "already in your library";
+      setState("done", "already in your library");
     } else {
       ui.row.classList.add("done");
-      ui.note.textContent = "uploaded";
+      setState("done", "uploaded");
     }
     const existing = document.querySelector(`#grid [data-id="${answer.id}"]`);
     const item = existing || card(answer);
@@ -314,10 +332,51 @@ async function uploadOne(file) {
     $("#grid-empty").hidden = true;
     if (job) followJob(job, ui.note);
     if (!thumbnailUrl(answer)) watchCard(item, answer);
-  } catch (err) {
-    ui.row.classList.add("failed");
-    ui.note.textContent = `failed: ${errorText(err)}`;
-  }
+  };
+
+  const run = async () => {
+    controller = new AbortController();
+    const { signal } = controller;
+    ui.pause.hidden = via !== "tus";
+    ui.pause.textContent = "Pause";
+    ui.pause.setAttribute("aria-label", `Pause the upload of ${file.name}`);
+    setState("sending", via === "tus" ? "sending (resumable)" : "sending");
+    try {
+      finished(await sendFile(file, { method: via, onProgress, signal }));
+    } catch (err) {
+      if (canceled) return;
+      if (signal.aborted) {
+        ui.pause.textContent = "Resume";
+        ui.pause.setAttribute("aria-label", `Resume the upload of ${file.name}`);
+        setState("paused", `paused at ${ui.progress.value}%`);
+      } else {
+        // A failed tus upload stays resumable (Resume asks the server for its offset).
+        if (via === "tus") ui.pause.textContent = "Resume";
+        else ui.actions.remove();
+        setState("failed", `failed: ${errorText(err)}`);
+      }
+    } finally {
+      if (controller && controller.signal === signal) controller = null;
+    }
+  };
+
+  ui.pause.addEventListener("click", () => {
+    if (controller) controller.abort();
+    else run();
+  });
+  ui.cancel.addEventListener("click", async () => {
+    canceled = true;
+    if (controller) controller.abort();
+    ui.actions.remove();
+    setState("canceling", "canceling…");
+    try {
+      if (via === "tus") await discardUpload(file);
+      setState("canceled", "canceled");
+    } catch (err) {
+      setState("failed", `cancel failed: ${errorText(err)}`);
+    }
+  });
+  await run();
 }
 
 async function uploadFiles(files) {

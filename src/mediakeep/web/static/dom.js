@@ -54,7 +54,8 @@ export function formatTime(seconds, { round = false } = {}) {
 export function errorText(err) {
   if (!err || !err.message) return String(err);
   let text = `${err.message}${err.code ? ` (${err.code})` : ""}`;
-  const details = err.body && err.body.error && err.body.error.details;
+  // An ApiError keeps the body; the SDK's MediakeepError (uploads) has the details itself.
+  const details = (err.body && err.body.error && err.body.error.details) || err.details;
   if (Array.isArray(details)) {
     const extra = details.map((d) => [d.field, d.message].filter(Boolean).join(": ")).filter((d) => d && !text.includes(d));
     if (extra.length) text += ` — ${extra.join("; ")}`;
