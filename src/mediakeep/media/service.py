@@ -46,6 +46,7 @@ from mediakeep.storage import keys
 async def present(
     services: Services, session: AsyncSession, media: Media, deduped: bool | None = None
 ) -> MediaOut:
+    await load_link_keys(services, media.org_id)
     variants = await MediaRepository(session).variants_of(media.org_id, [media.id])
     captions = await CaptionRepository(session).list(media.org_id, [media.id])
     return to_out(services, media, variants[media.id], deduped, captions)
@@ -54,6 +55,7 @@ async def present(
 async def present_many(
     services: Services, session: AsyncSession, org_id: str, items: Sequence[Media]
 ) -> list[MediaOut]:
+    await load_link_keys(services, org_id)
     ids = [m.id for m in items]
     variants = await MediaRepository(session).variants_of(org_id, ids)
     captions: dict[str, list[Caption]] = {media_id: [] for media_id in ids}
@@ -84,6 +86,7 @@ async def publish_media(
 ) -> Event:
     """A media event whose data is the media as the API shows it (GET /media/{id}), as plain
     JSON: the event's followers never need the media domain."""
+    await load_link_keys(services, media.org_id)
     return await publish_after_commit(
         session, type, media.org_id, to_out(services, media).model_dump(mode="json")
     )

@@ -101,8 +101,10 @@ def url_signature(key: bytes, segment: str, media_id: str) -> str:
 
 
 def signed_segment(link: signing.LinkKey, segment: str, media_id: str) -> str:
-    """The URL's first segment: the key id and the signature."""
-    return f"{link.kid}.{url_signature(link.transform, segment, media_id)}"
+    """The URL's first segment: the key id and the signature (the signature alone under the
+    org's key from before its first rotation, as such URLs always were)."""
+    signature = url_signature(link.transform, segment, media_id)
+    return signature if link.kid == signing.LEGACY_KID else f"{link.kid}.{signature}"
 
 
 def private_cache_control(expires: int, ttl: int) -> str:
