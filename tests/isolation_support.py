@@ -130,6 +130,7 @@ POLICY: dict[str, Need] = {
     "POST /api/v1/orgs/{slug}/members": "owner",
     "GET /api/v1/orgs/{slug}/members": "viewer",
     "DELETE /api/v1/orgs/{slug}/members/{user_id}": "owner",
+    "POST /api/v1/orgs/{slug}/signing-keys/rotate": "admin",
     "GET /api/v1/usage": "viewer",
     "GET /api/v1/events": "viewer",  # walked with follow=false: the replay, then the end
     "POST /api/v1/collections": "member",

@@ -116,10 +116,10 @@ async def test_signed_files_need_a_valid_signature(app: FastAPI, client: httpx.A
     world = await build_world(client, app)
     url: str = world.media["url"]
     public = app.state.services.settings.public_url
-    if not url.startswith(public + "/files/"):  # S3 links go to the bucket; /files is off
+    if not url.startswith(public + "/files/"):  # S3 links of public media go to the bucket
         key = f"{world.owner.org_id}/originals/{world.media['sha256']}"
         answer = await client.get(f"/files/{key}", params={"exp": "9999999999", "sig": "0" * 64})
-        assert_error(answer, 404, "not_found")
+        assert_error(answer, 403, "auth.forbidden")
         return
     path = url[len(public) :]
     assert (await client.get(path)).status_code == 200

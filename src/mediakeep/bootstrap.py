@@ -17,6 +17,7 @@ from mediakeep.db import Database
 from mediakeep.events import bus
 from mediakeep.events.publish import subscribe_in_transaction
 from mediakeep.jobs.dispatch import create_dispatcher
+from mediakeep.linkkeys.keyring import LinkKeyring
 from mediakeep.ratelimit.limiter import create_rate_limiter
 from mediakeep.services import Services
 from mediakeep.storage.factory import create_storage
@@ -40,6 +41,7 @@ async def build_services(settings: Settings) -> Services:
     epoch = create_auth_epoch(settings)
     watch_access_changes(db, epoch)
     services.principal_cache = PrincipalCache(epoch)
+    services.link_keys = LinkKeyring(settings.secret_key, db, epoch)
     services.external_identity = external_verifier(settings)
     # Owns no workers: enough to enqueue. The app's lifespan swaps in one that runs them.
     services.dispatcher = create_dispatcher(settings)
@@ -55,7 +57,9 @@ async def build_worker_services(settings: Settings) -> Services:
     prepare_data_dir(settings)
     services = Services(settings=settings, db=Database(settings), storage=create_storage(settings))
     # A task that changes access tables bumps the auth epoch, as a request would.
-    watch_access_changes(services.db, create_auth_epoch(settings))
+    epoch = create_auth_epoch(settings)
+    watch_access_changes(services.db, epoch)
+    services.link_keys = LinkKeyring(settings.secret_key, services.db, epoch)
     services.dispatcher = create_dispatcher(settings)
     if settings.redis_url and bus.bus_of(services.db) is None:
         # Distributed mode: a worker announces its events on Redis itself. In embedded mode

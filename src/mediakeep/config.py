@@ -119,6 +119,10 @@ class Settings(BaseSettings):
         timedelta(hours=1),
         validation_alias=AliasChoices("MEDIA_DOWNLOAD_URL_TTL", "download_url_ttl"),
     )
+    private_url_ttl: timedelta = Field(
+        timedelta(hours=1),
+        validation_alias=AliasChoices("MEDIA_PRIVATE_URL_TTL", "private_url_ttl"),
+    )
     upload_url_ttl: timedelta = Field(
         timedelta(minutes=15),
         validation_alias=AliasChoices("MEDIA_UPLOAD_URL_TTL", "upload_url_ttl"),
@@ -429,6 +433,7 @@ class Settings(BaseSettings):
     @field_validator(
         "s3_presign_ttl",
         "download_url_ttl",
+        "private_url_ttl",
         "upload_url_ttl",
         "orphan_ttl",
         "sweep_interval",

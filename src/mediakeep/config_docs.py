@@ -42,6 +42,7 @@ MEANING = {
     "s3_multipart_threshold": "objects at least this big are uploaded to S3 in parts",
     "s3_presign_ttl": "longest download URL lifetime",
     "download_url_ttl": "lifetime of the `url` in media objects",
+    "private_url_ttl": "longest lifetime of any link to a private media or its derivatives",
     "upload_url_ttl": "lifetime of upload URLs",
     "orphan_ttl": "age after which unfinished uploads and unreferenced objects are swept",
     "sweep_interval": "how often the orphan sweep runs inside `mediakeep serve`",

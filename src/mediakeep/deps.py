@@ -120,6 +120,8 @@ async def _authenticate(request: Request, session: _RequestSession) -> Principal
     else:
         principal = await authenticate_request(credentials, services, session, side)
     set_user_id(principal.user_id)  # links bound to the principal (stream tokens)
+    if services.link_keys is not None:  # links are signed with the org's key: no SQL when warm
+        await services.link_keys.load(principal.org_id)
     return principal
 
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # built by mediakeep.bootstrap; named here only as types
     from mediakeep.auth.cache import PrincipalCache
     from mediakeep.auth.jwks import ExternalVerifier
     from mediakeep.jobs.dispatch import Dispatcher
+    from mediakeep.linkkeys.keyring import LinkKeyring
     from mediakeep.ratelimit.limiter import RateLimiter
 
 
@@ -25,6 +26,7 @@ class Services:
     external_identity: "ExternalVerifier | None" = field(default=None)  # AUTH_ISSUER's tokens
     dispatcher: "Dispatcher | None" = field(default=None)  # told about jobs after commit
     principal_cache: "PrincipalCache | None" = field(default=None)  # who each credential is
+    link_keys: "LinkKeyring | None" = field(default=None)  # each org's link-signing keys
     # The one cap and decoded-bytes budget of every image decode in this process.
     decode_gate: DecodeGate = field(init=False)
 

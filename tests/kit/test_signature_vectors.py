@@ -10,7 +10,9 @@ The scheme: a key per purpose, `HMAC-SHA256(AUTH_SECRET_KEY, purpose)`; a signat
 - download (`/files/{key}`, purpose "files"): GET, key, exp, name, type, disposition;
 - direct upload (`PUT /uploads/local/{key}`, purpose "upload"): PUT, key, exp, max size, type;
 - stream (`/stream/{token}/{media}`, purpose "stream"): org, user, media, exp, the token being
-  `base64url-nopad(json [org, user, exp]) + "." + signature`;
+  `base64url-nopad(json [org, user, exp]) + "." + signature` (before per-org keys); with a key
+  id, `json [org, user, exp, kid]` and kid as the last signed part (the org's key "0", the one
+  before its first rotation, has these purpose keys);
 - transform (`/t/{sig}/{options}/{media}`, purpose "transform:" + org): "{options}/{media}".
 """
 
@@ -19,12 +21,13 @@ import hashlib
 import hmac
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mediakeep.config import Settings
+from mediakeep.kit.signing import LEGACY_KID, link_key
+from mediakeep.linkkeys.keyring import OrgKeys
 from mediakeep.storage.local import LocalStorage
 from mediakeep.streaming import links
 from mediakeep.transforms.service import org_signing_key, url_signature
@@ -45,6 +48,10 @@ STREAM_TOKEN = (
     "WyJvcmdfMDFocXI4djlrMngzZjRnNWg2ajdrOG05YWEiLCJ1c3JfMDFocXI4djlrMngzZjRnNWg2ajdrOG05Y"
     "mIiLDQxMDI0NDQ4MDBd.gzEVNJOwUXWB-M-RYkviYxsy4lozQBzOVZgh0vP4X8E"
 )
+STREAM_TOKEN_KID = (
+    "WyJvcmdfMDFocXI4djlrMngzZjRnNWg2ajdrOG05YWEiLCJ1c3JfMDFocXI4djlrMngzZjRnNWg2ajdrOG05Y"
+    "mIiLDQxMDI0NDQ4MDAsIjAiXQ.2WgjYVvX7yDrkycaqFSHtTuelVMF6nKqKLUxMmXAwUI"
+)
 TRANSFORM_SIG = "QeX4aP6ljALyr1Uwc142dBHL3Ub9hlBj6fUSpDdhIGQ"
 
 
@@ -64,6 +71,9 @@ def test_the_literals_follow_the_written_scheme() -> None:
     assert _reference("upload", "PUT", KEY, EXP, 1048576, "image/png") == UPLOAD_SIG
     claims = base64.urlsafe_b64encode(f'["{ORG}","{USER}",{EXP}]'.encode()).rstrip(b"=")
     assert f"{claims.decode()}.{_reference('stream', ORG, USER, MEDIA, EXP)}" == STREAM_TOKEN
+    claims = base64.urlsafe_b64encode(f'["{ORG}","{USER}",{EXP},"0"]'.encode()).rstrip(b"=")
+    signed = _reference("stream", ORG, USER, MEDIA, EXP, "0")
+    assert f"{claims.decode()}.{signed}" == STREAM_TOKEN_KID
     assert _reference("transform:" + ORG, f"{OPTIONS}/{MEDIA}") == TRANSFORM_SIG
 
 
@@ -114,12 +124,17 @@ def test_upload_url_is_the_fixed_vector(storage: LocalStorage) -> None:
     assert storage.verify_upload(KEY, str(EXP), "1048577", "image/png", UPLOAD_SIG) == "bad"
 
 
-def test_stream_token_is_the_fixed_vector(settings: Settings) -> None:
-    # make_token/check_token read only `services.settings`: the real Settings, carried alone.
-    services: Any = SimpleNamespace(settings=settings)
-    assert links.make_token(services, ORG, USER, MEDIA, EXP) == STREAM_TOKEN
-    grant = links.check_token(services, STREAM_TOKEN, MEDIA)
-    assert (grant.org_id, grant.user_id, grant.media_id, grant.expires) == (ORG, USER, MEDIA, EXP)
+def test_stream_token_is_the_fixed_vector() -> None:
+    legacy = link_key(SECRET, ORG, LEGACY_KID, None)
+    assert links.make_token(legacy, ORG, USER, MEDIA, EXP) == STREAM_TOKEN_KID
+    for token in (STREAM_TOKEN_KID, STREAM_TOKEN):  # tokens from before key ids still open
+        grant = links.check_token(OrgKeys(legacy), token, MEDIA)
+        assert (grant.org_id, grant.user_id, grant.media_id, grant.expires) == (
+            ORG,
+            USER,
+            MEDIA,
+            EXP,
+        )
 
 
 def test_transform_signature_is_the_fixed_vector() -> None:

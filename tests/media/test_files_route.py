@@ -190,10 +190,11 @@ async def test_link_without_exp_or_sig_is_400(
 
 
 @pytest.mark.backends("postgres-s3")
-async def test_files_route_serves_nothing_when_storage_is_s3(
+async def test_files_route_on_s3_opens_nothing_without_the_orgs_signature(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
+    # On S3, /files only redirects links the org's key signed (private media's links).
     assert settings_of(app).storage_backend == "s3"
     media, _ = await _uploaded(client, user)
     response = await client.get(f"/files/{_key(media)}", params={"exp": "9999999999", "sig": "x"})
-    assert_error(response, 404, "not_found")
+    assert_error(response, 403, "auth.forbidden")

@@ -6,12 +6,11 @@ import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import imageio_ffmpeg
 
-from mediakeep.services import Services
+from mediakeep.kit.signing import LEGACY_KID, link_key
 from mediakeep.streaming.links import make_token
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -129,9 +128,10 @@ def dash_representations(xml_text: str) -> list[dict[str, Any]]:
 
 
 def token_for(secret: str, org_id: str, user_id: str, media_id: str, expires: int) -> str:
-    """A stream token signed with the server's secret (for forged-claim and expiry tests)."""
-    services = cast(Services, SimpleNamespace(settings=SimpleNamespace(secret_key=secret)))
-    return make_token(services, org_id, user_id, media_id, expires)
+    """A stream token signed with the server's secret and the org's key before any rotation
+    (kid "0"), for forged-claim and expiry tests."""
+    legacy = link_key(secret, org_id, LEGACY_KID, None)
+    return make_token(legacy, org_id, user_id, media_id, expires)
 
 
 def replace_token(url: str, token: str) -> str:

@@ -243,5 +243,5 @@ def test_captions_are_a_subtitle_track_of_the_served_master(
 
 def stream_claims(token: str) -> tuple[str, str]:
     raw = token.split(".", 1)[0]
-    org_id, user_id, _ = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    org_id, user_id, *_ = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     return org_id, user_id

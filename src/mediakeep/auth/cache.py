@@ -38,14 +38,18 @@ from mediakeep.config import Settings
 from mediakeep.db import Database, after_commit
 from mediakeep.models.base import utcnow
 from mediakeep.models.identity import ApiKey, Membership, Org, User
+from mediakeep.models.signing_key import SigningKey
 
 log = structlog.get_logger(__name__)
 
 # Tables whose rows decide who a credential is and what it may do.
 # Refresh tokens count for their revocations (a login session ending ends its access tokens);
 # inserts and rotations are not access changes (rotation is marked auth-neutral).
-AUTH_TABLES = frozenset({"users", "orgs", "memberships", "api_keys", "refresh_tokens"})
-_AUTH_MODELS = (User, Org, Membership, ApiKey)
+# Link-signing keys count too: the keyring (linkkeys/keyring.py) is cached under this epoch.
+AUTH_TABLES = frozenset(
+    {"users", "orgs", "memberships", "api_keys", "refresh_tokens", "signing_keys"}
+)
+_AUTH_MODELS = (User, Org, Membership, ApiKey, SigningKey)
 # Execution option for writes to those tables that change nothing about access (last-used times).
 AUTH_NEUTRAL = "auth_neutral"
 _EPOCH = struct.Struct("<Q")

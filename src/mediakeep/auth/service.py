@@ -799,3 +799,25 @@ async def ensure_local_admin(session: AsyncSession) -> tuple[str, str]:
         return found
     log.info("local admin created", user_id=created[0], org_id=created[1])
     return created
+
+
+async def still_member(
+    services: Services, session: AsyncSession, user_id: str, org_id: str
+) -> bool:
+    """Whether the user is (still) a member of the org: from the principal cache while the
+    auth epoch stands still (no SQL), else one statement. Links bound to a principal (stream
+    tokens) die with the membership they were minted under."""
+    cache = services.principal_cache
+    cache_key = ("member", user_id, org_id)
+    epoch = None
+    if cache is not None:
+        cached, epoch = await cache.lookup(cache_key)
+        if cached is not None:
+            return True
+    found = await MembershipRepository(session).role_in(user_id, org_id)
+    if found is None or found.org_id != org_id:
+        return False
+    if cache is not None:
+        member = Principal(user_id, found.org_id, found.slug, as_role(found.role), via="token")
+        cache.store(cache_key, member, epoch)
+    return True

@@ -59,6 +59,7 @@ from mediakeep.client.models import (
     PresignedUrl,
     Readiness,
     ResolveResult,
+    SigningKeyRotation,
     TokenPair,
     TransformUrl,
     TusInfo,
@@ -373,6 +374,20 @@ class Routes(ClientBase):
     def remove_member(self, org: str, user_id: str) -> Call[None]:
         """Remove a member (owners only); their API keys in the org are revoked."""
         return Call("DELETE", f"{API}/orgs/{segment(org)}/members/{segment(user_id)}", no_content)
+
+    @route("POST /api/v1/orgs/{slug}/signing-keys/rotate")
+    def rotate_signing_key(
+        self, org: str, *, grace_seconds: int | None = None
+    ) -> Call[SigningKeyRotation]:
+        """A new link-signing key (admins); links signed with older keys stop working after
+        `grace_seconds` (default 0)."""
+        body = {} if grace_seconds is None else {"grace_seconds": grace_seconds}
+        return Call(
+            "POST",
+            f"{API}/orgs/{segment(org)}/signing-keys/rotate",
+            SigningKeyRotation.from_response,
+            json=body,
+        )
 
     # ------------------------------------------------------------ media: create
 

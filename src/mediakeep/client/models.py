@@ -258,6 +258,11 @@ class Org(Model):
     created_at: datetime | None = None
 
 
+class SigningKeyRotation(Model):
+    key_id: str
+    previous_valid_until: datetime
+
+
 class Member(Model):
     user_id: str
     email: str | None = None

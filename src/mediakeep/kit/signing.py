@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import time
+from dataclasses import dataclass
 
 
 def _b64(raw: bytes) -> str:
@@ -30,3 +31,42 @@ def expiry_in(seconds: int) -> int:
 
 def expired(expires_at: int) -> bool:
     return expires_at < int(time.time())
+
+
+# -- per-org link keys (key ids) ---------------------------------------------------------------
+
+LEGACY_KID = "0"  # an org's key before its first rotation: links without a key id use it
+
+
+@dataclass(frozen=True)
+class LinkKey:
+    """The HMAC keys of one org link-signing key, one per kind of link, computed once when the
+    key is loaded so that signing a link costs one HMAC."""
+
+    kid: str
+    files: bytes  # `/files/{key}` download links
+    stream: bytes  # `/stream/{token}/...` tokens
+    transform: bytes  # `/t/{signature}/...` URLs
+
+
+def link_key(secret: str, org_id: str, kid: str, seed: bytes | None) -> LinkKey:
+    """The keys of an org's signing key `kid`: from its random `seed` and the server secret,
+    so the stored seed alone forges nothing. Without a seed (kid "0"), the keys every link was
+    signed with before per-org keys existed, so links handed out before an upgrade keep working
+    until the org's first rotation."""
+    if seed is None:
+        return LinkKey(
+            kid,
+            files=derive_key(secret, "files"),
+            stream=derive_key(secret, "stream"),
+            transform=derive_key(secret, "transform:" + org_id),
+        )
+    master = hmac.new(
+        derive_key(secret, "link-key"), f"{org_id}\n{kid}\n".encode() + seed, hashlib.sha256
+    ).digest()
+    return LinkKey(
+        kid,
+        files=hmac.new(master, b"files", hashlib.sha256).digest(),
+        stream=hmac.new(master, b"stream", hashlib.sha256).digest(),
+        transform=hmac.new(master, b"transform", hashlib.sha256).digest(),
+    )

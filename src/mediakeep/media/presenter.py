@@ -8,19 +8,37 @@ from datetime import timedelta
 
 from mediakeep.captions.formats import MIME as CAPTION_MIME
 from mediakeep.captions.schemas import CaptionOut
+from mediakeep.kit.signing import LinkKey
 from mediakeep.kit.time import now
+from mediakeep.linkkeys.keyring import KeysNotLoaded
 from mediakeep.media.schemas import DerivedFrom, MediaOut, VariantOut
 from mediakeep.models import Caption, Media, Variant
 from mediakeep.models.views import CaptionView, MediaView, VariantView
 from mediakeep.processing.hls import canonical_tag
 from mediakeep.services import Services
 from mediakeep.storage.base import Disposition
+from mediakeep.storage.links import files_url, org_of
 from mediakeep.streaming.links import summary as stream_summary
 
 
 def disposition_for(mime: str, requested: Disposition = "inline") -> Disposition:
     # An SVG can carry script; it is only ever handed out as a download.
     return "attachment" if mime == "image/svg+xml" else requested
+
+
+def link_key(services: Services, org_id: str) -> LinkKey:
+    """The org's current link key, loaded by the request (or task) being served: no SQL."""
+    if services.link_keys is None:
+        raise KeysNotLoaded("this process has no keyring")
+    return services.link_keys.loaded(org_id).current
+
+
+def link_seconds(services: Services, expires_in: int | None, private: bool) -> int:
+    """A link's lifetime: asked for or the default, at most MEDIA_PRIVATE_URL_TTL when private."""
+    seconds = expires_in or int(services.settings.download_url_ttl.total_seconds())
+    if private:
+        seconds = min(seconds, int(services.settings.private_url_ttl.total_seconds()))
+    return seconds
 
 
 def signed_link(
@@ -31,15 +49,28 @@ def signed_link(
     mime: str,
     expires_in: int | None = None,
     disposition: Disposition = "inline",
+    private: bool = False,
 ) -> tuple[str, int]:
-    seconds = expires_in or int(services.settings.download_url_ttl.total_seconds())
-    url = services.storage.signed_url(
-        key,
-        seconds,
-        filename=filename,
-        content_type=mime,
-        disposition=disposition_for(mime, disposition),
-    )
+    """A signed download link of a stored object of the key's org. Links this service signs
+    itself (`/files`: always on the local backend, and for private media on S3) die when the
+    org rotates its key; public media on S3 get S3's own presigned URL."""
+    seconds = link_seconds(services, expires_in, private)
+    disposition = disposition_for(mime, disposition)
+    storage = services.storage
+    if storage.self_served is not None or private:
+        url = files_url(
+            services.settings.local_storage_base_url,
+            key,
+            seconds,
+            link_key(services, org_of(key)),
+            filename=filename,
+            content_type=mime,
+            disposition=disposition,
+        )
+    else:
+        url = storage.signed_url(
+            key, seconds, filename=filename, content_type=mime, disposition=disposition
+        )
     return url, seconds
 
 
@@ -51,6 +82,7 @@ def variant_out(
         variant.storage_key,
         filename=f"{media.filename}-{variant.name}",
         mime=variant.mime,
+        private=media.is_private,
     )
     return VariantOut(
         name=variant.name,
@@ -75,7 +107,11 @@ def to_out(
     expires_at = None
     if media.storage_key and media.status not in ("pending", "quarantined"):
         url, seconds = signed_link(
-            services, media.storage_key, filename=media.filename, mime=media.mime
+            services,
+            media.storage_key,
+            filename=media.filename,
+            mime=media.mime,
+            private=media.is_private,
         )
         expires_at = now() + timedelta(seconds=seconds)
     derived = (
@@ -122,11 +158,20 @@ def caption_out(
     stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
     # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
     language = canonical_tag(caption.language)
+    private = media.is_private
     url_vtt, _ = signed_link(
-        services, caption.vtt_key, filename=f"{stem}.{language}.vtt", mime=CAPTION_MIME["vtt"]
+        services,
+        caption.vtt_key,
+        filename=f"{stem}.{language}.vtt",
+        mime=CAPTION_MIME["vtt"],
+        private=private,
     )
     url_srt, _ = signed_link(
-        services, caption.srt_key, filename=f"{stem}.{language}.srt", mime=CAPTION_MIME["srt"]
+        services,
+        caption.srt_key,
+        filename=f"{stem}.{language}.srt",
+        mime=CAPTION_MIME["srt"],
+        private=private,
     )
     return CaptionOut(
         language=language,

@@ -359,7 +359,12 @@ async def content(
     disposition = service.disposition_for(mime, "attachment" if download else "inline")
     if not services.settings.proxy_download:
         url, _ = service.signed_link(
-            services, key, filename=filename, mime=mime, disposition=disposition
+            services,
+            key,
+            filename=filename,
+            mime=mime,
+            disposition=disposition,
+            private=media.is_private,
         )
         return RedirectResponse(url, status_code=302)
     try:
@@ -400,5 +405,7 @@ async def get_variant(
     """Redirect to one variant's signed URL; 404 if it does not exist."""
     media = await service.get_media(session, principal.org_id, media_id)
     key, mime, filename = await service.object_of(session, media, name)
-    url, _ = service.signed_link(services, key, filename=filename, mime=mime)
+    url, _ = service.signed_link(
+        services, key, filename=filename, mime=mime, private=media.is_private
+    )
     return RedirectResponse(url, status_code=302)

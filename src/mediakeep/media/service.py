@@ -46,6 +46,7 @@ from mediakeep.storage import keys
 async def present(
     services: Services, session: AsyncSession, media: Media, deduped: bool | None = None
 ) -> MediaOut:
+    await load_link_keys(services, media.org_id)
     variants = await MediaRepository(session).variants_of(media.org_id, [media.id])
     captions = await CaptionRepository(session).list(media.org_id, [media.id])
     return to_out(services, media, variants[media.id], deduped, captions)
@@ -54,6 +55,7 @@ async def present(
 async def present_many(
     services: Services, session: AsyncSession, org_id: str, items: Sequence[Media]
 ) -> list[MediaOut]:
+    await load_link_keys(services, org_id)
     ids = [m.id for m in items]
     variants = await MediaRepository(session).variants_of(org_id, ids)
     captions: dict[str, list[Caption]] = {media_id: [] for media_id in ids}
@@ -84,9 +86,17 @@ async def publish_media(
 ) -> Event:
     """A media event whose data is the media as the API shows it (GET /media/{id}), as plain
     JSON: the event's followers never need the media domain."""
+    await load_link_keys(services, media.org_id)
     return await publish_after_commit(
         session, type, media.org_id, to_out(services, media).model_dump(mode="json")
     )
+
+
+async def load_link_keys(services: Services, org_id: str) -> None:
+    """Make the org's link keys ready for the presenter (a request's authentication already
+    did; a task's work did not)."""
+    if services.link_keys is not None:
+        await services.link_keys.load(org_id)
 
 
 async def get_media(session: AsyncSession, org_id: str, media_id: str) -> Media:
@@ -141,7 +151,11 @@ async def resolve(
         if media is None or not media.storage_key or media.status in ("pending", "quarantined"):
             continue
         url, seconds = signed_link(
-            services, media.storage_key, filename=media.filename, mime=media.mime
+            services,
+            media.storage_key,
+            filename=media.filename,
+            mime=media.mime,
+            private=media.is_private,
         )
         resolved.append(
             ResolvedUrl(
@@ -198,6 +212,7 @@ async def delete(
     media = await get_media(session, principal.org_id, media_id)
     original = media.storage_key
     # media.deleted: the same event for a user's DELETE and for retention (which calls this).
+    await load_link_keys(services, principal.org_id)
     await publish_after_commit(
         session, "media.deleted", principal.org_id, to_out(services, media).model_dump(mode="json")
     )
@@ -230,7 +245,11 @@ async def presign(
 ) -> PresignOut:
     media = await get_media(session, org_id, media_id)
     key, mime, filename = await object_of(session, media, variant_name)
-    url, seconds = signed_link(services, key, filename=filename, mime=mime, expires_in=expires_in)
+    # A private media's link lives at most MEDIA_PRIVATE_URL_TTL: a longer wish is clamped,
+    # and the answer's expires_in says what was granted.
+    url, seconds = signed_link(
+        services, key, filename=filename, mime=mime, expires_in=expires_in, private=media.is_private
+    )
     return PresignOut(
         id=media.id,
         url=url,

@@ -8,6 +8,7 @@ from mediakeep.models.idempotency import IdempotencyKey
 from mediakeep.models.identity import ApiKey, Membership, Org, RefreshToken, User
 from mediakeep.models.job import Job, TusUpload
 from mediakeep.models.media import Media, Variant
+from mediakeep.models.signing_key import SigningKey
 from mediakeep.models.transform import TransformCache
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Membership",
     "Org",
     "RefreshToken",
+    "SigningKey",
     "TransformCache",
     "TusUpload",
     "User",

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from mediakeep.deps import CurrentPrincipal, ReadSession, WriteSession
+from mediakeep.linkkeys.schemas import RotateIn, RotateOut
 from mediakeep.orgs import service
 from mediakeep.orgs.schemas import MemberAdd, MemberList, MemberOut, OrgCreate, OrgList, OrgOut
 
@@ -93,3 +94,17 @@ async def remove_member(
     """Remove a member (owners only); their API keys in the organisation are revoked."""
     await service.remove_member(session, principal, org, user_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{slug}/signing-keys/rotate",
+    response_model=RotateOut,
+    responses=_errors(400, 401, 403, 404),
+)
+async def rotate_signing_key(
+    org: OrgRef, principal: CurrentPrincipal, session: WriteSession, body: RotateIn | None = None
+) -> RotateOut:
+    """A new link-signing key (admins): every signed link of the organisation minted with an
+    older key (`/files` links, stream URLs, transform URLs) stops working after
+    `grace_seconds` (default 0: at once; at most 7 days)."""
+    return await service.rotate_signing_key(session, principal, org, body or RotateIn())

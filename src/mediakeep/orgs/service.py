@@ -21,6 +21,8 @@ from mediakeep.auth.repository import (
 from mediakeep.auth.service import RESERVED_SLUGS, as_role, normalize_email
 from mediakeep.errors import MediaError, conflict, forbidden, invalid
 from mediakeep.ids import new_id
+from mediakeep.linkkeys import service as linkkeys
+from mediakeep.linkkeys.schemas import RotateIn, RotateOut
 from mediakeep.models.base import utcnow
 from mediakeep.models.identity import Org
 from mediakeep.orgs.repository import MemberRow, OrgDirectory, OrgSummary, OrgWithRole
@@ -214,6 +216,24 @@ async def remove_member(
     await directory.remove_member(found.org_id, user_id)
     await ApiKeyRepository(session).revoke_all_of_user(found.org_id, user_id, utcnow())
     log.info("member removed", org_id=found.org_id, user_id=user_id, by=principal.user_id)
+
+
+async def rotate_signing_key(
+    session: AsyncSession, principal: Principal, ref: str, body: RotateIn
+) -> RotateOut:
+    """A new link-signing key for the org (admins); links signed with older keys stop working
+    after `grace_seconds`."""
+    found = await role_in(session, principal, ref)
+    _require(found, "admin", "Rotating the signing key")
+    rotated = await linkkeys.rotate(session, found.org_id, body.grace_seconds)
+    log.info(
+        "link-signing key rotated",
+        org_id=found.org_id,
+        key_id=rotated.key_id,
+        grace_seconds=body.grace_seconds,
+        by=principal.user_id,
+    )
+    return rotated
 
 
 # ---------------------------------------------------------------- operators (CLI)

@@ -14,7 +14,6 @@ from mediakeep.jobs import service as jobs
 from mediakeep.storage.base import StorageUnavailable
 from mediakeep.storage.serving import object_response
 from mediakeep.streaming import service
-from mediakeep.streaming.links import check_token
 from mediakeep.streaming.schemas import StreamIn, StreamJobOut, StreamOut
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -95,7 +94,7 @@ async def stream_file(
     of its approved captions (`hls/subs_<lang>.m3u8|.vtt`, `dash/subs_<lang>.vtt`), or the
     storyboard (`storyboard/storyboard.jpg|.vtt`); the token in the path is the only
     credential."""
-    grant = check_token(services, token, media_id)
+    grant = await service.grant_of(services, session, token, media_id)
     found = await service.open_file(services, session, grant, fmt, name)
     if found.text is not None:
         response = _text_response(request, found.text, found.mime, found.cache_control)

@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
+from mediakeep.auth.service import still_member
 from mediakeep.captions.repository import CaptionRepository
 from mediakeep.captions.service import read_text
-from mediakeep.errors import MediaError, not_found
+from mediakeep.errors import MediaError, not_found, unauthorized
 from mediakeep.jobs import service as jobs
 from mediakeep.jobs.repository import JobRepository
 from mediakeep.kit.time import now
@@ -32,7 +33,7 @@ from mediakeep.media.repository import MediaRepository
 from mediakeep.models import Caption, Job, Media
 from mediakeep.processing import hls, storyboard
 from mediakeep.services import Services
-from mediakeep.streaming.links import StreamGrant, links
+from mediakeep.streaming.links import StreamGrant, check_token, links, read_token
 from mediakeep.streaming.schemas import StreamIn, StreamOut
 from mediakeep.streaming.state import JOB_TYPE, files_prefix, state_of
 from mediakeep.variants.repository import VariantRepository
@@ -163,6 +164,21 @@ class StreamFile:
     key: str | None = None
     text: str | None = None
     cache_control: str = STORED
+
+
+async def grant_of(
+    services: Services, session: AsyncSession, token: str, media_id: str
+) -> StreamGrant:
+    """What a stream token opens: checked with its org's link key (a rotated-away key opens
+    nothing), and only while its principal is still a member of the org (the principal
+    cache answers that without SQL while access is unchanged). 401 otherwise."""
+    org_id = read_token(token)[0]
+    if services.link_keys is None:
+        raise unauthorized("Stream links are not served by this process")
+    grant = check_token(await services.link_keys.load(org_id), token, media_id)
+    if not await still_member(services, session, grant.user_id, grant.org_id):
+        raise unauthorized("The stream link's holder is no longer a member; ask for a new one")
+    return grant
 
 
 async def open_file(

@@ -20,6 +20,7 @@ class TransformSource:
     mime: str
     storage_key: str | None
     version: int
+    is_private: bool = False
 
 
 class TransformRepository:
@@ -42,6 +43,7 @@ class TransformRepository:
                 Media.mime,
                 Media.storage_key,
                 Media.version,
+                Media.is_private,
             ).where(Media.id == media_id)
         )
         row = result.one_or_none()

@@ -13,7 +13,6 @@ from mediakeep.storage.serving import object_response
 from mediakeep.transforms import service
 from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
 from mediakeep.transforms.service import (
-    CACHE_CONTROL,
     Rendition,
     Target,
     TransformRuntime,
@@ -88,8 +87,10 @@ async def serve(
     services = get_services(request)
     runtime = await _runtime(request)
     try:
+        if services.link_keys is None:
+            raise MediaError("not_found", 404, "Transform URLs are not served by this process")
         target = await service.resolve(
-            runtime, signature, options, media_id, request.headers.get("accept")
+            runtime, services.link_keys, signature, options, media_id, request.headers.get("accept")
         )
         if _etag_matches(request, target.etag):
             service.ANSWERS.labels("not_modified").inc()
@@ -119,7 +120,7 @@ def _etag_matches(request: Request, etag: str) -> bool:
 def _headers(target: Target) -> dict[str, str]:
     headers = {
         "ETag": target.etag,
-        "Cache-Control": CACHE_CONTROL,
+        "Cache-Control": target.cache_control,
         "X-Content-Type-Options": "nosniff",
     }
     if target.vary_accept:
@@ -151,7 +152,7 @@ async def _answer(request: Request, services: Services, rendition: Rendition) ->
         last_modified=modified,
         filename=None,
         disposition="inline",
-        cache_control=CACHE_CONTROL,
+        cache_control=target.cache_control,
     )
     if target.vary_accept:
         response.headers["Vary"] = "Accept"

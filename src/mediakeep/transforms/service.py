@@ -1,9 +1,13 @@
 """Signed transform URLs: signing them, resolving one to a cached output, rendering it once.
 
-A URL is `/t/{signature}/{options}/{media_id}`; the signature is an HMAC-SHA256 over
-`{options}/{media_id}` with the media's org key, `derive_key(secret, "transform:" + org_id)`.
-The URL carries no org: the media names it, so a signature made with org B's key never opens
-org A's media. The output of (media, version, resolved options, format) is rendered once and
+A URL is `/t/{kid}.{signature}/{options}/{media_id}`; the signature is an HMAC-SHA256 over
+`{options}/{media_id}` with the transform key of the org's link key `kid` (linkkeys/), so
+rotating the org's key ends its URLs. A signature without `kid.` is from before per-org keys:
+the org's legacy key "0", `derive_key(secret, "transform:" + org_id)`. The URL carries no
+org: the media names it, so a signature made with org B's key never opens org A's media.
+A private media's URL must carry an expiry at most MEDIA_PRIVATE_URL_TTL away, and is
+answered `Cache-Control: private`; a public one's may live forever and be cached publicly.
+The output of (media, version, resolved options, format) is rendered once and
 kept in storage under `keys.transform(...)`; a row in `transform_cache` counts it against the
 org's cap. Identical concurrent requests in one process wait on one lock and render once; two
 processes may both render, and both write the same object and row (idempotent).
@@ -36,6 +40,7 @@ from mediakeep.errors import MediaError, forbidden, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit import signing
 from mediakeep.kit.time import now, rfc3339
+from mediakeep.linkkeys.keyring import KeysNotLoaded, LinkKeyring
 from mediakeep.media import service as media_service
 from mediakeep.processing.image import (
     RELEASE_ABOVE_BYTES,
@@ -82,7 +87,6 @@ SIGNING_PURPOSE = "transform:"
 # Outputs up to this size are answered from memory right after rendering (no read-back).
 IN_MEMORY_BYTES = 4 * 1024 * 1024
 _MEDIA_ID = re.compile(r"^[a-z]{2,8}_[0-9a-z]{26}$")
-_KEY_CACHE_SIZE = 4096
 _SOURCE_CACHE_SIZE = 100_000
 _RECENT_RENDERS = 4096
 MEMORY_ITEM_BYTES = 1024 * 1024
@@ -94,6 +98,17 @@ def org_signing_key(secret: str, org_id: str) -> bytes:
 
 def url_signature(key: bytes, segment: str, media_id: str) -> str:
     return signing.sign(key, f"{segment}/{media_id}")
+
+
+def signed_segment(link: signing.LinkKey, segment: str, media_id: str) -> str:
+    """The URL's first segment: the key id and the signature (the signature alone under the
+    org's key from before its first rotation, as such URLs always were)."""
+    signature = url_signature(link.transform, segment, media_id)
+    return signature if link.kid == signing.LEGACY_KID else f"{link.kid}.{signature}"
+
+
+def private_cache_control(expires: int, ttl: int) -> str:
+    return f"private, max-age={max(0, min(ttl, expires - int(time.time())))}"
 
 
 class ClientGone(Exception):
@@ -167,9 +182,9 @@ class TransformRuntime:
         self.concurrency = self.gate.slots
         self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="transform")
         self.source_ttl = settings.transform_source_cache_ttl.total_seconds()
+        self.private_ttl = settings.private_url_ttl.total_seconds()
         self.outputs = OutputCache(settings.transform_memory_cache_bytes)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._org_keys: dict[str, bytes] = {}
         self._sources: dict[str, tuple[float, TransformSource]] = {}
         self._output_counts: dict[str, tuple[float, int]] = {}
         self._rendered: OrderedDict[str, None] = OrderedDict()
@@ -261,14 +276,6 @@ class TransformRuntime:
             self._sources.clear()
         self._sources[source.id] = (time.monotonic() + self.source_ttl, source)
 
-    def org_key(self, org_id: str) -> bytes:
-        key = self._org_keys.get(org_id)
-        if key is None:
-            if len(self._org_keys) >= _KEY_CACHE_SIZE:
-                self._org_keys.clear()
-            key = self._org_keys[org_id] = org_signing_key(self.secret, org_id)
-        return key
-
     @contextlib.asynccontextmanager
     async def output_lock(self, storage_key: str) -> AsyncIterator[bool]:
         """Hold the output's lock; yields whether another request held it first."""
@@ -335,6 +342,7 @@ class Target:
     etag: str
     mime: str
     vary_accept: bool
+    cache_control: str = CACHE_CONTROL
 
 
 @dataclass(frozen=True)
@@ -362,14 +370,19 @@ def check_transformable(kind: str, status: str, storage_key: str | None) -> None
 async def create_url(
     services: Services,
     session: AsyncSession,
-    runtime: TransformRuntime,
+    runtime: TransformRuntime,  # noqa: ARG001 - the route's signature; keys are the keyring's
     org_id: str,
     media_id: str,
     body: TransformUrlIn,
 ) -> TransformUrlOut:
     media = await media_service.get_media(session, org_id, media_id)
     check_transformable(media.kind, media.status, media.storage_key)
-    expires = signing.expiry_in(body.expires_in) if body.expires_in else None
+    seconds = body.expires_in
+    if media.is_private:
+        # A private media's URL always expires, within MEDIA_PRIVATE_URL_TTL (clamped).
+        longest = int(services.settings.private_url_ttl.total_seconds())
+        seconds = min(seconds or longest, longest)
+    expires = signing.expiry_in(seconds) if seconds else None
     try:
         options = TransformOptions(
             width=body.width,
@@ -384,7 +397,9 @@ async def create_url(
     except OptionError as exc:
         raise invalid(exc.message, exc.field) from exc
     segment = options.segment()
-    signature = url_signature(runtime.org_key(org_id), segment, media.id)
+    if services.link_keys is None:
+        raise KeysNotLoaded("this process has no keyring")
+    signature = signed_segment(services.link_keys.loaded(org_id).current, segment, media.id)
     return TransformUrlOut(
         url=f"{services.settings.public_url}/t/{signature}/{segment}/{media.id}",
         expires_at=rfc3339(datetime.fromtimestamp(expires, UTC)) if expires else None,
@@ -393,6 +408,7 @@ async def create_url(
 
 async def resolve(
     runtime: TransformRuntime,
+    keyring: LinkKeyring,
     signature: str,
     segment: str,
     media_id: str,
@@ -412,9 +428,20 @@ async def resolve(
         if source is None:
             raise not_found("media")
         runtime.remember_source(source)
-    expected = url_signature(runtime.org_key(source.org_id), segment, media_id)
-    if not (signature.isascii() and hmac.compare_digest(expected, signature)):
+    kid, dot, signed = signature.rpartition(".")
+    link = (await keyring.load(source.org_id)).get(kid if dot else signing.LEGACY_KID)
+    expected = url_signature(link.transform, segment, media_id) if link is not None else ""
+    if not (link is not None and signed.isascii() and hmac.compare_digest(expected, signed)):
         raise forbidden("The transform URL's signature does not match")
+    cache_control = CACHE_CONTROL
+    if source.is_private:
+        ttl = int(runtime.private_ttl)
+        if options.expires is None or options.expires - int(time.time()) > ttl:
+            raise forbidden(
+                "A private media's transform URL must expire within MEDIA_PRIVATE_URL_TTL; "
+                "ask for a new one"
+            )
+        cache_control = private_cache_control(options.expires, ttl)
     if options.expires is not None and signing.expired(options.expires):
         raise MediaError(
             "transform.expired",
@@ -436,6 +463,7 @@ async def resolve(
         etag=f'"{digest}-v{source.version}"',
         mime=MIME_OF[output],
         vary_accept=options.format == "auto",
+        cache_control=cache_control,
     )
 
 

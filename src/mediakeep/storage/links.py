@@ -1,0 +1,83 @@
+"""`/files/{key}` links: signed by this service with the org's link key, whatever the backend.
+
+The local backend serves the bytes itself; on S3 the link answers with a redirect to a
+presigned URL that lives `REDIRECT_SECONDS`, so that rotating the org's key (which S3 knows
+nothing of) ends the link within that bound. A link names its key id (`kid`); one without is
+from before per-org keys and is checked with the org's legacy key "0".
+"""
+
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
+
+from mediakeep.kit import signing
+from mediakeep.storage.base import Disposition, VerifyResult
+from mediakeep.storage.local import check_key
+
+REDIRECT_SECONDS = 60
+
+
+def org_of(key: str) -> str:
+    """The org a storage key belongs to: keys are built as `{org_id}/...` (storage/keys.py)."""
+    return key.split("/", 1)[0]
+
+
+def files_url(
+    base_url: str,
+    key: str,
+    expires_in: int,
+    link: signing.LinkKey,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    disposition: Disposition = "inline",
+) -> str:
+    check_key(key)
+    exp = signing.expiry_in(expires_in)
+    sig = signing.sign(
+        link.files, "GET", key, exp, filename or "", content_type or "", disposition, link.kid
+    )
+    params = {"exp": str(exp), "kid": link.kid, "sig": sig}
+    if filename:
+        params["name"] = filename
+    if content_type:
+        params["type"] = content_type
+    if disposition != "inline":
+        params["disp"] = disposition
+    return f"{base_url}/{quote(key, safe='/')}?{urlencode(params)}"
+
+
+def check_files_link(
+    key_of: Callable[[str], signing.LinkKey | None],
+    key: str,
+    exp: str,
+    sig: str,
+    kid: str | None,
+    name: str | None,
+    type_: str | None,
+    disp: str | None,
+) -> VerifyResult:
+    """ "ok", "expired" or "bad" for a link's query; a retired key's links are "bad", like an
+    altered signature. "expired" is only said of an authentic link."""
+    if disp not in (None, "", "inline", "attachment") or not sig.isascii():
+        return "bad"
+    try:
+        check_key(key)
+        expires_at = int(exp)
+    except ValueError:
+        return "bad"
+    link = key_of(signing.LEGACY_KID if kid is None else kid)
+    if link is None:
+        return "bad"
+    parts: tuple[str | int, ...] = (
+        "GET",
+        key,
+        expires_at,
+        name or "",
+        type_ or "",
+        disp or "inline",
+    )
+    if kid is not None:
+        parts = (*parts, kid)
+    if not signing.verify(link.files, sig, *parts):
+        return "bad"
+    return "expired" if signing.expired(expires_at) else "ok"
