@@ -1047,6 +1047,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{slug}/signing-keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Signing Key
+         * @description A new link-signing key (admins): every signed link of the organisation minted with an
+         *     older key (`/files` links, stream URLs, transform URLs) stops working after
+         *     `grace_seconds` (default 0: at once; at most 7 days).
+         */
+        post: operations["orgs_rotate_signing_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/uploads/tus": {
         parameters: {
             query?: never;
@@ -1252,7 +1274,8 @@ export interface paths {
         };
         /**
          * Download
-         * @description Serve a stored object through a signed link (HMAC over key, expiry and headers).
+         * @description Serve a stored object through a signed link (HMAC with the org's key `kid` over key,
+         *     expiry and headers); on S3, redirect to a presigned URL that lives a minute.
          */
         get: operations["files_download"];
         put?: never;
@@ -2231,6 +2254,25 @@ export interface components {
             media: components["schemas"]["ResolvedUrl"][];
             /** Missing */
             missing: string[];
+        };
+        /** RotateIn */
+        RotateIn: {
+            /**
+             * Grace Seconds
+             * @description how long links signed with older keys keep working (at most 7 days)
+             * @default 0
+             */
+            grace_seconds?: number;
+        };
+        /** RotateOut */
+        RotateOut: {
+            /** Key Id */
+            key_id: string;
+            /**
+             * Previous Valid Until
+             * Format: date-time
+             */
+            previous_valid_until: string;
         };
         /** Segment */
         Segment: {
@@ -7183,6 +7225,78 @@ export interface operations {
             };
         };
     };
+    orgs_rotate_signing_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organisation's slug (or id) */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateOut"];
+                };
+            };
+            /** @description Invalid request (`validation.invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, expired, revoked or bad credentials (`auth.unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The role may not do this (`auth.forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such organisation (that you belong to), user or member (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over a rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     tus_create: {
         parameters: {
             query?: never;
@@ -8208,6 +8322,7 @@ export interface operations {
             query: {
                 disp?: string | null;
                 exp: string;
+                kid?: string | null;
                 name?: string | null;
                 sig: string;
                 type?: string | null;
@@ -8231,6 +8346,13 @@ export interface operations {
             };
             /** @description Partial Content */
             206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Found */
+            302: {
                 headers: {
                     [name: string]: unknown;
                 };
