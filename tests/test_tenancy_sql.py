@@ -87,7 +87,7 @@ def _caller() -> tuple[str, str]:
 @contextmanager
 def recorded(app: FastAPI) -> Iterator[list[Statement]]:
     db = app.state.services.db
-    engines = {id(e): e for e in (db.write_engine, db.read_engine)}.values()
+    engines = db.engines
     seen: list[Statement] = []
 
     def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

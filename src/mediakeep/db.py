@@ -135,7 +135,12 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         async_creator=connect,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        # No ping at checkout: on asyncpg it is BEGIN, a statement and ROLLBACK (three round
+        # trips, for pgbouncer's sake) before every unit of work. A connection the server
+        # dropped fails its first statement instead, which invalidates the whole pool (the
+        # request gets 503 `db.unavailable`-style handling, like an outage), and connections
+        # are replaced after 5 minutes so idle ones cut by a firewall are not handed out.
+        pool_recycle=300,
     )
 
 
@@ -150,7 +155,10 @@ class Database:
         elif settings.database_url.startswith("sqlite"):
             self.read_engine = make_engine(settings.database_url, writer=False)
         else:
-            self.read_engine = self.write_engine
+            # PostgreSQL without a replica: reads share the writers' pool in autocommit. A read
+            # unit of work is its statements, each consistent by itself (as on SQLite's
+            # readers), and skips the BEGIN and ROLLBACK round trips a transaction costs.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self.has_replica = bool(settings.database_read_url)
         # SQLite has one writer at a time: a write session holds the lock from its first
         # statement (BEGIN IMMEDIATE) until it ends.
@@ -193,7 +201,15 @@ class Database:
             lookup=self.read_session,
         )
 
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The engines with a pool of their own: where to listen for every statement (the
+        PostgreSQL read engine without a replica is a view of the write engine, whose
+        listeners it already fires)."""
+        if self.read_engine.sync_engine.pool is self.write_engine.sync_engine.pool:
+            return (self.write_engine,)
+        return (self.write_engine, self.read_engine)
+
     async def dispose(self) -> None:
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()

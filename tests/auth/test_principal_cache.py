@@ -84,7 +84,7 @@ class StatementLog:
         services: Services = app.state.services
         self.statements: list[str] = []
         self.recording = False
-        for engine in {services.db.write_engine, services.db.read_engine}:
+        for engine in services.db.engines:
             event.listen(engine.sync_engine, "before_cursor_execute", self._record)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

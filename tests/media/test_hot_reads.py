@@ -35,7 +35,7 @@ def statements_of(app: FastAPI) -> Iterator[list[str]]:
         if not statement.strip().lower().startswith(_CONTROL):
             seen.append(statement)
 
-    engines = {services.db.write_engine.sync_engine, services.db.read_engine.sync_engine}
+    engines = [engine.sync_engine for engine in services.db.engines]
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
     try:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    FromClause,
     Select,
     and_,
     bindparam,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from mediakeep.errors import invalid
 from mediakeep.models import Caption, CollectionMedia, Media, Variant
@@ -84,18 +84,32 @@ _MEDIA_END = len(MediaView._fields)
 _VARIANT_END = _MEDIA_END + len(VariantView._fields)
 
 
-def _with_children(media: Any) -> Select[Any]:
-    """`media` (the table or an alias of a page of it) left-joined with its variants and
+# The hot reads select plain table columns: a statement naming mapped attributes anywhere
+# (even in WHERE) runs through the ORM's loading, which cost more than the query itself.
+MEDIA = Media.__table__
+VARIANTS = Variant.__table__
+CAPTIONS = Caption.__table__
+
+
+def _with_children(media: FromClause) -> Select[Any]:
+    """`media` (the table, or a page of it as a subquery) left-joined with its variants and
     captions: one row per (variant, caption) pair, so a handful of rows per media; the
     columns of the three views, in their order."""
     return (
         select(
-            *columns_of(MediaView, media),
-            *columns_of(VariantView, Variant),
-            *columns_of(CaptionView, Caption),
+            *columns_of(MediaView, Media, media),
+            *columns_of(VariantView, Variant, VARIANTS),
+            *columns_of(CaptionView, Caption, CAPTIONS),
         )
-        .outerjoin(Variant, and_(Variant.org_id == media.org_id, Variant.media_id == media.id))
-        .outerjoin(Caption, and_(Caption.org_id == media.org_id, Caption.media_id == media.id))
+        .select_from(media)
+        .outerjoin(
+            VARIANTS,
+            and_(VARIANTS.c.org_id == media.c.org_id, VARIANTS.c.media_id == media.c.id),
+        )
+        .outerjoin(
+            CAPTIONS,
+            and_(CAPTIONS.c.org_id == media.c.org_id, CAPTIONS.c.media_id == media.c.id),
+        )
     )
 
 
@@ -132,8 +146,8 @@ _FILTER_NAMES = (
 )
 # One statement per query shape, built once: building SQLAlchemy expressions costs more CPU
 # than the database spends answering a page, so the hot path only binds values.
-_GET_WITH_CHILDREN = _with_children(Media).where(
-    Media.org_id == bindparam("org_id"), Media.id == bindparam("media_id")
+_GET_WITH_CHILDREN = _with_children(MEDIA).where(
+    MEDIA.c.org_id == bindparam("org_id"), MEDIA.c.id == bindparam("media_id")
 )
 
 
@@ -144,55 +158,60 @@ def _page_with_children(shape: tuple[Any, ...]) -> Select[Any]:
     joined with their children. Values come as bound parameters named like the filters."""
     sort, order, has_cursor, *present = shape
     wanted = {name for name, on in zip(_FILTER_NAMES, present, strict=True) if on}
-    column = getattr(Media, sort)
-    conditions: list[ColumnElement[bool]] = [Media.org_id == bindparam("org_id")]
+    media = MEDIA.c
+    column = media[sort]
+    conditions: list[ColumnElement[bool]] = [media.org_id == bindparam("org_id")]
     if "kind" in wanted:
-        conditions.append(Media.kind == bindparam("kind"))
+        conditions.append(media.kind == bindparam("kind"))
     if "status" in wanted:
-        conditions.append(Media.status == bindparam("status"))
+        conditions.append(media.status == bindparam("status"))
     if "mime" in wanted:
-        conditions.append(Media.mime.like(bindparam("mime"), escape="\\"))
+        conditions.append(media.mime.like(bindparam("mime"), escape="\\"))
     if "search" in wanted:
         pattern: BindParameter[str] = bindparam("search")
         conditions.append(
             or_(
                 *(
                     func.lower(searched).like(pattern, escape="\\")
-                    for searched in (Media.filename, Media.alt, Media.caption, Media.description)
+                    for searched in (media.filename, media.alt, media.caption, media.description)
                 )
             )
         )
     if "created_after" in wanted:
         conditions.append(
-            Media.created_at > bindparam("created_after", type_=Media.created_at.type)
+            media.created_at > bindparam("created_after", type_=media.created_at.type)
         )
     if "created_before" in wanted:
         conditions.append(
-            Media.created_at < bindparam("created_before", type_=Media.created_at.type)
+            media.created_at < bindparam("created_before", type_=media.created_at.type)
         )
     if "collection_id" in wanted:
+        links = CollectionMedia.__table__.c
         conditions.append(
             exists().where(
-                CollectionMedia.org_id == bindparam("org_id"),
-                CollectionMedia.collection_id == bindparam("collection_id"),
-                CollectionMedia.media_id == Media.id,
+                links.org_id == bindparam("org_id"),
+                links.collection_id == bindparam("collection_id"),
+                links.media_id == media.id,
             )
         )
     if has_cursor:
         # A row-value comparison: both databases seek the (org, column, id) index to the
         # cursor, where the equivalent OR/AND form scans more of it the deeper the page.
-        position = tuple_(column, Media.id)
+        position = tuple_(column, media.id)
         after = tuple_(
             bindparam("cursor_value", type_=column.type),
-            bindparam("cursor_id", type_=Media.id.type),
+            bindparam("cursor_id", type_=media.id.type),
         )
         conditions.append(position < after if order == "desc" else position > after)
-    direction = (column.desc(), Media.id.desc()) if order == "desc" else (column, Media.id)
-    page_query = select(Media).where(*conditions).order_by(*direction).limit(bindparam("limit"))
-    page = aliased(Media, page_query.subquery())
-    paged_column = getattr(page, sort)
-    ordering = (paged_column.desc(), page.id.desc()) if order == "desc" else (paged_column, page.id)
-    return _with_children(page).order_by(*ordering, Variant.id, Caption.language)
+    direction = (column.desc(), media.id.desc()) if order == "desc" else (column, media.id)
+    page = (
+        select(MEDIA).where(*conditions).order_by(*direction).limit(bindparam("limit")).subquery()
+    )
+    paged_column = page.c[sort]
+    ordering = (
+        (paged_column.desc(), page.c.id.desc()) if order == "desc" else (paged_column, page.c.id)
+    )
+    return _with_children(page).order_by(*ordering, VARIANTS.c.id, CAPTIONS.c.language)
 
 
 class MediaRepository:
@@ -211,7 +230,7 @@ class MediaRepository:
         if not ids:
             return {}
         result = await self.session.execute(
-            _with_children(Media).where(Media.org_id == org_id, Media.id.in_(list(ids)))
+            _with_children(MEDIA).where(MEDIA.c.org_id == org_id, MEDIA.c.id.in_(list(ids)))
         )
         return {rows.media.id: rows for rows in _grouped(result.all())}
 

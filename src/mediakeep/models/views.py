@@ -3,13 +3,12 @@
 Loading ORM entities (identity map, instance state, three entities per joined row) cost more
 CPU than the rest of a `GET /media/{id}`; these are read as Core rows, with the columns' own
 type processing, straight into tuples. Field names are the entities' attribute names, so the
-presenter reads an entity or a view alike, and the select is built from them
-(`columns_of`)."""
+presenter reads an entity or a view alike, and the select is built from them (`columns_of`)."""
 
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, FromClause, inspect
 
 
 class MediaView(NamedTuple):
@@ -58,7 +57,11 @@ class CaptionView(NamedTuple):
     srt_key: str
 
 
-def columns_of(view: type[tuple[Any, ...]], entity: Any) -> list[InstrumentedAttribute[Any]]:
-    """The entity's (or an alias's) columns in the view's field order."""
+def columns_of(
+    view: type[tuple[Any, ...]], entity: type[Any], source: FromClause
+) -> list[ColumnElement[Any]]:
+    """The plain columns of `source` (the entity's table, or a subquery of it) for the view's
+    fields, which are the entity's attribute names (`metadata_` is the `metadata` column)."""
+    mapper = inspect(entity)
     fields: tuple[str, ...] = view._fields  # type: ignore[attr-defined]
-    return [getattr(entity, name) for name in fields]
+    return [source.c[mapper.columns[name].name] for name in fields]
