@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from anyio import to_thread
@@ -33,6 +34,7 @@ from mediakeep.storage.base import (
     UploadTarget,
 )
 from mediakeep.storage.local import CHUNK_SIZE, check_key, prepare_resumable
+from mediakeep.storage.sigv4 import QueryPresigner
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -137,6 +139,7 @@ class S3Storage:
             if settings.s3_public_endpoint
             else self._client
         )
+        self._presigner = self._query_presigner(settings)
         self._transfer = TransferConfig(
             multipart_threshold=self._threshold,
             multipart_chunksize=MULTIPART_CHUNK_SIZE,
@@ -150,6 +153,26 @@ class S3Storage:
             multipart_chunksize=COPY_PART_SIZE,
             max_concurrency=8,
             preferred_transfer_client="classic",
+        )
+
+    def _query_presigner(self, settings: Settings) -> QueryPresigner | None:
+        """Our own signer of GET links for what boto3 would sign (see storage.sigv4), set up
+        from a link boto3 made: its endpoint, addressing style and region. None (boto3 signs)
+        unless the credentials are static keys from the settings: temporary ones refresh."""
+        if not (settings.s3_access_key_id and settings.s3_secret_access_key):
+            return None
+        probe = urlsplit(
+            self._signer.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": "k"}, ExpiresIn=60
+            )
+        )
+        credential = parse_qs(probe.query)["X-Amz-Credential"][0]  # key/day/region/s3/...
+        base = f"{probe.scheme}://{probe.netloc}{probe.path.removesuffix('k')}"
+        return QueryPresigner(
+            base,
+            credential.split("/")[2],
+            settings.s3_access_key_id,
+            settings.s3_secret_access_key,
         )
 
     @property
@@ -403,11 +426,18 @@ class S3Storage:
         disposition: Disposition = "inline",
     ) -> str:
         check_key(key)
-        params: dict[str, str] = {"Bucket": self._bucket, "Key": key}
+        response: dict[str, str] = {}
         if filename or disposition != "inline":
-            params["ResponseContentDisposition"] = content_disposition(
+            response["response-content-disposition"] = content_disposition(
                 filename, disposition, content_type
             )
+        if content_type:
+            response["response-content-type"] = content_type
+        if self._presigner is not None:
+            return self._presigner.url(key, expires_in, response)
+        params: dict[str, str] = {"Bucket": self._bucket, "Key": key}
+        if "response-content-disposition" in response:
+            params["ResponseContentDisposition"] = response["response-content-disposition"]
         if content_type:
             params["ResponseContentType"] = content_type
         return self._signer.generate_presigned_url(
