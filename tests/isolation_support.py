@@ -11,6 +11,7 @@ in tests/test_tenant_isolation.py can run it on an app with a leaky route and se
 """
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -52,9 +53,15 @@ PUBLIC_OPERATIONS: dict[str, str] = {
 }
 
 # Operations classified but not walked, with the reason and the test that covers them instead.
-NOT_WALKED: dict[str, str] = {
-    "POST /api/v1/auth/logout-all": "ends every session of the caller's own user (no org, no "
-    "resource id): walking it would end the walk's own tokens; tests/auth/test_sessions_end.py",
+NOT_WALKED: dict[str, str] = {}
+
+# Operations that end the calling user's own sessions (no org, no resource id). Walked like any
+# other, but every principal calls them as a stand-in made for that call (a fresh user of its
+# own org for the stranger, a spare viewer of A for the viewer), so the walk's own tokens live
+# on; the owner's snapshot and the walk's later calls show no one else's session ended.
+ENDS_CALLERS_SESSIONS: dict[str, str] = {
+    "POST /api/v1/auth/logout-all": "ends every session of the caller's own user "
+    "(tests/auth/test_sessions_end.py checks that it does)",
 }
 
 # Routes the OpenAPI document does not show (so the walker would not see them on its own).
@@ -89,6 +96,7 @@ Need = Literal["viewer", "member", "admin", "owner", "self"]
 # signed-in user may call it, and it must still show nothing of an org they are not in.
 POLICY: dict[str, Need] = {
     "GET /api/v1/users/me": "self",
+    "POST /api/v1/auth/logout-all": "self",
     "PATCH /api/v1/users/me": "self",
     "GET /api/v1/orgs": "self",
     "POST /api/v1/orgs": "self",
@@ -210,6 +218,8 @@ class World:
     forged_token: str
     baseline: dict[str, Any] = field(default_factory=dict)
     collection: dict[str, Any] = field(default_factory=dict)  # holds `media`
+    # A second viewer of A, the viewer's stand-in for ENDS_CALLERS_SESSIONS (used once).
+    spare_viewer: TestUser | None = None
 
     @property
     def slug(self) -> str:
@@ -421,13 +431,15 @@ async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
     viewer = await new_user(client, name="Vic Viewer")
     stranger = await new_user(client, name="Sam Stranger")
     bystander = await new_user(client, name="Bea Bystander")
+    spare_viewer = await new_user(client, name="Val Viewer")
 
-    added = await client.post(
-        f"{API}/orgs/{owner.org_slug}/members",
-        json={"email": viewer.email, "role": "viewer"},
-        headers=owner.headers,
-    )
-    assert added.status_code == 201, added.text
+    for member in (viewer, spare_viewer):
+        added = await client.post(
+            f"{API}/orgs/{owner.org_slug}/members",
+            json={"email": member.email, "role": "viewer"},
+            headers=owner.headers,
+        )
+        assert added.status_code == 201, added.text
 
     uploaded = await client.post(
         f"{API}/media/upload",
@@ -454,6 +466,7 @@ async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
         viewer=viewer,
         stranger=stranger,
         bystander=bystander,
+        spare_viewer=spare_viewer,
         media=media,
         key_id=key.json()["id"],
         key_secret=key.json()["key"],
@@ -871,8 +884,9 @@ async def walk(
                 if principal is PRINCIPALS[0]:
                     report.failures.append(str(exc))
                 continue
-            headers = principal.headers(world)
-            response = await _send(client, op, built, headers, principal.query(world))
+            caller = await _stand_ins(client, world) if op.key in ENDS_CALLERS_SESSIONS else world
+            headers = principal.headers(caller)
+            response = await _send(client, op, built, headers, principal.query(caller))
             statuses[response.status_code] += 1
             report.calls[principal.name] += 1
             problem = await _check(client, op, built, principal, response, world, openapi, policy)
@@ -893,6 +907,14 @@ async def walk(
             f"{len(report.failures)} tenant-isolation failures:\n  " + "\n  ".join(report.failures)
         )
     return report
+
+
+async def _stand_ins(client: httpx.AsyncClient, world: World) -> World:
+    """The world as the principals see it for one call of an ENDS_CALLERS_SESSIONS operation:
+    their user replaced by one whose sessions the walk does not need."""
+    assert world.spare_viewer is not None
+    stranger = await new_user(client, name="Stand-in Stranger")
+    return dataclasses.replace(world, stranger=stranger, viewer=world.spare_viewer)
 
 
 async def _check(

@@ -6,7 +6,9 @@ share the database and the auth epoch: the data directory's epoch file, or Redis
 `REDIS_URL` is set (the distributed mode, run here on PostgreSQL).
 """
 
+import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,3 +214,67 @@ async def test_the_epoch_file_is_shared_by_processes(tmp_path: Path) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+# A second process: reports the epoch it sees, bumps it twice, then (its mapping still open)
+# reports the epoch again once the parent says it has bumped too.
+_OTHER_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from mediakeep.auth.cache import FileEpoch
+
+async def main() -> None:
+    epoch = FileEpoch(Path(sys.argv[1]))
+    print(await epoch.current(), flush=True)
+    await epoch.bump()
+    await epoch.bump()
+    print("bumped", flush=True)
+    sys.stdin.readline()
+    print(await epoch.current(), flush=True)
+    await epoch.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_bump_in_another_process_is_seen_at_once(tmp_path: Path) -> None:
+    """A real second process (`python -c`, importing mediakeep.auth.cache) and this one, each
+    with the file mapped once and kept open, see each other's bumps without reopening it."""
+    path = tmp_path / "auth.epoch"
+    epoch = FileEpoch(path)
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _OTHER_PROCESS,
+        str(path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert other.stdin is not None
+    assert other.stdout is not None
+
+    async def said() -> str:
+        assert other.stdout is not None
+        line = await asyncio.wait_for(other.stdout.readline(), timeout=60)
+        return line.decode().strip()
+
+    try:
+        await epoch.bump()
+        assert await epoch.current() == 1
+        # The other process reads only after this bump: it sees 1 ...
+        assert await said() == "1"
+        assert await said() == "bumped"
+        # ... and its two bumps are seen here at once, through the mapping opened before.
+        assert await epoch.current() == 3
+        await epoch.bump()
+        other.stdin.write(b"go\n")
+        await other.stdin.drain()
+        assert await said() == "4"
+        _, errors = await asyncio.wait_for(other.communicate(), timeout=60)
+        assert other.returncode == 0, errors.decode()
+    finally:
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
+        await epoch.close()
