@@ -127,18 +127,24 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
     # A libpq DSN: asyncpg parses it itself (see mediakeep.dsn); SQLAlchemy only picks the dialect.
     args = parse_pg_dsn(url)
 
+    # A reader's connections refuse writes (the server enforces it, as SQLite's query_only
+    # does) and run in autocommit: a read unit of work is its statements, each consistent by
+    # itself, without the BEGIN and ROLLBACK round trips a transaction costs.
+    read_only = {} if writer else {"server_settings": {"default_transaction_read_only": "on"}}
+
     async def connect() -> Any:
-        return await asyncpg.connect(args.dsn, timeout=args.timeout or 60)
+        return await asyncpg.connect(args.dsn, timeout=args.timeout or 60, **read_only)
 
     return create_async_engine(
         sqlalchemy_url(url),
         async_creator=connect,
         pool_size=10,
-        max_overflow=20,
+        max_overflow=20 if writer else 10,
+        **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
         # No ping at checkout: on asyncpg it is BEGIN, a statement and ROLLBACK (three round
         # trips, for pgbouncer's sake) before every unit of work. A connection the server
-        # dropped fails its first statement instead, which invalidates the whole pool (the
-        # request gets 503 `db.unavailable`-style handling, like an outage), and connections
+        # dropped fails its first statement instead, which invalidates the whole pool (that
+        # request is answered 503 `database.unavailable`, like an outage), and connections
         # are replaced after 5 minutes so idle ones cut by a firewall are not handed out.
         pool_recycle=300,
     )
@@ -150,15 +156,11 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         prepare_data_dir(settings)  # umask, data dir 0700, SQLite file 0600
         self.write_engine = make_engine(settings.database_url)
-        if settings.database_read_url:
-            self.read_engine = make_engine(settings.database_read_url, writer=False)
-        elif settings.database_url.startswith("sqlite"):
-            self.read_engine = make_engine(settings.database_url, writer=False)
-        else:
-            # PostgreSQL without a replica: reads share the writers' pool in autocommit. A read
-            # unit of work is its statements, each consistent by itself (as on SQLite's
-            # readers), and skips the BEGIN and ROLLBACK round trips a transaction costs.
-            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Readers have their own pool: on the replica if there is one, else on the primary
+        # (read-only and in autocommit on PostgreSQL, query-only on SQLite).
+        self.read_engine = make_engine(
+            settings.database_read_url or settings.database_url, writer=False
+        )
         self.has_replica = bool(settings.database_read_url)
         # SQLite has one writer at a time: a write session holds the lock from its first
         # statement (BEGIN IMMEDIATE) until it ends.
@@ -202,12 +204,8 @@ class Database:
         )
 
     @property
-    def engines(self) -> tuple[AsyncEngine, ...]:
-        """The engines with a pool of their own: where to listen for every statement (the
-        PostgreSQL read engine without a replica is a view of the write engine, whose
-        listeners it already fires)."""
-        if self.read_engine.sync_engine.pool is self.write_engine.sync_engine.pool:
-            return (self.write_engine,)
+    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        """The write and the read engine: where to listen for every statement."""
         return (self.write_engine, self.read_engine)
 
     async def dispose(self) -> None:
