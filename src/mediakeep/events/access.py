@@ -22,6 +22,7 @@ from mediakeep.services import Services
 RECHECK_SECONDS = 60.0
 
 CloseReason = Literal["access_changed", "credential_expired"]
+EXPIRY_TOLERANCE_SECONDS = 2.0
 
 
 class StreamAccess:
@@ -57,6 +58,11 @@ class StreamAccess:
                 side = db.side_units(request_writes=False)
                 now = await authenticate_request(self._credentials, self._services, session, side)
         except MediaError:
+            # Refused at the edge of the credential's own expiry: that is the expiry (the token
+            # library rounds the clock to whole seconds, our check above does not).
+            left = self.seconds_left()
+            if left is not None and left < EXPIRY_TOLERANCE_SECONDS:
+                return "credential_expired"
             return "access_changed"
         if now.org_id != self._principal.org_id or not now.can("viewer"):
             return "access_changed"
