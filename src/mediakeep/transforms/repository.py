@@ -1,5 +1,6 @@
 """SQL for signed transforms: the source media of a URL and the org's cached outputs."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -21,6 +22,19 @@ class TransformSource:
     storage_key: str | None
     version: int
     is_private: bool = False
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    """One stored output, as `transform_cache` counts it."""
+
+    org_id: str
+    media_id: str
+    version: int
+    options_hash: str
+    storage_key: str
+    mime: str
+    size_bytes: int
 
 
 class TransformRepository:
@@ -55,30 +69,14 @@ class TransformRepository:
         )
         return int(result.scalar_one())
 
-    async def record_output(
-        self,
-        org_id: str,
-        media_id: str,
-        version: int,
-        options_hash: str,
-        storage_key: str,
-        mime: str,
-        size_bytes: int,
-    ) -> None:
-        """Remember one stored output; recording the same key twice (another process rendered
-        it too) is not an error."""
-        values = {
-            "org_id": org_id,
-            "media_id": media_id,
-            "version": version,
-            "options_hash": options_hash,
-            "storage_key": storage_key,
-            "mime": mime,
-            "size_bytes": size_bytes,
-        }
+    async def record_outputs(self, rows: list[OutputRow]) -> None:
+        """Remember stored outputs, in one statement; recording a key twice (another process
+        rendered it too, or a row outlived its object) is not an error."""
+        if not rows:
+            return
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(TransformCache).values(**values)
+        statement = insert(TransformCache).values([dataclasses.asdict(row) for row in rows])
         await self.session.execute(statement.on_conflict_do_nothing(index_elements=["storage_key"]))
 
     async def drop_older_versions(self, org_id: str, media_id: str, version: int) -> list[str]:
