@@ -111,8 +111,11 @@ async def test_an_object_is_committed_only_after_its_row(
     def on_execute(state: Any) -> None:
         table = getattr(state.statement, "table", None)
         if state.is_insert and getattr(table, "name", None) == "transform_cache":
-            params = state.statement.compile().params
-            found = [v for k, v in params.items() if k.startswith("storage_key")]
+            # The keys, whether given as executemany parameters or bound in the statement.
+            given = state.parameters
+            rows = [*given] if isinstance(given, list) else [given or {}]
+            rows.append(state.statement.compile().params)
+            found = [v for row in rows for k, v in row.items() if k.startswith("storage_key") and v]
             state.session.info.setdefault("test_transform_keys", []).extend(found)
 
     session_class = services.db.write_session_class
