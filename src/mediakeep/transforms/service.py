@@ -46,6 +46,7 @@ from mediakeep.linkkeys.keyring import KeysNotLoaded, LinkKeyring
 from mediakeep.media import service as media_service
 from mediakeep.processing.image import (
     RELEASE_ABOVE_BYTES,
+    Footprint,
     ImageError,
     footprint,
     release_memory,
@@ -92,6 +93,7 @@ IN_MEMORY_BYTES = 4 * 1024 * 1024
 _MEDIA_ID = re.compile(r"^[a-z]{2,8}_[0-9a-z]{26}$")
 _SOURCE_CACHE_SIZE = 100_000
 _RECENT_RENDERS = 4096
+_FOOTPRINTS = 4096
 MEMORY_ITEM_BYTES = 1024 * 1024
 # The recorder writes the rows of the outputs rendered within RECORD_LINGER seconds (at most
 # RECORD_BATCH) in one transaction. Held outputs (answered, not stored yet) over HELD_BYTES
@@ -197,6 +199,7 @@ class TransformRuntime:
         self._sources: dict[str, tuple[float, TransformSource]] = {}
         self._output_counts: dict[str, tuple[float, int]] = {}
         self._rendered: OrderedDict[str, None] = OrderedDict()
+        self._footprints: OrderedDict[tuple[str, int], Footprint] = OrderedDict()
         # Rendered outputs on their way to storage: served from here meanwhile.
         self._held: dict[str, tuple[bytes, datetime]] = {}
         self.held_bytes = 0
@@ -322,14 +325,14 @@ class TransformRuntime:
             else:
                 self._locks[storage_key] = (lock, users - 1)
 
-    async def run(
-        self,
-        spec: TransformSpec,
-        source: Path,
-        output: Path,
-        max_pixels: int,
-        still_wanted: StillWanted | None = None,
-    ) -> None:
+    async def footprint(self, source: Path, source_key: str | None, max_pixels: int) -> Footprint:
+        """The source's header facts; remembered by storage key (an original's key names its
+        bytes: `originals/{sha256}`), so a source's next renders do not read it again."""
+        key = (source_key or "", max_pixels)
+        cached = self._footprints.get(key) if source_key else None
+        if cached is not None:
+            self._footprints.move_to_end(key)
+            return cached
         loop = asyncio.get_running_loop()
         try:
             size = await loop.run_in_executor(
@@ -337,6 +340,23 @@ class TransformRuntime:
             )
         except ImageError as exc:
             raise TransformError(str(exc)) from exc
+        if source_key:
+            self._footprints[key] = size
+            if len(self._footprints) > _FOOTPRINTS:
+                self._footprints.popitem(last=False)
+        return size
+
+    async def run(
+        self,
+        spec: TransformSpec,
+        source: Path,
+        output: Path,
+        max_pixels: int,
+        still_wanted: StillWanted | None = None,
+        source_key: str | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        size = await self.footprint(source, source_key, max_pixels)
         if spec.width and spec.height and spec.fit in ("cover", "fill", "contain"):
             width, height = spec.width, spec.height  # exactly the box
         elif spec.fit == "outside":
@@ -353,7 +373,14 @@ class TransformRuntime:
             try:
                 await loop.run_in_executor(
                     self.executor,
-                    functools.partial(render, source, spec, output, max_pixels=max_pixels),
+                    functools.partial(
+                        render,
+                        source,
+                        spec,
+                        output,
+                        max_pixels=max_pixels,
+                        upright=(size.width, size.height),
+                    ),
                 )
             finally:
                 if needed > RELEASE_ABOVE_BYTES:
@@ -606,7 +633,12 @@ async def _render(
         try:
             async with storage.local_file(source.storage_key) as original:
                 await runtime.run(
-                    target.spec, original, spool, services.settings.max_pixels, still_wanted
+                    target.spec,
+                    original,
+                    spool,
+                    services.settings.max_pixels,
+                    still_wanted,
+                    source.storage_key,
                 )
         except FileNotFoundError as exc:
             raise not_found("media content") from exc
@@ -617,8 +649,7 @@ async def _render(
         except StorageUnavailable as exc:
             raise storage_unavailable(exc) from exc
         RENDERS.labels(target.spec.format).inc()
-        size = (await to_thread.run_sync(spool.stat)).st_size
-        body = await to_thread.run_sync(spool.read_bytes) if size <= IN_MEMORY_BYTES else None
+        size, body = await to_thread.run_sync(_size_and_small_body, spool)
     except BaseException:
         await _discard(spool)
         raise
@@ -646,6 +677,12 @@ async def _render(
     if done is not None:
         await asyncio.shield(done)  # a client hanging up must not cancel another's store
     return Rendition(target, info, body)
+
+
+def _size_and_small_body(spool: Path) -> tuple[int, bytes | None]:
+    """The output's size, and its bytes when it is answered from memory (one thread hop)."""
+    size = spool.stat().st_size
+    return size, spool.read_bytes() if size <= IN_MEMORY_BYTES else None
 
 
 def _retrieved(done: asyncio.Future[None]) -> None:
@@ -768,11 +805,10 @@ async def _store(runtime: TransformRuntime, pending: Pending) -> None:
         log.warning("could not store a transform output", key=target.storage_key, exc_info=True)
         failure = storage_unavailable(exc) if isinstance(exc, StorageUnavailable) else exc
         _settle(runtime, pending, failure)
-    else:
+        await _discard(pending.spool)
+    else:  # the commit took the spool file (renamed or uploaded, then removed)
         runtime.stored(target.storage_key)
         _settle(runtime, pending, None)
-    finally:
-        await _discard(pending.spool)
 
 
 async def _drop(runtime: TransformRuntime, pending: Pending, failure: BaseException) -> None:
