@@ -178,6 +178,9 @@ async def test_outputs_answered_before_shutdown_are_stored_and_counted(
             assert response.status_code == 200
             bodies.append(response.content)
         # No settling: the app shuts down with the outputs answered from memory only.
+    runtime = app.state.transforms
+    assert runtime.recorder.closed  # by the transforms router's lifespan, before the database
+    assert runtime.recorder.backlog == 0
     again = create_app(settings, run_background=False)
     async with again.router.lifespan_context(again):
         services = again.state.services

@@ -52,6 +52,10 @@ class BatchWriter(Generic[T]):
         """Items submitted and not flushed yet (those of the batch being written included)."""
         return self._pending
 
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
     def submit(self, item: T) -> None:
         if self._closing:
             raise WriterClosed("the writer is closed")
