@@ -58,3 +58,16 @@ def test_pixel_bombs_and_garbage_raise_transform_error(tmp_path: Path) -> None:
         render(
             garbage, TransformSpec(format="jpeg", width=10), tmp_path / "o", max_pixels=MAX_PIXELS
         )
+
+
+def test_a_caller_given_upright_size_renders_as_the_header_would(tmp_path: Path) -> None:
+    """The service passes the size it read once (footprint) instead of a second header read:
+    the output is the same as with the header read here."""
+    image = _noise(64, 48).copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    source = _write(image, tmp_path / "rotated.jpg")
+    spec = TransformSpec(format="png", width=40, height=40, fit="contain")
+    read = render(source, spec, tmp_path / "read", max_pixels=MAX_PIXELS)
+    given = render(source, spec, tmp_path / "given", max_pixels=MAX_PIXELS, upright=(48, 64))
+    assert (read.width, read.height) == (given.width, given.height) == (40, 40)
+    assert (tmp_path / "read").read_bytes() == (tmp_path / "given").read_bytes()

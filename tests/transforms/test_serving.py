@@ -2,16 +2,18 @@
 storage), content negotiation, crops and fits, and new versions of the media."""
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
+import pyvips
 from fastapi import FastAPI
 from sqlalchemy import update
 
 from mediakeep.models import Media
 from mediakeep.storage.keys import transforms_prefix
 from tests.factories import TestUser
-from tests.media.support import assert_error
+from tests.media.support import assert_error, upload_ok
 from tests.transforms.support import (
     decode,
     loader,
@@ -282,3 +284,24 @@ async def test_deleted_media_is_404_and_its_outputs_are_gone(
     storage = app.state.services.storage
     prefix = transforms_prefix(user.org_id, media["id"])
     assert [info.key async for info in storage.list_objects(prefix)] == []
+
+
+async def test_every_size_of_an_exif_rotated_source_is_upright(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """The source's header is read once per process (its upright size is remembered by its
+    storage key); later sizes are still fitted to the upright image."""
+    image = pyvips.Image.xyz(64, 48)[0].cast("uchar").copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    media = await upload_ok(client, user, image.jpegsave_buffer(keep="all"))
+    asked: list[tuple[dict[str, Any], tuple[int, int]]] = [
+        ({"width": 24}, (24, 32)),
+        ({}, (48, 64)),  # as large as the source
+        ({"width": 24, "height": 24, "fit": "outside"}, (24, 32)),
+    ]
+    for options, size in asked:
+        path = await mint_path(app, client, user, media["id"], format="png", **options)
+        response = await client.get(path)
+        assert response.status_code == 200, response.text
+        out = decode(response.content)
+        assert (out.width, out.height) == size, options

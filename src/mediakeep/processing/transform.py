@@ -60,10 +60,21 @@ def configure_engine() -> None:
     pyvips.cache_set_max_mem(0)
 
 
-def render(source: Path, spec: TransformSpec, output: Path, *, max_pixels: int) -> TransformResult:
-    """Render `spec` of the image at `source` into `output` (written whole, then closed)."""
+def render(
+    source: Path,
+    spec: TransformSpec,
+    output: Path,
+    *,
+    max_pixels: int,
+    upright: tuple[int, int] | None = None,
+) -> TransformResult:
+    """Render `spec` of the image at `source` into `output` (written whole, then closed).
+
+    `upright`: the source's width and height after EXIF rotation, when the caller has read
+    its header already and checked it against `max_pixels` (`processing.image.footprint`);
+    the header is not read again then. Pixels are decoded once, in one pipeline."""
     try:
-        image = _resized(source, spec, max_pixels)
+        image = _resized(source, spec, max_pixels, upright)
         if spec.blur:
             image = image.gaussblur(spec.blur)
         image = _to_srgb(image)
@@ -88,12 +99,16 @@ def _oriented_size(header: Any) -> tuple[int, int]:
     return header.width, header.height
 
 
-def _resized(source: Path, spec: TransformSpec, max_pixels: int) -> Any:
-    header = pyvips.Image.new_from_file(str(source), access="sequential")
-    pages = header.get("n-pages") if header.get_typeof("n-pages") else 1
-    if header.width * header.height * pages > max_pixels:
-        raise TransformError(f"the image is over the limit of {max_pixels} pixels")
-    width, height = _oriented_size(header)
+def _resized(
+    source: Path, spec: TransformSpec, max_pixels: int, upright: tuple[int, int] | None
+) -> Any:
+    if upright is None:
+        header = pyvips.Image.new_from_file(str(source), access="sequential")
+        pages = header.get("n-pages") if header.get_typeof("n-pages") else 1
+        if header.width * header.height * pages > max_pixels:
+            raise TransformError(f"the image is over the limit of {max_pixels} pixels")
+        upright = _oriented_size(header)
+    width, height = upright
     path = str(source)
     # thumbnail: shrink-on-load (JPEG DCT scaling, WebP/AVIF/TIFF pyramids), auto-rotate by EXIF,
     # and only the first page of an animation.

@@ -1,10 +1,13 @@
 """SQL for signed transforms: the source media of a URL and the org's cached outputs."""
 
+import dataclasses
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from mediakeep.models import Media, TransformCache
 
@@ -21,6 +24,34 @@ class TransformSource:
     storage_key: str | None
     version: int
     is_private: bool = False
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    """One stored output, as `transform_cache` counts it."""
+
+    org_id: str
+    media_id: str
+    version: int
+    options_hash: str
+    storage_key: str
+    mime: str
+    size_bytes: int
+
+
+_RECORD_STATEMENTS: dict[str, Insert] = {}
+
+
+def _record_statement(dialect: str) -> Insert:
+    """One Core statement per dialect (on the table, not the entity: no ORM bulk step), so
+    SQLAlchemy compiles it once, whatever the number of rows."""
+    statement = _RECORD_STATEMENTS.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = cast(Table, TransformCache.__table__)
+        statement = insert(table).on_conflict_do_nothing(index_elements=["storage_key"])
+        _RECORD_STATEMENTS[dialect] = statement
+    return statement
 
 
 class TransformRepository:
@@ -55,31 +86,15 @@ class TransformRepository:
         )
         return int(result.scalar_one())
 
-    async def record_output(
-        self,
-        org_id: str,
-        media_id: str,
-        version: int,
-        options_hash: str,
-        storage_key: str,
-        mime: str,
-        size_bytes: int,
-    ) -> None:
-        """Remember one stored output; recording the same key twice (another process rendered
-        it too) is not an error."""
-        values = {
-            "org_id": org_id,
-            "media_id": media_id,
-            "version": version,
-            "options_hash": options_hash,
-            "storage_key": storage_key,
-            "mime": mime,
-            "size_bytes": size_bytes,
-        }
+    async def record_outputs(self, rows: list[OutputRow]) -> None:
+        """Remember stored outputs, in one executemany; recording a key twice (another process
+        rendered it too, or a row outlived its object) is not an error."""
+        if not rows:
+            return
         dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(TransformCache).values(**values)
-        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["storage_key"]))
+        await self.session.execute(
+            _record_statement(dialect), [dataclasses.asdict(row) for row in rows]
+        )
 
     async def drop_older_versions(self, org_id: str, media_id: str, version: int) -> list[str]:
         """Forget the outputs of the media's older versions; returns their storage keys."""

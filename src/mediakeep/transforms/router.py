@@ -1,10 +1,12 @@
 """HTTP for signed transforms: minting URLs (`/api/v1`) and serving them (`/t/`, no auth)."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC
 from email.utils import format_datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
 from mediakeep.deps import ReadSession, ServicesDep, Viewer, get_services
 from mediakeep.errors import MediaError
@@ -19,8 +21,19 @@ from mediakeep.transforms.service import (
     TransformUnits,
 )
 
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown, before the app's own (which closes the database), store and count the
+    outputs already answered: the recorder writes them in batches after the response."""
+    yield
+    runtime: TransformRuntime | None = getattr(app.state, "transforms", None)
+    if runtime is not None:
+        await runtime.close()
+
+
 router = APIRouter(prefix="/media", tags=["transforms"])
-public_router = APIRouter(tags=["transforms"])
+public_router = APIRouter(tags=["transforms"], lifespan=_lifespan)
 
 
 # Async dependencies on purpose: FastAPI runs plain `def` ones in a thread, a hop that costs

@@ -9,8 +9,11 @@ A private media's URL must carry an expiry at most MEDIA_PRIVATE_URL_TTL away, a
 answered `Cache-Control: private`; a public one's may live forever and be cached publicly.
 The output of (media, version, resolved options, format) is rendered once and
 kept in storage under `keys.transform(...)`; a row in `transform_cache` counts it against the
-org's cap. Identical concurrent requests in one process wait on one lock and render once; two
-processes may both render, and both write the same object and row (idempotent).
+org's cap. Both are written after the answer, by one recorder task per process that writes
+the rows of many outputs in one transaction and then their objects (see `_write_outputs`);
+until then the output is answered from memory. Identical concurrent requests in one process
+wait on one lock and render once; two processes may both render, and both write the same
+object and row (idempotent).
 """
 
 import asyncio
@@ -20,12 +23,11 @@ import hmac
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 from anyio import to_thread
@@ -44,6 +46,7 @@ from mediakeep.linkkeys.keyring import KeysNotLoaded, LinkKeyring
 from mediakeep.media import service as media_service
 from mediakeep.processing.image import (
     RELEASE_ABOVE_BYTES,
+    Footprint,
     ImageError,
     footprint,
     release_memory,
@@ -60,7 +63,8 @@ from mediakeep.services import Services
 from mediakeep.storage import keys
 from mediakeep.storage.base import ObjectInfo, ObjectReader, StorageUnavailable
 from mediakeep.transforms.options import OptionError, TransformOptions, options_hash, parse
-from mediakeep.transforms.repository import TransformRepository, TransformSource
+from mediakeep.transforms.recorder import BatchWriter, WriterClosed
+from mediakeep.transforms.repository import OutputRow, TransformRepository, TransformSource
 from mediakeep.transforms.schemas import TransformUrlIn, TransformUrlOut
 
 log = structlog.get_logger(__name__)
@@ -89,7 +93,14 @@ IN_MEMORY_BYTES = 4 * 1024 * 1024
 _MEDIA_ID = re.compile(r"^[a-z]{2,8}_[0-9a-z]{26}$")
 _SOURCE_CACHE_SIZE = 100_000
 _RECENT_RENDERS = 4096
+_FOOTPRINTS = 4096
 MEMORY_ITEM_BYTES = 1024 * 1024
+# The recorder writes the rows of the outputs rendered within RECORD_LINGER seconds (at most
+# RECORD_BATCH) in one transaction. Held outputs (answered, not stored yet) over HELD_BYTES
+# make the next renders wait for their store.
+RECORD_LINGER = 0.05
+RECORD_BATCH = 256
+HELD_BYTES = 64 * 1024 * 1024
 
 
 def org_signing_key(secret: str, org_id: str) -> bytes:
@@ -157,8 +168,8 @@ class TransformUnits:
 
     The route has no request session on purpose: most answers come from memory without any
     statement. The database is read only on a cache miss (`lookup`, a short read unit that
-    is not held while the output renders), and an output's row is written by a store that
-    may run in the background after the response (`record`, a write unit of its own).
+    is not held while the output renders), and outputs' rows are written by the recorder
+    after the response (`record`, a write unit per batch of outputs).
     """
 
     lookup: UnitOfWork
@@ -188,43 +199,61 @@ class TransformRuntime:
         self._sources: dict[str, tuple[float, TransformSource]] = {}
         self._output_counts: dict[str, tuple[float, int]] = {}
         self._rendered: OrderedDict[str, None] = OrderedDict()
+        self._footprints: OrderedDict[tuple[str, int], Footprint] = OrderedDict()
         # Rendered outputs on their way to storage: served from here meanwhile.
-        self._held: dict[str, tuple[bytes, datetime, str]] = {}
-        self._held_per_org: dict[str, int] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._held: dict[str, tuple[bytes, datetime]] = {}
+        self.held_bytes = 0
+        # Rendered outputs whose row is not committed yet, by org (the cap counts them).
+        self._uncounted: dict[str, str] = {}
+        self._uncounted_per_org: dict[str, int] = {}
         self._recorded_per_org: dict[str, int] = {}
+        # Rows first, then objects, many outputs per transaction: see _write_outputs.
+        self.recorder: BatchWriter[Pending] = BatchWriter(
+            functools.partial(_write_outputs, self), linger=RECORD_LINGER, max_batch=RECORD_BATCH
+        )
         configure_engine()
 
     def held(self, storage_key: str) -> tuple[bytes, datetime] | None:
-        found = self._held.get(storage_key)
-        return (found[0], found[1]) if found is not None else None
+        return self._held.get(storage_key)
 
     def held_for(self, org_id: str) -> int:
-        return self._held_per_org.get(org_id, 0)
+        """The org's rendered outputs not counted in the table yet."""
+        return self._uncounted_per_org.get(org_id, 0)
 
-    def hold(self, storage_key: str, org_id: str, body: bytes, modified: datetime) -> None:
-        self._held[storage_key] = (body, modified, org_id)
-        self._held_per_org[org_id] = self._held_per_org.get(org_id, 0) + 1
+    def hold(self, storage_key: str, org_id: str, body: bytes | None, modified: datetime) -> None:
+        """A rendered output until it is stored: its body (None: too large to keep, it is
+        answered from storage) and its place under the org's cap until its row is written."""
+        if body is not None and storage_key not in self._held:
+            self._held[storage_key] = (body, modified)
+            self.held_bytes += len(body)
+        if storage_key not in self._uncounted:
+            self._uncounted[storage_key] = org_id
+            self._uncounted_per_org[org_id] = self._uncounted_per_org.get(org_id, 0) + 1
+
+    def uncount(self, storage_key: str) -> None:
+        org_id = self._uncounted.pop(storage_key, None)
+        if org_id is None:
+            return
+        left = self._uncounted_per_org[org_id] - 1
+        if left:
+            self._uncounted_per_org[org_id] = left
+        else:
+            del self._uncounted_per_org[org_id]
 
     def release(self, storage_key: str) -> None:
+        """The output is in storage, or will not be: no longer served from memory."""
         found = self._held.pop(storage_key, None)
-        if found is None:
-            return
-        left = self._held_per_org[found[2]] - 1
-        if left:
-            self._held_per_org[found[2]] = left
-        else:
-            del self._held_per_org[found[2]]
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        if found is not None:
+            self.held_bytes -= len(found[0])
+        self.uncount(storage_key)
 
     async def settled(self) -> None:
-        """Until every output rendered so far is stored and counted (tests, shutdown)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        """Until every output rendered so far is counted and stored (tests, shutdown)."""
+        await self.recorder.drained()
+
+    async def close(self) -> None:
+        """Write the rows and objects of the outputs rendered so far, then stop (shutdown)."""
+        await self.recorder.close()
 
     def note_rendered(self, storage_key: str) -> None:
         self._rendered[storage_key] = None
@@ -263,8 +292,12 @@ class TransformRuntime:
         if found is not None:
             self._output_counts[org_id] = (found[0], found[1] + 1)
         self._recorded_per_org[org_id] = self._recorded_per_org.get(org_id, 0) + 1
-        self.release(storage_key)
+        self.uncount(storage_key)
+
+    def stored(self, storage_key: str) -> None:
+        """The output's object is committed: answered from storage from now on."""
         self.note_rendered(storage_key)
+        self.release(storage_key)
 
     def recorded_so_far(self, org_id: str) -> int:
         return self._recorded_per_org.get(org_id, 0)
@@ -292,14 +325,14 @@ class TransformRuntime:
             else:
                 self._locks[storage_key] = (lock, users - 1)
 
-    async def run(
-        self,
-        spec: TransformSpec,
-        source: Path,
-        output: Path,
-        max_pixels: int,
-        still_wanted: StillWanted | None = None,
-    ) -> None:
+    async def footprint(self, source: Path, source_key: str | None, max_pixels: int) -> Footprint:
+        """The source's header facts; remembered by storage key (an original's key names its
+        bytes: `originals/{sha256}`), so a source's next renders do not read it again."""
+        key = (source_key or "", max_pixels)
+        cached = self._footprints.get(key) if source_key else None
+        if cached is not None:
+            self._footprints.move_to_end(key)
+            return cached
         loop = asyncio.get_running_loop()
         try:
             size = await loop.run_in_executor(
@@ -307,6 +340,23 @@ class TransformRuntime:
             )
         except ImageError as exc:
             raise TransformError(str(exc)) from exc
+        if source_key:
+            self._footprints[key] = size
+            if len(self._footprints) > _FOOTPRINTS:
+                self._footprints.popitem(last=False)
+        return size
+
+    async def run(
+        self,
+        spec: TransformSpec,
+        source: Path,
+        output: Path,
+        max_pixels: int,
+        still_wanted: StillWanted | None = None,
+        source_key: str | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        size = await self.footprint(source, source_key, max_pixels)
         if spec.width and spec.height and spec.fit in ("cover", "fill", "contain"):
             width, height = spec.width, spec.height  # exactly the box
         elif spec.fit == "outside":
@@ -323,7 +373,14 @@ class TransformRuntime:
             try:
                 await loop.run_in_executor(
                     self.executor,
-                    functools.partial(render, source, spec, output, max_pixels=max_pixels),
+                    functools.partial(
+                        render,
+                        source,
+                        spec,
+                        output,
+                        max_pixels=max_pixels,
+                        upright=(size.width, size.height),
+                    ),
                 )
             finally:
                 if needed > RELEASE_ABOVE_BYTES:
@@ -565,9 +622,8 @@ async def _render(
     target: Target,
     still_wanted: StillWanted | None,
 ) -> Rendition:
-    """Render into a spool file; answer small outputs from memory at once and store them in
-    the background (the fsyncs and the row stay off the response's path), large ones after
-    storing them."""
+    """Render into a spool file; answer small outputs from memory at once (their row and
+    object are written afterwards, by the recorder, in batches), large ones once stored."""
     source = target.source
     assert source.storage_key is not None  # check_transformable refused the others
     await _check_cap(services, runtime, source.org_id)
@@ -577,7 +633,12 @@ async def _render(
         try:
             async with storage.local_file(source.storage_key) as original:
                 await runtime.run(
-                    target.spec, original, spool, services.settings.max_pixels, still_wanted
+                    target.spec,
+                    original,
+                    spool,
+                    services.settings.max_pixels,
+                    still_wanted,
+                    source.storage_key,
                 )
         except FileNotFoundError as exc:
             raise not_found("media content") from exc
@@ -588,81 +649,193 @@ async def _render(
         except StorageUnavailable as exc:
             raise storage_unavailable(exc) from exc
         RENDERS.labels(target.spec.format).inc()
-        size = (await to_thread.run_sync(spool.stat)).st_size
-        body = await to_thread.run_sync(spool.read_bytes) if size <= IN_MEMORY_BYTES else None
+        size, body = await to_thread.run_sync(_size_and_small_body, spool)
     except BaseException:
         await _discard(spool)
         raise
     modified = now()
     info = ObjectInfo(target.storage_key, size, modified)
-    if body is None:
-        try:
-            await _store(services, runtime, target, spool, size)
-        finally:
-            await _discard(spool)
-        return Rendition(target, info)
     runtime.hold(target.storage_key, source.org_id, body, modified)
-    runtime.spawn(_store_held(services, runtime, target, spool, size))
+    # Large outputs are streamed from storage, so they wait for it; so does everyone while
+    # the held outputs are many (storage or the database is slow): memory stays bounded.
+    wait = body is None or runtime.held_bytes > HELD_BYTES
+    done: asyncio.Future[None] | None = None
+    if wait:
+        done = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieved)  # its waiter may be gone (client hung up)
+    try:
+        runtime.recorder.submit(Pending(services, target, spool, size, done))
+    except WriterClosed:
+        runtime.release(target.storage_key)
+        await _discard(spool)
+        raise MediaError(
+            "server.busy",
+            503,
+            "The server is shutting down; try again shortly",
+            headers={"Retry-After": "1"},
+        ) from None
+    if done is not None:
+        await asyncio.shield(done)  # a client hanging up must not cancel another's store
     return Rendition(target, info, body)
+
+
+def _size_and_small_body(spool: Path) -> tuple[int, bytes | None]:
+    """The output's size, and its bytes when it is answered from memory (one thread hop)."""
+    size = spool.stat().st_size
+    return size, spool.read_bytes() if size <= IN_MEMORY_BYTES else None
+
+
+def _retrieved(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 async def _discard(spool: Path) -> None:
     await to_thread.run_sync(functools.partial(spool.unlink, missing_ok=True))
 
 
-async def _store_held(
-    services: Services, runtime: TransformRuntime, target: Target, spool: Path, size: int
-) -> None:
-    try:
-        await _store(services, runtime, target, spool, size)
-    except Exception:  # a cache write: the next request renders again
-        log.warning("could not store a transform output", key=target.storage_key, exc_info=True)
-    finally:
-        await _discard(spool)
-        runtime.release(target.storage_key)
+@dataclass(frozen=True)
+class Pending:
+    """A rendered output in its spool file, to be counted (row) and stored (object)."""
+
+    services: Services
+    target: Target
+    spool: Path
+    size: int
+    done: asyncio.Future[None] | None  # a request waiting for the object to be stored
 
 
-async def _store(
-    services: Services, runtime: TransformRuntime, target: Target, spool: Path, size: int
-) -> None:
-    """Commit the output to storage, then count it (and forget older versions' outputs)."""
-    try:
-        await services.storage.commit_file(spool, target.storage_key, target.mime)
-    except StorageUnavailable as exc:
-        raise storage_unavailable(exc) from exc
-    if not await _record(services, runtime, target, size):
-        raise not_found("media")
+async def _write_outputs(runtime: TransformRuntime, batch: list[Pending]) -> None:
+    """The recorder's flush: the batch's rows in one unit of work, then their objects.
 
-
-async def _record(services: Services, runtime: TransformRuntime, target: Target, size: int) -> bool:
-    """Write the output's row; False (and the object deleted) when the media is gone."""
-    source = target.source
-    storage = services.storage
+    Rows first: a crash between the two leaves rows without objects, which only count
+    against the cap until the media's next version or deletion drops them (a request finds
+    no object and renders it again; its row is there already). Objects first would leave
+    objects no row counts or drops. Nobody reads an object before it is whole (storage
+    commits by rename, or S3's atomic PUT), and outputs are served from memory meanwhile.
+    """
+    batch = await _superseded_dropped(runtime, batch)
+    if not batch:
+        return
+    recorded: list[Pending] = []
+    stale: list[str] = []
     try:
         async with runtime.units.record() as session:
-            repo = TransformRepository(session)
-            await repo.record_output(
-                source.org_id,
-                source.id,
-                source.version,
-                target.options_hash,
-                target.storage_key,
-                target.mime,
-                size,
-            )
-            stale = (
-                await repo.drop_older_versions(source.org_id, source.id, source.version)
-                if source.version > 1
-                else []
-            )
+            stale = await _record_rows(TransformRepository(session), batch)
+        recorded = list(batch)
     except IntegrityError:
-        # The media was deleted while we rendered: its objects are being removed; so is ours.
-        await storage.delete(target.storage_key)
-        return False
-    runtime.recorded(target.storage_key, source.org_id)
+        # A media was deleted while its output rendered: one unit per output finds which.
+        for pending in batch:
+            try:
+                async with runtime.units.record() as session:
+                    stale += await _record_rows(TransformRepository(session), [pending])
+                recorded.append(pending)
+            except IntegrityError:
+                await _drop(runtime, pending, not_found("media"))
+            except Exception as exc:
+                await _drop(runtime, pending, exc)
+    except Exception as exc:
+        await _drop_all(runtime, batch, exc)
+    for pending in recorded:
+        runtime.recorded(pending.target.storage_key, pending.target.source.org_id)
+    await asyncio.gather(*(_store(runtime, pending) for pending in recorded))
+    storage = batch[0].services.storage
     for key in stale:
         try:
             await storage.delete(key)
         except StorageUnavailable:
             log.warning("could not delete an old transform output", key=key)
-    return True
+
+
+async def _superseded_dropped(runtime: TransformRuntime, batch: list[Pending]) -> list[Pending]:
+    """The batch without the outputs of a version older than another in it: the newer one's
+    row drops theirs anyway. One a request still waits for (to stream it) is kept."""
+    newest: dict[str, int] = {}
+    for pending in batch:
+        source = pending.target.source
+        newest[source.id] = max(newest.get(source.id, 0), source.version)
+    kept: list[Pending] = []
+    for pending in batch:
+        source = pending.target.source
+        if source.version < newest[source.id] and pending.done is None:
+            _settle(runtime, pending, None)
+            await _discard(pending.spool)
+        else:
+            kept.append(pending)
+    return kept
+
+
+async def _record_rows(repo: TransformRepository, batch: list[Pending]) -> list[str]:
+    """Forget older versions' outputs of the media a newer version was rendered of, then
+    count the batch's outputs; returns the forgotten outputs' storage keys. Dropping first
+    never drops a row of this batch (an old version's late render counts until the next)."""
+    newest: dict[tuple[str, str], int] = {}
+    for pending in batch:
+        source = pending.target.source
+        if source.version > 1:
+            media = (source.org_id, source.id)
+            newest[media] = max(newest.get(media, 0), source.version)
+    stale: list[str] = []
+    for (org_id, media_id), version in newest.items():
+        stale += await repo.drop_older_versions(org_id, media_id, version)
+    await repo.record_outputs(
+        [
+            OutputRow(
+                org_id=p.target.source.org_id,
+                media_id=p.target.source.id,
+                version=p.target.source.version,
+                options_hash=p.target.options_hash,
+                storage_key=p.target.storage_key,
+                mime=p.target.mime,
+                size_bytes=p.size,
+            )
+            for p in batch
+        ]
+    )
+    return stale
+
+
+async def _store(runtime: TransformRuntime, pending: Pending) -> None:
+    """Commit one counted output's spool file to storage; a failure is logged (the next
+    request renders it again) or told to the request waiting for it."""
+    target = pending.target
+    try:
+        await pending.services.storage.commit_file(pending.spool, target.storage_key, target.mime)
+    except Exception as exc:
+        log.warning("could not store a transform output", key=target.storage_key, exc_info=True)
+        failure = storage_unavailable(exc) if isinstance(exc, StorageUnavailable) else exc
+        _settle(runtime, pending, failure)
+        await _discard(pending.spool)
+    else:  # the commit took the spool file (renamed or uploaded, then removed)
+        runtime.stored(target.storage_key)
+        _settle(runtime, pending, None)
+
+
+async def _drop(runtime: TransformRuntime, pending: Pending, failure: BaseException) -> None:
+    """No row, no object: the next request renders the output again."""
+    if not isinstance(failure, MediaError):
+        log.warning(
+            "could not record a transform output",
+            key=pending.target.storage_key,
+            exc_info=failure,
+        )
+    _settle(runtime, pending, failure)
+    await _discard(pending.spool)
+
+
+async def _drop_all(runtime: TransformRuntime, batch: list[Pending], failure: Exception) -> None:
+    log.warning("could not record transform outputs", count=len(batch), exc_info=failure)
+    for pending in batch:
+        _settle(runtime, pending, failure)
+        await _discard(pending.spool)
+
+
+def _settle(runtime: TransformRuntime, pending: Pending, failure: BaseException | None) -> None:
+    runtime.release(pending.target.storage_key)
+    done = pending.done
+    if done is None or done.done():
+        return
+    if failure is None:
+        done.set_result(None)
+    else:
+        done.set_exception(failure)
