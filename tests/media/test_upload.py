@@ -147,6 +147,16 @@ async def test_filename_defaults_to_the_file_parts_name_without_directories(
     assert body["filename"] == "photo.jpg"
 
 
+async def test_names_beyond_latin1_as_browsers_send_them_are_kept(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """Browsers put the file part's name in the header as raw UTF-8; it was parsed as Latin-1
+    text, so "写真 ☀.jpg" made the whole upload a 400 (found by the stateful fuzz run)."""
+    body = await upload_ok(client, user, mediagen.jpeg(), part_name="写真 ☀.jpg", alt="日本の猫 ☀")
+    assert body["filename"] == "写真 ☀.jpg"
+    assert body["alt"] == "日本の猫 ☀"
+
+
 async def test_unknown_form_field_is_400(client: httpx.AsyncClient, user: TestUser) -> None:
     response = await upload(client, user, mediagen.jpeg(), colour="blue")
     assert_error(response, 400, "validation.invalid")

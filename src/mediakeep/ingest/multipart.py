@@ -29,6 +29,7 @@ class FormResult:
 @dataclass
 class _Part:
     headers: dict[str, str] = field(default_factory=dict)
+    disposition: bytes = b""  # raw: its filename may be UTF-8 beyond Latin-1 (browsers send it so)
     name: str = ""
     filename: str | None = None
     value: bytearray = field(default_factory=bytearray)
@@ -92,9 +93,14 @@ async def read_multipart(
                     part = _Part()
                 elif kind == "header":
                     name, _, value = bytes(data).partition(b"\x00")
-                    part.headers[name.decode("latin-1").lower()] = value.decode("utf-8", "replace")
+                    header = name.decode("latin-1").lower()
+                    part.headers[header] = value.decode("utf-8", "replace")
+                    if header == "content-disposition":
+                        part.disposition = value
                 elif kind == "headers_done":
-                    _, options = parse_options_header(part.headers.get("content-disposition", ""))
+                    # Parsed as bytes: given text, the parser encodes it as Latin-1, and a
+                    # filename like "写真.jpg" made the whole upload a 400.
+                    _, options = parse_options_header(part.disposition)
                     part.name = options.get(b"name", b"").decode("utf-8", "replace")
                     raw_filename = options.get(b"filename")
                     part.filename = (
