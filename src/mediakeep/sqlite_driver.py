@@ -42,13 +42,13 @@ class _Outcome:
         self.arraysize = cursor.arraysize
         self.rows = rows
 
-
-_NOTHING_YET = _Outcome.__new__(_Outcome)
-_NOTHING_YET.description = None
-_NOTHING_YET.rowcount = -1
-_NOTHING_YET.lastrowid = None
-_NOTHING_YET.arraysize = 1
-_NOTHING_YET.rows = []
+    @classmethod
+    def nothing_yet(cls) -> "_Outcome":
+        """A cursor's attributes before its first statement (its own: they are settable)."""
+        empty = cls.__new__(cls)
+        empty.description, empty.rowcount, empty.lastrowid = None, -1, None
+        empty.arraysize, empty.rows = 1, []
+        return empty
 
 
 def _execute(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
@@ -92,7 +92,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         # Not the base class's __init__: that opens an aiosqlite cursor (a hand-off) up front.
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
-        self._cursor = _NOTHING_YET  # type: ignore[assignment]
+        self._cursor = _Outcome.nothing_yet()  # type: ignore[assignment]
         self._soft_closed_memoized = {}  # type: ignore[assignment]
         self._rows = collections.deque()
 
