@@ -21,14 +21,6 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_settings(request: Request) -> Settings:
-    return get_services(request).settings
-
-
-def get_storage(request: Request) -> Storage:
-    return get_services(request).storage
-
-
 def _wants_write(request: Request) -> bool:
     """Whether the matched route asked for a write session (anywhere in its dependencies)."""
     route = request.scope.get("route")
