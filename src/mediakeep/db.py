@@ -138,8 +138,10 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(url),
         async_creator=connect,
-        pool_size=10,
-        max_overflow=20 if writer else 10,
+        # Up to 30 writer and 16 reader connections a process: two `serve` workers stay
+        # under PostgreSQL's default max_connections (100).
+        pool_size=10 if writer else 8,
+        max_overflow=20 if writer else 8,
         **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
         # No ping at checkout: on asyncpg it is BEGIN, a statement and ROLLBACK (three round
         # trips, for pgbouncer's sake) before every unit of work. A connection the server
