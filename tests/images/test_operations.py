@@ -301,6 +301,8 @@ async def test_crop_replace_without_regenerating_leaves_no_variants(
         ("crop", {"x": 150, "y": 0, "width": 100, "height": 10, "mode": "copy"}),
         ("resize", {"width": 16000, "height": 16000, "fit": "fill"}),
         ("convert", {"format": "png", "extra": 1}),
+        ("resize", {"width": True}),  # JSON's true is not a number
+        ("convert", {"format": "png", "quality": True}),
     ],
 )
 async def test_bad_operation_bodies_are_400(

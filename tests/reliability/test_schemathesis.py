@@ -531,6 +531,16 @@ def _waived(case: Case, response: Any) -> list[Any]:
     tus = case.operation.path.startswith("/api/v1/uploads/tus")
     if response.status_code == 412 and tus and code in ("tus.version_unsupported", None):
         waived.append(negative_data_rejection)  # None: a HEAD answer has no body to read
+    # schemathesis leaves a "#" in a path parameter unencoded, so the rest of the URL becomes a
+    # fragment and the request names another resource (a 405 of the parent path, say): only
+    # "no server error" still applies to its answer.
+    if any("#" in str(value) for value in (case.path_parameters or {}).values()):
+        waived += [
+            status_code_conformance,
+            response_schema_conformance,
+            content_type_conformance,
+            negative_data_rejection,
+        ]
     return waived
 
 

@@ -2,14 +2,17 @@
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from mediakeep.jobs.schemas import JobOut
 from mediakeep.kit.text import Line
 
 ImageFormat = Literal["png", "jpeg", "gif", "bmp", "tiff", "webp", "avif", "heic"]
-Quality = Annotated[int, Field(ge=1, le=100, description="1-100; the format's default if omitted")]
-Side = Annotated[int, Field(ge=1, le=16_384)]
+# Strict: JSON's `true` is not a number (lax validation read it as 1).
+Quality = Annotated[
+    StrictInt, Field(ge=1, le=100, description="1-100; the format's default if omitted")
+]
+Side = Annotated[StrictInt, Field(ge=1, le=16_384)]
 
 
 class Schema(BaseModel):

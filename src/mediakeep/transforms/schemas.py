@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from mediakeep.transforms.options import MAX_BLUR, MAX_SIDE
 
@@ -12,8 +12,9 @@ TEN_YEARS = 10 * 366 * 24 * 3600
 class TransformUrlIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    width: int | None = Field(None, ge=1, le=MAX_SIDE)
-    height: int | None = Field(None, ge=1, le=MAX_SIDE)
+    # Strict: JSON's `true` is not a number (lax validation read it as 1).
+    width: StrictInt | None = Field(None, ge=1, le=MAX_SIDE)
+    height: StrictInt | None = Field(None, ge=1, le=MAX_SIDE)
     fit: Literal["cover", "contain", "fill", "inside", "outside"] | None = Field(
         None, description="with width and height; default cover"
     )
@@ -22,12 +23,14 @@ class TransformUrlIn(BaseModel):
         description="auto = AVIF, WebP or JPEG by the client's Accept header; "
         "default: the original's format (JPEG for non-web formats, PNG for GIF)",
     )
-    quality: int | None = Field(None, ge=1, le=100)
-    blur: float | None = Field(None, gt=0, le=MAX_BLUR, description="Gaussian sigma, steps of 0.1")
+    quality: StrictInt | None = Field(None, ge=1, le=100)
+    blur: StrictFloat | None = Field(
+        None, gt=0, le=MAX_BLUR, description="Gaussian sigma, steps of 0.1"
+    )
     gravity: Literal["center", "smart", "entropy"] | None = Field(
         None, description="where fit cover crops; smart = libvips attention"
     )
-    expires_in: int | None = Field(
+    expires_in: StrictInt | None = Field(
         None, ge=1, le=TEN_YEARS, description="seconds; default: the URL never expires"
     )
 
