@@ -129,6 +129,12 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         driver = self._connection._connection
         return driver is not None and driver.in_transaction
 
+    async def fetch_all(self, operation: str, parameters: Sequence[Any]) -> list[Any]:
+        """A statement's rows in one call on the connection's thread, outside SQLAlchemy's
+        cursor (`mediakeep.prepared`): the rows as sqlite3 returns them, errors as sqlite3's."""
+        async with self._execute_mutex:
+            return (await _on_thread(self, _execute, operation, parameters)).rows
+
     def rollback(self) -> None:
         if self._has_transaction():
             super().rollback()

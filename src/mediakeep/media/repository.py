@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.errors import invalid
 from mediakeep.models import Caption, CollectionMedia, Media, Variant
 from mediakeep.models.views import CaptionView, MediaView, VariantView, columns_of
+from mediakeep.prepared import PreparedRead
 
 SortField = Literal["created_at", "size_bytes", "filename"]
 SortOrder = Literal["asc", "desc"]
@@ -146,13 +147,15 @@ _FILTER_NAMES = (
 )
 # One statement per query shape, built once: building SQLAlchemy expressions costs more CPU
 # than the database spends answering a page, so the hot path only binds values.
-_GET_WITH_CHILDREN = _with_children(MEDIA).where(
-    MEDIA.c.org_id == bindparam("org_id"), MEDIA.c.id == bindparam("media_id")
+_GET_WITH_CHILDREN = PreparedRead(
+    _with_children(MEDIA).where(
+        MEDIA.c.org_id == bindparam("org_id"), MEDIA.c.id == bindparam("media_id")
+    )
 )
 
 
 @functools.cache
-def _page_with_children(shape: tuple[Any, ...]) -> Select[Any]:
+def _page_with_children(shape: tuple[Any, ...]) -> PreparedRead:
     """The page statement for (sort, order, has cursor, which filters are set): a subquery cuts
     the page (one row more than asked, to know whether another follows), then its rows are
     joined with their children. Values come as bound parameters named like the filters."""
@@ -211,7 +214,9 @@ def _page_with_children(shape: tuple[Any, ...]) -> Select[Any]:
     ordering = (
         (paged_column.desc(), page.c.id.desc()) if order == "desc" else (paged_column, page.c.id)
     )
-    return _with_children(page).order_by(*ordering, VARIANTS.c.id, CAPTIONS.c.language)
+    return PreparedRead(
+        _with_children(page).order_by(*ordering, VARIANTS.c.id, CAPTIONS.c.language)
+    )
 
 
 class MediaRepository:
@@ -220,10 +225,8 @@ class MediaRepository:
 
     async def get_with_children(self, org_id: str, media_id: str) -> MediaRows | None:
         """The media with its variants and captions, in one statement (the hot read)."""
-        result = await self.session.execute(
-            _GET_WITH_CHILDREN, {"org_id": org_id, "media_id": media_id}
-        )
-        found = _grouped(result.all())
+        rows = await _GET_WITH_CHILDREN.rows(self.session, {"org_id": org_id, "media_id": media_id})
+        found = _grouped(rows)
         return found[0] if found else None
 
     async def get_many_with_children(self, org_id: str, ids: Sequence[str]) -> dict[str, MediaRows]:
@@ -359,8 +362,7 @@ class MediaRepository:
         if cursor:
             params["cursor_value"], params["cursor_id"] = decode_cursor(cursor, sort, order)
         shape = (sort, order, bool(cursor), *(name in params for name in _FILTER_NAMES))
-        result = await self.session.execute(_page_with_children(shape), params)
-        found = _grouped(result.all())
+        found = _grouped(await _page_with_children(shape).rows(self.session, params))
         next_cursor = None
         if len(found) > limit:
             found = found[:limit]

@@ -1,0 +1,123 @@
+"""Prepared reads: a hot SELECT compiled once and, on SQLite, run on the pooled connection's
+thread in one call, without SQLAlchemy's per-execution machinery.
+
+On the hot reads (`GET /media/{id}`, the list) SQLAlchemy's execution path (execution
+context, cursor result, greenlet switches) cost more CPU than SQLite's answer: about 0.13 ms
+of a 0.33 ms read, measured in process. A `PreparedRead` keeps what SQLAlchemy gives that
+matters: the SQL it compiles for the dialect, its bind and result processors (dates, JSON,
+booleans), its exceptions, and its `before_cursor_execute` / `after_cursor_execute` events, so
+statement counters and the tenancy check still see every statement.
+
+On PostgreSQL the statement goes through SQLAlchemy's Core path: asyncpg needs the result's
+type codes to pick result processors, and a write session's transaction is begun by
+SQLAlchemy's adapter at its first statement, which a bypass would skip.
+"""
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from mediakeep.sqlite_driver import OneHopConnection
+
+Processor = Callable[[Any], Any]
+
+
+class _Compiled:
+    """The statement for one dialect: its SQL, parameter order and type processors."""
+
+    __slots__ = ("binds", "fixed", "names", "results", "sql")
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.names: Sequence[str] = compiled.positiontup or ()
+        # Literals the statement carries itself (anonymous parameters such as `param_1`).
+        self.fixed: dict[str, Any] = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        # Values of a tuple type would have a processor per element: none is bound here.
+        self.binds: Mapping[str, Processor] = {
+            name: processor
+            for name, processor in compiled._bind_processors.items()
+            if callable(processor)
+        }
+        self.results: list[tuple[int, Processor]] = [
+            (index, processor)
+            for index, column in enumerate(statement.selected_columns)
+            if (processor := column.type._cached_result_processor(dialect, None)) is not None
+        ]
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        binds = self.binds
+        merged = {**self.fixed, **values} if self.fixed else values
+        return tuple(
+            binds[name](merged[name]) if name in binds else merged[name] for name in self.names
+        )
+
+    def decoded(self, rows: list[Any]) -> list[Sequence[Any]]:
+        if not self.results:
+            return rows
+        decoded: list[Sequence[Any]] = []
+        for row in rows:
+            values = list(row)
+            for index, processor in self.results:
+                values[index] = processor(values[index])
+            decoded.append(values)
+        return decoded
+
+
+class PreparedRead:
+    """A SELECT whose values are all bound parameters, run many times on the hot path."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    async def rows(
+        self, session: AsyncSession, values: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows, as SQLAlchemy would decode them, in the session's unit of work."""
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.dbapi_connection
+        if not isinstance(driver, OneHopConnection):
+            result = await connection.execute(self.statement, dict(values))
+            rows: Sequence[Sequence[Any]] = result.all()
+            return rows
+        compiled = self._compiled(connection.dialect)
+        parameters = compiled.parameters(values)
+        fire = _events(connection)
+        if fire:
+            _fire(connection, "before_cursor_execute", compiled.sql, parameters)
+        try:
+            rows = await driver.fetch_all(compiled.sql, parameters)
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(
+                compiled.sql, parameters, error, sqlite3.Error, dialect=connection.dialect
+            ) from error
+        if fire:
+            _fire(connection, "after_cursor_execute", compiled.sql, parameters)
+        return compiled.decoded(rows)
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
+        return found
+
+
+def _events(connection: AsyncConnection) -> bool:
+    sync = connection.sync_connection
+    return sync is not None and bool(sync._has_events or sync.engine._has_events)
+
+
+def _fire(connection: AsyncConnection, name: str, sql: str, parameters: tuple[Any, ...]) -> None:
+    """The engine's cursor events, as SQLAlchemy fires them (no cursor or context here)."""
+    sync = connection.sync_connection
+    assert sync is not None
+    listeners = getattr(sync.dispatch, name)
+    listeners(sync, None, sql, parameters, None, False)

@@ -1,0 +1,153 @@
+"""mediakeep.prepared: a hot SELECT run outside SQLAlchemy's execution machinery (on SQLite)
+answers exactly what SQLAlchemy answers for it: the same rows decoded the same way (dates,
+JSON, booleans), with its bound literals and bind processors, its errors as SQLAlchemy's, its
+cursor events fired, and one hand-off to the connection's thread. On both databases."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Column, MetaData, String, Table, bindparam, event, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from mediakeep.models import Caption, Media, Variant
+from mediakeep.prepared import PreparedRead
+from mediakeep.services import Services
+from mediakeep.sqlite_driver import OneHopConnection
+from tests import mediagen
+from tests.factories import TestUser
+
+API = "/api/v1"
+MEDIA, VARIANTS, CAPTIONS = Media.__table__, Variant.__table__, Caption.__table__
+
+# Every kind of column the hot reads decode: JSON (metadata, placeholder), booleans, aware
+# datetimes, integers, floats and text; the children through outer joins (NULLs included).
+WITH_CHILDREN = (
+    select(*MEDIA.c, *VARIANTS.c, *CAPTIONS.c)
+    .select_from(
+        MEDIA.outerjoin(VARIANTS, VARIANTS.c.media_id == MEDIA.c.id).outerjoin(
+            CAPTIONS, CAPTIONS.c.media_id == MEDIA.c.id
+        )
+    )
+    .where(
+        MEDIA.c.org_id == bindparam("org_id"),
+        # a bound datetime (its bind processor) and a literal the statement carries itself
+        MEDIA.c.created_at > bindparam("after", type_=MEDIA.c.created_at.type),
+        MEDIA.c.status != "deleted",
+    )
+    .order_by(MEDIA.c.id, VARIANTS.c.id, CAPTIONS.c.language)
+)
+
+
+async def _upload(client: httpx.AsyncClient, user: TestUser) -> str:
+    response = await client.post(
+        f"{API}/media/upload",
+        files={"file": ("p.png", mediagen.png(64, 48), "image/png")},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    media_id: str = response.json()["id"]
+    captioned = await client.post(
+        f"{API}/media/{media_id}/captions",
+        json={"language": "en", "content": "WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n"},
+        headers=user.headers,
+    )
+    assert captioned.status_code in (200, 201), captioned.text
+    return media_id
+
+
+@contextmanager
+def statements(services: Services) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = services.db.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_the_rows_are_sqlalchemys_rows(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await _upload(client, user)
+    services: Services = app.state.services
+    values = {"org_id": user.org_id, "after": datetime.now(UTC) - timedelta(hours=1)}
+    async with services.db.read_session() as session:
+        expected = [tuple(row) for row in (await session.execute(WITH_CHILDREN, values)).all()]
+    prepared = PreparedRead(WITH_CHILDREN)
+    for _ in range(2):  # compiled on the first call, reused on the second
+        async with services.db.read_session() as session:
+            got = [tuple(row) for row in await prepared.rows(session, values)]
+        assert got == expected
+    assert len(expected) >= 2  # a media with variants: several joined rows
+    first = dict(zip(WITH_CHILDREN.selected_columns.keys(), expected[0], strict=False))
+    assert isinstance(first["metadata"], dict)  # JSON decoded
+    assert isinstance(first["is_private"], bool)
+    assert first["created_at"].tzinfo is not None  # aware, as the column type makes it
+    # The bound datetime is compared as a date, not as text: none is newer than now.
+    values["after"] = datetime.now(UTC) + timedelta(hours=1)
+    async with services.db.read_session() as session:
+        assert await prepared.rows(session, values) == []
+
+
+async def test_cursor_events_see_the_statement(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await _upload(client, user)
+    services: Services = app.state.services
+    prepared = PreparedRead(WITH_CHILDREN)
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    with statements(services) as seen:
+        async with services.db.read_session() as session:
+            await prepared.rows(session, values)
+    ours = [s for s in seen if "FROM media" in s]
+    assert len(ours) == 1, seen
+    assert "media.org_id =" in ours[0]
+
+
+async def test_errors_are_sqlalchemys(app: FastAPI) -> None:
+    services: Services = app.state.services
+    missing = Table("no_such_table", MetaData(), Column("id", String))
+    prepared = PreparedRead(select(missing.c.id).where(missing.c.id == bindparam("id")))
+    async with services.db.read_session() as session:
+        with pytest.raises((OperationalError, ProgrammingError)):
+            await prepared.rows(session, {"id": "x"})
+
+
+async def test_a_read_is_one_hand_off_on_sqlite(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    services: Services = app.state.services
+    if not services.settings.database_url.startswith("sqlite"):
+        pytest.skip("hand-offs to a driver thread exist on SQLite only (asyncpg is async)")
+    await _upload(client, user)
+    prepared = PreparedRead(WITH_CHILDREN)
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    async with services.db.read_session() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).dbapi_connection
+        assert isinstance(driver, OneHopConnection)
+        queue = driver._connection._tx
+        puts: list[Any] = []
+
+        class Counting:
+            def put_nowait(self, item: Any) -> None:
+                puts.append(item)
+                queue.put_nowait(item)
+
+        driver._connection._tx = Counting()
+        try:
+            rows = await prepared.rows(session, values)
+        finally:
+            driver._connection._tx = queue
+    assert rows
+    assert len(puts) == 1
