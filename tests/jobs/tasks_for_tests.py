@@ -28,7 +28,7 @@ async def write_output(ctx: TaskContext, text: str) -> dict[str, Any]:
     path = storage.spool_path(f"{ctx.job.org_id}/incoming/{ctx.job.id}-{ctx.job.attempt}")
     path.write_text(text)
     await storage.commit_file(path, key, "text/plain")
-    return {"url": storage.signed_url(key, 600, content_type="text/plain")}
+    return {"key": key}
 
 
 def _note_pid(ctx: TaskContext, pid: int) -> None:

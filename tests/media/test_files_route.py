@@ -1,4 +1,5 @@
-"""GET /files/{key}: the local storage backend's signed download links (HMAC + expiry)."""
+"""GET /files/{key}: download links signed with the org's link key (HMAC, key id, expiry), as
+the local storage backend's media carry them."""
 
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -7,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from mediakeep.storage.links import files_url
 from mediakeep.storage.local import LocalStorage
 from tests import mediagen
 from tests.factories import TestUser
@@ -152,11 +154,18 @@ async def test_link_with_a_path_escaping_the_store_is_refused(
 
 
 async def test_expired_link_is_401_unauthorized(
-    storage: LocalStorage, client: httpx.AsyncClient, user: TestUser
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
     media, _ = await _uploaded(client, user)
-    expired = storage.signed_url(
-        _key(media), -5, filename=media["filename"], content_type=media["mime"]
+    services = app.state.services
+    current = (await services.link_keys.load(media["org_id"])).current  # as the presenter signs
+    expired = files_url(
+        services.settings.local_storage_base_url,
+        _key(media),
+        -5,
+        current,
+        filename=media["filename"],
+        content_type=media["mime"],
     )
     path, query = _split(expired)
 

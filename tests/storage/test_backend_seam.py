@@ -73,10 +73,13 @@ def test_only_the_local_backend_serves_its_own_links(
     local = create_storage(local_settings)
     links = local.self_served
     assert links is not None
-    key = "org_1/media/med_1/original"
-    query = parse_qs(urlsplit(local.signed_url(key, 60)).query)
-    assert links.verify_signed(key, query["exp"][0], query["sig"][0]) == "ok"
-    sig = query["sig"][0]
+    key = "org_1/incoming/upl_1"
+    target = local.presigned_upload(key, "image/png", 10, 60)
+    query = {name: values[0] for name, values in parse_qs(urlsplit(target.url).query).items()}
+    assert (
+        links.verify_upload(key, query["exp"], query["size"], query["type"], query["sig"]) == "ok"
+    )
+    sig = query["sig"]
     forged = ("A" if sig[0] != "A" else "B") + sig[1:]
-    assert links.verify_signed(key, query["exp"][0], forged) == "bad"
+    assert links.verify_upload(key, query["exp"], query["size"], query["type"], forged) == "bad"
     assert create_storage(s3_settings).self_served is None

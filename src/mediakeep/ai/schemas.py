@@ -1,8 +1,9 @@
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field
 
 from mediakeep.jobs.schemas import JobOut
+from mediakeep.kit.numbers import JsonBool
 from mediakeep.kit.text import Line, Text
 
 SIZES = ("256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792")
@@ -34,7 +35,7 @@ class GenerateCaptionIn(BaseModel):
 
     media_id: Line = Field(max_length=40)
     language: Line | None = Field(default=None, max_length=35)
-    review_required: StrictBool = False
+    review_required: JsonBool = False
 
 
 class AiJobOut(BaseModel):

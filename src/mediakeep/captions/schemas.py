@@ -1,7 +1,8 @@
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field
 
+from mediakeep.kit.numbers import JsonBool
 from mediakeep.kit.text import Line, Text
 
 
@@ -16,7 +17,7 @@ class CaptionIn(BaseModel):
 class CaptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approved: StrictBool | None = None
+    approved: JsonBool | None = None
     content: Text | None = Field(default=None, min_length=1, max_length=2_000_000)
     format: Literal["vtt", "srt"] = "vtt"
 

@@ -2,17 +2,17 @@
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mediakeep.jobs.schemas import JobOut
+from mediakeep.kit.numbers import NOT_BOOL, JsonBool, JsonFloat, JsonInt
 from mediakeep.kit.text import Line
 
 ImageFormat = Literal["png", "jpeg", "gif", "bmp", "tiff", "webp", "avif", "heic"]
-# Strict: JSON's `true` is not a number (lax validation read it as 1).
 Quality = Annotated[
-    StrictInt, Field(ge=1, le=100, description="1-100; the format's default if omitted")
+    JsonInt, Field(ge=1, le=100, description="1-100; the format's default if omitted")
 ]
-Side = Annotated[StrictInt, Field(ge=1, le=16_384)]
+Side = Annotated[JsonInt, Field(ge=1, le=16_384)]
 
 
 class Schema(BaseModel):
@@ -22,7 +22,7 @@ class Schema(BaseModel):
 class ConvertIn(Schema):
     format: ImageFormat
     quality: Quality | None = None
-    lossless: StrictBool = Field(default=False, description="webp, avif and heic only")
+    lossless: JsonBool = Field(default=False, description="webp, avif and heic only")
 
 
 class ResizeIn(Schema):
@@ -44,12 +44,14 @@ class ResizeIn(Schema):
 
 
 class CropIn(Schema):
-    x: Annotated[int, Field(ge=0, le=1_000_000)]
-    y: Annotated[int, Field(ge=0, le=1_000_000)]
+    x: Annotated[JsonInt, Field(ge=0, le=1_000_000)]
+    y: Annotated[JsonInt, Field(ge=0, le=1_000_000)]
     width: Side
     height: Side
-    rotate: Literal[0, 90, 180, 270] = Field(default=0, description="clockwise, after cropping")
-    scale: Annotated[float, Field(gt=0, le=8)] | None = Field(
+    rotate: Annotated[Literal[0, 90, 180, 270], NOT_BOOL] = Field(
+        default=0, description="clockwise, after cropping"
+    )
+    scale: Annotated[JsonFloat, Field(gt=0, le=8)] | None = Field(
         default=None, description="factor applied last (0.5 = half size)"
     )
     quality: Quality | None = None
@@ -57,7 +59,7 @@ class CropIn(Schema):
     mode: Literal["replace", "copy"] = Field(
         description="replace = the media's next version (same id); copy = a new derived media"
     )
-    regenerate_variants: StrictBool = Field(
+    regenerate_variants: JsonBool = Field(
         default=True, description="replace only: make the variants again from the new version"
     )
 
@@ -66,7 +68,7 @@ class BatchConvertIn(Schema):
     ids: Annotated[list[Annotated[Line, Field(max_length=64)]], Field(min_length=1, max_length=20)]
     format: ImageFormat
     quality: Quality | None = None
-    lossless: StrictBool = False
+    lossless: JsonBool = False
 
 
 class BatchConvertOut(BaseModel):

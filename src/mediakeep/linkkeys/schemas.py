@@ -4,13 +4,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediakeep.kit.numbers import JsonInt
+
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
 class RotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_seconds: int = Field(
+    grace_seconds: JsonInt = Field(
         0,
         ge=0,
         le=MAX_GRACE_SECONDS,

@@ -143,7 +143,9 @@ async def upload(
     async with open_spool(services, principal.org_id) as spool:
         form = await read_multipart(request, "file", spool.write)
         try:
-            fields = MediaFieldsIn.model_validate(form.fields)
+            # Form fields are text ("true"), read as a query string is: the JSON types of
+            # kit/numbers.py are for JSON bodies, and strict=False lifts them here.
+            fields = MediaFieldsIn.model_validate(form.fields, strict=False)
         except ValidationError as exc:
             raise _as_invalid(exc) from exc
         await _check_collection(services, principal, fields)

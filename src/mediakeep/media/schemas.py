@@ -10,11 +10,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
     StringConstraints,
     field_serializer,
 )
 
+from mediakeep.kit.numbers import JsonBool
 from mediakeep.kit.text import LINE, TEXT, JsonDocument, Line
 from mediakeep.kit.time import rfc3339
 
@@ -104,10 +104,10 @@ class MediaFieldsIn(Schema):
     alt: ShortText | None = None
     caption: ShortText | None = None
     description: ShortText | None = None
-    is_private: bool = False
+    is_private: JsonBool = False
     collection_id: Annotated[str, StringConstraints(max_length=64), LINE] | None = None
-    generate_variants: bool = True
-    async_: bool = Field(default=False, alias="async")
+    generate_variants: JsonBool = True
+    async_: JsonBool = Field(default=False, alias="async")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -121,7 +121,7 @@ class UpdateMediaIn(Schema):
     alt: ShortText | None = None
     caption: ShortText | None = None
     description: ShortText | None = None
-    is_private: StrictBool | None = None
+    is_private: JsonBool | None = None
     metadata: JsonDocument | None = None
 
 

@@ -175,7 +175,10 @@ class ObjectStore(ObjectReader, Protocol):
         content_type: str | None = None,
         disposition: Disposition = "inline",
     ) -> str:
-        """A download URL valid for `expires_in` seconds."""
+        """A download URL valid for `expires_in` seconds that the store itself serves (S3:
+        presigned). A backend whose links this service serves (`Storage.self_served`) has
+        none and raises NotImplementedError: its `/files` links are signed with the org's key
+        (storage/links.py)."""
         ...
 
     async def ping(self) -> None:
@@ -233,21 +236,10 @@ class ResumableStaging(Protocol):
 
 
 class SelfServedLinks(Protocol):
-    """A backend whose signed links point at this service itself, which then serves them:
-    `GET /files/{key}` downloads and `PUT /uploads/local/{key}` direct uploads (the local
-    backend). S3 presigns links that S3 serves, so it has no such capability."""
-
-    def verify_signed(
-        self,
-        key: str,
-        exp: int | str,
-        sig: str,
-        name: str | None = None,
-        type: str | None = None,
-        disp: str | None = None,
-    ) -> VerifyResult:
-        """Check a `/files/{key}` link's query parameters: "ok", "expired" or "bad"."""
-        ...
+    """A backend whose links point at this service itself, which then serves them:
+    `GET /files/{key}` downloads (signed with the org's key, storage/links.py) and
+    `PUT /uploads/local/{key}` direct uploads (the local backend). S3 presigns links that S3
+    serves, so it has no such capability."""
 
     def verify_upload(self, key: str, exp: str, size: str, type: str, sig: str) -> VerifyResult:
         """Check a signed PUT URL's query: "ok", "expired" or "bad"."""

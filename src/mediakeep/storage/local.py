@@ -185,7 +185,6 @@ class LocalStorage:
     def __init__(self, settings: Settings) -> None:
         self._root = Path(settings.local_storage_path).absolute()
         self._base_url = settings.local_storage_base_url.rstrip("/")
-        self._url_key = signing.derive_key(settings.secret_key, "files")
         self._upload_key = signing.derive_key(settings.secret_key, "upload")
         # Direct uploads go to this service itself (uploads/router.py), never to a CDN.
         self._upload_base_url = f"{settings.public_url}/uploads/local"
@@ -440,10 +439,6 @@ class LocalStorage:
 
     # -- links ---------------------------------------------------------------------------
 
-    def _signature(self, key: str, exp: int, name: str | None, type_: str | None, disp: str) -> str:
-        # Keep the part list in step with verify_signed().
-        return signing.sign(self._url_key, "GET", key, exp, name or "", type_ or "", disp)
-
     def signed_url(
         self,
         key: str,
@@ -453,42 +448,10 @@ class LocalStorage:
         content_type: str | None = None,
         disposition: Disposition = "inline",
     ) -> str:
-        check_key(key)
-        exp = signing.expiry_in(expires_in)
-        sig = self._signature(key, exp, filename, content_type, disposition)
-        params = {"exp": str(exp), "sig": sig}
-        if filename:
-            params["name"] = filename
-        if content_type:
-            params["type"] = content_type
-        if disposition != "inline":
-            params["disp"] = disposition
-        return f"{self._base_url}/{quote(key, safe='/')}?{urlencode(params)}"
-
-    def verify_signed(
-        self,
-        key: str,
-        exp: int | str,
-        sig: str,
-        name: str | None = None,
-        type: str | None = None,
-        disp: str | None = None,
-    ) -> VerifyResult:
-        """Check a `/files/{key}` link's query parameters: "ok", "expired" or "bad".
-
-        "expired" is only reported for an authentic link, so it leaks nothing to a forger.
-        """
-        if disp not in (None, "", "inline", "attachment") or not sig.isascii():
-            return "bad"
-        try:
-            check_key(key)
-            expires_at = int(exp)
-        except ValueError:
-            return "bad"
-        parts = ("GET", key, expires_at, name or "", type or "", disp or "inline")
-        if not signing.verify(self._url_key, sig, *parts):
-            return "bad"
-        return "expired" if signing.expired(expires_at) else "ok"
+        """None: this backend's bytes are served by the service itself (`self_served`), through
+        `/files` links signed with the org's link key (storage/links.py `files_url`). A link
+        under a storage-wide key could not be revoked by the org's key rotation."""
+        raise NotImplementedError("local storage: sign /files links with storage.links.files_url")
 
     def presigned_upload(
         self, key: str, content_type: str, max_size: int, expires_in: int
@@ -504,7 +467,8 @@ class LocalStorage:
         return f"{self._upload_base_url}/{quote(key, safe='/')}?{urlencode(params)}"
 
     def verify_upload(self, key: str, exp: str, size: str, type: str, sig: str) -> VerifyResult:
-        """Check a signed PUT URL's query: "ok", "expired" or "bad" (as verify_signed)."""
+        """Check a signed PUT URL's query: "ok", "expired" or "bad"; "expired" only for an
+        authentic URL, so it leaks nothing to a forger."""
         if not sig.isascii():
             return "bad"
         try:

@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from mediakeep.jobs.schemas import JobOut
+from mediakeep.kit.numbers import JsonInt
 from mediakeep.kit.time import rfc3339
 
 StreamFormat = Literal["hls", "dash"]
 StreamStatus = Literal["processing", "ready", "failed"]
 ALL_FORMATS: tuple[StreamFormat, ...] = ("hls", "dash")
-Height = Annotated[int, Field(ge=2, le=4320)]
+Height = Annotated[JsonInt, Field(ge=2, le=4320)]
 
 
 class StreamIn(BaseModel):

@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
 
+from mediakeep.kit.numbers import JsonBool, JsonInt
 from mediakeep.kit.text import LINE
 from mediakeep.kit.time import rfc3339
 from mediakeep.media.schemas import Filename, ShortText
@@ -19,7 +20,7 @@ class UploadUrlIn(BaseModel):
     mime: Annotated[str, StringConstraints(min_length=3, max_length=100), LINE] = Field(
         description="The content type the client will send; the stored bytes are sniffed again"
     )
-    size_bytes: int = Field(ge=1, description="Exact size of the file in bytes")
+    size_bytes: JsonInt = Field(ge=1, description="Exact size of the file in bytes")
     sha256: Sha256Hex | None = Field(
         default=None, description="When the org already has these bytes, no upload is needed"
     )
@@ -27,7 +28,7 @@ class UploadUrlIn(BaseModel):
     alt: ShortText | None = None
     caption: ShortText | None = None
     description: ShortText | None = None
-    is_private: StrictBool = False
+    is_private: JsonBool = False
 
 
 class UploadUrlOut(BaseModel):

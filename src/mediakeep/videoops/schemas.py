@@ -2,13 +2,14 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mediakeep.kit.numbers import JsonBool, JsonFloat, JsonInt
 from mediakeep.kit.text import Line
 from mediakeep.processing.video import parse_timestamp
 
 Timestamp = Annotated[
-    float | Line,
+    JsonFloat | Line,
     Field(description="seconds (12.5) or HH:MM:SS(.mmm) ('00:00:12.500')"),
 ]
 
@@ -29,22 +30,22 @@ class TranscodeIn(Schema):
     codec: Literal["h264", "vp9", "av1"] | None = Field(
         default=None, description="video only; default h264 for mp4, vp9 for webm"
     )
-    crf: Annotated[int, Field(ge=0, le=63)] | None = None
+    crf: Annotated[JsonInt, Field(ge=0, le=63)] | None = None
     preset: Annotated[str, Field(pattern=r"^[a-z0-9]{1,12}$")] | None = None
-    max_height: Annotated[int, Field(ge=16, le=4320)] | None = None
-    bitrate: Annotated[int, Field(ge=8, le=512, description="audio, kbit/s")] | None = None
-    async_: StrictBool = Field(default=True, alias="async")
+    max_height: Annotated[JsonInt, Field(ge=16, le=4320)] | None = None
+    bitrate: Annotated[JsonInt, Field(ge=8, le=512, description="audio, kbit/s")] | None = None
+    async_: JsonBool = Field(default=True, alias="async")
 
 
 class TrimIn(Schema):
     start_time: Timestamp
     end_time: Timestamp
-    accurate: StrictBool = Field(
+    accurate: JsonBool = Field(
         default=False,
         description="re-encode so the cut is frame-accurate; default: stream copy (cuts at "
         "the keyframe before start_time)",
     )
-    async_: StrictBool = Field(default=True, alias="async")
+    async_: JsonBool = Field(default=True, alias="async")
 
     @field_validator("start_time", "end_time")
     @classmethod
@@ -55,8 +56,8 @@ class TrimIn(Schema):
 class ThumbnailIn(Schema):
     timestamp: Timestamp
     format: Literal["jpeg", "webp", "png"] = "jpeg"
-    set_poster: StrictBool = Field(default=False, description="also make it the video's poster")
-    async_: StrictBool = Field(default=True, alias="async")
+    set_poster: JsonBool = Field(default=False, description="also make it the video's poster")
+    async_: JsonBool = Field(default=True, alias="async")
 
     @field_validator("timestamp")
     @classmethod

@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
 
+from mediakeep.kit.numbers import JsonBool
 from mediakeep.kit.text import NAME, TEXT
 from mediakeep.kit.time import rfc3339
 
@@ -40,9 +41,7 @@ class WebhookPatch(BaseModel):
     url: Url | None = None
     events: list[EventName] | None = Field(default=None, min_length=1, max_length=20)
     description: Description | None = None
-    enabled: StrictBool | None = Field(
-        default=None, description="true re-enables a disabled webhook"
-    )
+    enabled: JsonBool | None = Field(default=None, description="true re-enables a disabled webhook")
 
 
 class WebhookOut(BaseModel):
