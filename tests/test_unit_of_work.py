@@ -42,10 +42,6 @@ EXCEPTIONS = {
         "short units of work per request (the lease, its renewals, its release), still "
         "opened here; DELETE and the sweep take their scope's session"
     ),
-    "mediakeep.jobs.dispatch": (
-        "ensure_queue's probe that the jobs table answers, before the caller's unit of work "
-        "writes a job"
-    ),
 }
 
 
