@@ -39,12 +39,10 @@ EXCEPTIONS = {
     "mediakeep.tus.service": (
         "a tus PATCH (and HEAD, which finishes an upload, and POST with a body) streams a "
         "long body and must not hold a write transaction (SQLite's lock) meanwhile: several "
-        "short units of work per request (the lease, its renewals, its release), still "
-        "opened here; DELETE and the sweep take their scope's session"
-    ),
-    "mediakeep.jobs.dispatch": (
-        "ensure_queue's probe that the jobs table answers, before the caller's unit of work "
-        "writes a job"
+        "short units of work per request (the lease, its renewals by a heartbeat task that "
+        "runs while the body streams, its release, which commits the finishing unit under "
+        "the lease's guard so no renewal slips in between), still opened here; DELETE and "
+        "the sweep take their scope's session"
     ),
 }
 

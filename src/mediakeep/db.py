@@ -3,11 +3,19 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVarTuple, overload
 
 import asyncpg
 import structlog
-from sqlalchemy import event
+from sqlalchemy import (
+    CompoundSelect,
+    Result,
+    ScalarResult,
+    Select,
+    TextClause,
+    TextualSelect,
+    event,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from typing_extensions import TypeVar
 
 from mediakeep.config import Settings
 from mediakeep.datadir import prepare_data_dir
@@ -23,8 +32,98 @@ from mediakeep.sqlite_driver import one_hop_url
 
 log = structlog.get_logger(__name__)
 
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+
+class ReadOnlySession(Protocol):
+    """What a read unit of work offers: AsyncSession's queries and `get`, none of its writes.
+
+    A write session (an `AsyncSession`) is one too, structurally; a read session is not an
+    `AsyncSession`. So staging, flushing or committing through a read session, running an
+    INSERT, UPDATE or DELETE statement in it, or passing it where a write session is expected
+    fails the type check (mypy), before the connection's read-only setting would fail it at
+    run time. Repositories are generic in their session (`Repo(reader)` is a
+    `Repo[ReadOnlySession]`) and their writing methods take `self: Repo[AsyncSession]`.
+    """
+
+    @overload
+    async def execute(
+        self,
+        statement: Select[*_Ts] | CompoundSelect[*_Ts],
+        params: Any = None,
+        *,
+        execution_options: Any = ...,
+        bind_arguments: Any = None,
+    ) -> Result[*_Ts]: ...
+    @overload
+    async def execute(
+        self,
+        statement: TextClause | TextualSelect,
+        params: Any = None,
+        *,
+        execution_options: Any = ...,
+        bind_arguments: Any = None,
+    ) -> Result[*tuple[Any, ...]]: ...
+
+    @overload
+    async def scalar(
+        self,
+        statement: Select[_T] | CompoundSelect[_T],
+        params: Any = None,
+        *,
+        execution_options: Any = ...,
+        bind_arguments: Any = None,
+    ) -> _T | None: ...
+    @overload
+    async def scalar(
+        self,
+        statement: TextClause | TextualSelect,
+        params: Any = None,
+        *,
+        execution_options: Any = ...,
+        bind_arguments: Any = None,
+    ) -> Any: ...
+
+    @overload
+    async def scalars(
+        self,
+        statement: Select[_T] | CompoundSelect[_T],
+        params: Any = None,
+        *,
+        execution_options: Any = ...,
+        bind_arguments: Any = None,
+    ) -> ScalarResult[_T]: ...
+    @overload
+    async def scalars(
+        self,
+        statement: TextClause | TextualSelect,
+        params: Any = None,
+        *,
+        execution_options: Any = ...,
+        bind_arguments: Any = None,
+    ) -> ScalarResult[Any]: ...
+
+    async def get(
+        self,
+        entity: type[_T],
+        ident: Any,
+        *,
+        options: Any = None,
+        populate_existing: bool | None = None,
+        with_for_update: Any = None,
+        identity_token: Any = None,
+        execution_options: Any = ...,
+    ) -> _T | None: ...
+
+
+# The session type a repository is generic in: by default (a bare `Repo`) a write session.
+SessionT = TypeVar("SessionT", bound=ReadOnlySession, default=AsyncSession)
+
+
 AfterCommit = Callable[[], Awaitable[None]]
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+ReadUnit = Callable[[], AbstractAsyncContextManager[ReadOnlySession]]
 
 
 @dataclass(frozen=True)
@@ -32,20 +131,19 @@ class SideUnits:
     """Units of work beside a request's own, which its scope hands to authentication
     (`Database.side_units`) for the two things it may not do in the request's session.
 
-    - `bookkeeping`: writes that must commit whatever the request then does, and also when
-      its session is a read one (an API key's last use, the user of a first-seen external
-      identity). None when the request's own session holds SQLite's only write lock: a second
-      writer would wait on it, so that work runs in a savepoint of the request's session.
-    - `primary`: a session on the primary, for when the request's reads go to a replica,
-      which may lag behind a user or a membership made moments ago. None when they do not.
+    - `bookkeeping`: writes that must commit whatever the request then does, and although
+      authentication reads in a read session (an API key's last use, the user of a
+      first-seen external identity).
+    - `primary`: a session on the primary, for when reads go to a replica, which may lag
+      behind a user or a membership made moments ago. None when there is no replica.
     - `lookup`: a read beside the request's own, for what `bookkeeping` may create: on SQLite
       a read session's snapshot begins at its first statement, so a lookup there that misses
       would hide the row created next from the rest of the request.
     """
 
-    bookkeeping: UnitOfWork | None
+    bookkeeping: UnitOfWork
     primary: UnitOfWork | None
-    lookup: UnitOfWork
+    lookup: ReadUnit
 
 
 def after_commit(session: AsyncSession | Session, action: AfterCommit) -> None:
@@ -193,15 +291,16 @@ class Database:
                     log.exception("after-commit action failed")
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
+    async def read_session(self) -> AsyncIterator[ReadOnlySession]:
         async with self._read() as session:
             yield session
 
-    def side_units(self, *, request_writes: bool) -> SideUnits:
-        """What a request scope whose session is a write (or read) session gives auth."""
+    def side_units(self) -> SideUnits:
+        """What a request scope gives authentication, which always reads in a read session
+        (a write request's authentication has one of its own: deps._authenticate)."""
         return SideUnits(
-            bookkeeping=None if request_writes and self.single_writer else self.write_session,
-            primary=self.write_session if self.has_replica and not request_writes else None,
+            bookkeeping=self.write_session,
+            primary=self.write_session if self.has_replica else None,
             lookup=self.read_session,
         )
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.auth.principal import Principal, Role
 from mediakeep.auth.service import Credentials, authenticate_request
 from mediakeep.config import Settings
+from mediakeep.db import ReadOnlySession
 from mediakeep.errors import forbidden
 from mediakeep.kit.request_context import set_user_id
 from mediakeep.services import Services
@@ -43,7 +44,7 @@ def _needs(dependant: Dependant, call: Callable[..., object]) -> bool:
 _WRITES_ATTRIBUTE = "_mediakeep_writes"
 
 
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession | ReadOnlySession]:
     """The request's one unit of work: a write session when the route asked for one, else a
     read session. A read route's authentication (on a principal-cache miss) shares it."""
     db = get_services(request).db
@@ -54,17 +55,18 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": the unit of work commits when the route returns, before the response is
 # sent, so a client never sees a success whose commit then failed.
-_RequestSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+_request_unit = Depends(_request_session, scope="function")
 
 
-async def _write_session(session: _RequestSession) -> AsyncSession:
-    return session
+async def _write_session(session: Annotated[AsyncSession, _request_unit]) -> AsyncSession:
+    return session  # a write session: this dependency is what makes `_wants_write` true
 
 
 WriteSession = Annotated[AsyncSession, Depends(_write_session)]
 # A read session is what the request gets unless it asked for a write one: no marker of its
-# own, since each dependency resolved costs FastAPI tens of microseconds per request.
-ReadSession = _RequestSession
+# own, since each dependency resolved costs FastAPI tens of microseconds per request. Its type
+# offers reads only (db.ReadOnlySession): a write through it fails the type check.
+ReadSession = Annotated[ReadOnlySession, _request_unit]
 
 
 # Dependencies are coroutines: FastAPI runs a plain `def` dependency in its thread pool, a
@@ -96,14 +98,14 @@ def credentials_of(request: Request) -> Credentials:
     )
 
 
-async def _authenticate(request: Request, session: _RequestSession) -> Principal:
+async def _authenticate(request: Request, session: ReadSession) -> Principal:
     services = get_services(request)
     credentials = credentials_of(request)
     # Authentication never reads in a write session: on SQLite its first statement takes the
     # write lock, which would then be held from authentication on (through a whole upload
     # body, say). A read session connects only on a principal-cache miss (no statement at all
     # when warm), and auth's side units are those of a read request.
-    side = services.db.side_units(request_writes=False)
+    side = services.db.side_units()
     if _wants_write(request):
         async with services.db.read_session() as reader:
             principal = await authenticate_request(credentials, services, reader, side)

@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
+from mediakeep.db import SessionT
 from mediakeep.models import AiRequest
 from mediakeep.repository import TenantRepository
 
 
-class AiRequestRepository(TenantRepository[AiRequest]):
+class AiRequestRepository(TenantRepository[AiRequest, SessionT]):
     model = AiRequest
 
     async def count_since(self, org_id: str, since: datetime) -> int:

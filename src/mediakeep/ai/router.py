@@ -5,7 +5,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.ai import providers, service
 from mediakeep.ai.schemas import (
@@ -18,6 +17,7 @@ from mediakeep.ai.schemas import (
 )
 from mediakeep.auth.principal import Principal
 from mediakeep.captions.service import language_of
+from mediakeep.db import ReadOnlySession
 from mediakeep.deps import Member, ReadSession, ServicesDep, Viewer
 from mediakeep.errors import MediaError, invalid
 from mediakeep.jobs.schemas import JobOut
@@ -35,7 +35,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 async def _submit(
-    services: Services, reader: AsyncSession, principal: Principal, **request: Any
+    services: Services, reader: ReadOnlySession, principal: Principal, **request: Any
 ) -> JSONResponse:
     admitted = await service.admit(services, reader, principal, **request)
     if not isinstance(admitted, service.Admitted):

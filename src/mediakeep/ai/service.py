@@ -20,7 +20,7 @@ from mediakeep.ai import providers
 from mediakeep.ai.repository import AiRequestRepository
 from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
-from mediakeep.db import savepoint
+from mediakeep.db import ReadOnlySession, savepoint
 from mediakeep.errors import MediaError, not_found
 from mediakeep.ids import new_id
 from mediakeep.jobs import service as jobs
@@ -86,12 +86,12 @@ def _start_of_day() -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def spent_today(session: AsyncSession, org_id: str) -> int:
+async def spent_today(session: ReadOnlySession, org_id: str) -> int:
     return await AiRequestRepository(session).count_since(org_id, _start_of_day())
 
 
 async def _existing(
-    session: AsyncSession, org_id: str, kind: str, digest: str, model: str
+    session: ReadOnlySession, org_id: str, kind: str, digest: str, model: str
 ) -> JobOut | None:
     row = await AiRequestRepository(session).find(org_id, kind, digest, model)
     if row is None:
@@ -116,7 +116,7 @@ class Admitted:
 
 async def admit(
     services: Services,
-    reader: AsyncSession,
+    reader: ReadOnlySession,
     principal: Principal,
     *,
     kind: str,

@@ -3,11 +3,13 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import ColumnElement, CursorResult, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.cache import AUTH_NEUTRAL
+from mediakeep.db import SessionT
 from mediakeep.models.identity import ApiKey, Membership, Org, RefreshToken, User
 
 
@@ -34,8 +36,8 @@ def _rowcount(result: object) -> int:
     return result.rowcount if isinstance(result, CursorResult) else 0
 
 
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class UserRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def get(self, user_id: str) -> User | None:
@@ -45,7 +47,7 @@ class UserRepository:
         result = await self.session.execute(select(User).where(User.email == email))
         return result.scalar_one_or_none()
 
-    async def add(self, user: User) -> None:
+    async def add(self: "UserRepository[AsyncSession]", user: User) -> None:
         self.session.add(user)
         await self.session.flush()
 
@@ -57,8 +59,8 @@ class UserRepository:
         return result.scalar_one_or_none()
 
 
-class OrgRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class OrgRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def slugs_like(self, base: str) -> set[str]:
@@ -68,7 +70,7 @@ class OrgRepository:
         )
         return set(result.scalars())
 
-    async def add(self, org: Org) -> None:
+    async def add(self: "OrgRepository[AsyncSession]", org: Org) -> None:
         self.session.add(org)
         await self.session.flush()
 
@@ -87,11 +89,13 @@ def _session_lives(user_id: str, session_id: str | None) -> list[ColumnElement[b
     ]
 
 
-class MembershipRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class MembershipRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, org_id: str, user_id: str, role: str) -> None:
+    async def add(
+        self: "MembershipRepository[AsyncSession]", org_id: str, user_id: str, role: str
+    ) -> None:
         self.session.add(Membership(org_id=org_id, user_id=user_id, role=role))
         await self.session.flush()
 
@@ -137,11 +141,11 @@ class MembershipRepository:
         return [OrgRole(*row) for row in result.all()]
 
 
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class ApiKeyRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, key: ApiKey) -> None:
+    async def add(self: "ApiKeyRepository[AsyncSession]", key: ApiKey) -> None:
         self.session.add(key)
         await self.session.flush()
 
@@ -179,14 +183,22 @@ class ApiKeyRepository:
         row = result.first()
         return KeyGrant(row[0], row[1], row[2]) if row else None
 
-    async def revoke(self, org_id: str, key_id: str, when: datetime) -> None:
+    async def revoke(
+        self: "ApiKeyRepository[AsyncSession]", org_id: str, key_id: str, when: datetime
+    ) -> None:
         await self.session.execute(
             update(ApiKey)
             .where(ApiKey.org_id == org_id, ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=when)
         )
 
-    async def touch(self, org_id: str, key_id: str, when: datetime, stale_before: datetime) -> None:
+    async def touch(
+        self: "ApiKeyRepository[AsyncSession]",
+        org_id: str,
+        key_id: str,
+        when: datetime,
+        stale_before: datetime,
+    ) -> None:
         """Set last_used_at unless another request already did so after `stale_before`."""
         await self.session.execute(
             update(ApiKey)
@@ -200,7 +212,9 @@ class ApiKeyRepository:
             execution_options={AUTH_NEUTRAL: True},
         )
 
-    async def revoke_all_of_user(self, org_id: str, user_id: str, when: datetime) -> None:
+    async def revoke_all_of_user(
+        self: "ApiKeyRepository[AsyncSession]", org_id: str, user_id: str, when: datetime
+    ) -> None:
         """Revoke every key the user holds in the org (when they leave it)."""
         await self.session.execute(
             update(ApiKey)
@@ -211,11 +225,11 @@ class ApiKeyRepository:
         )
 
 
-class RefreshTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class RefreshTokenRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, token: RefreshToken) -> None:
+    async def add(self: "RefreshTokenRepository[AsyncSession]", token: RefreshToken) -> None:
         self.session.add(token)
         await self.session.flush()
 
@@ -225,7 +239,9 @@ class RefreshTokenRepository:
         )
         return result.scalar_one_or_none()
 
-    async def spend(self, token_id: str, when: datetime) -> bool:
+    async def spend(
+        self: "RefreshTokenRepository[AsyncSession]", token_id: str, when: datetime
+    ) -> bool:
         """Mark the token spent; False when it was already spent or revoked (a lost race)."""
         result = await self.session.execute(
             update(RefreshToken)
@@ -240,7 +256,9 @@ class RefreshTokenRepository:
         )
         return _rowcount(result) == 1
 
-    async def revoke_family(self, family_id: str, when: datetime) -> None:
+    async def revoke_family(
+        self: "RefreshTokenRepository[AsyncSession]", family_id: str, when: datetime
+    ) -> None:
         await self.session.execute(
             update(RefreshToken)
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -248,7 +266,11 @@ class RefreshTokenRepository:
         )
 
     async def revoke_all_of_user(
-        self, user_id: str, when: datetime, *, keep_family: str | None = None
+        self: "RefreshTokenRepository[AsyncSession]",
+        user_id: str,
+        when: datetime,
+        *,
+        keep_family: str | None = None,
     ) -> None:
         """End every login session of the user (but `keep_family`, the caller's own)."""
         statement = update(RefreshToken).where(

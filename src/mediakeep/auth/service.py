@@ -37,7 +37,7 @@ from mediakeep.auth.schemas import (
     UserOut,
 )
 from mediakeep.config import Settings
-from mediakeep.db import SideUnits, savepoint
+from mediakeep.db import ReadOnlySession, SideUnits, savepoint
 from mediakeep.errors import MediaError, conflict, forbidden, invalid, unauthorized
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.ids import new_id
@@ -119,7 +119,7 @@ def pick_slug(base: str, taken: set[str]) -> str:
 # ---------------------------------------------------------------- users
 
 
-async def _user_out(session: AsyncSession, user: User) -> UserOut:
+async def _user_out(session: ReadOnlySession, user: User) -> UserOut:
     orgs = await MembershipRepository(session).orgs_of(user.id)
     default_org_id = user.personal_org_id or (orgs[0].org_id if orgs else None)
     return UserOut(
@@ -196,7 +196,7 @@ async def register(session: AsyncSession, body: RegisterRequest) -> UserOut:
     return out
 
 
-async def get_me(session: AsyncSession, principal: Principal) -> UserOut:
+async def get_me(session: ReadOnlySession, principal: Principal) -> UserOut:
     user = await UserRepository(session).get(principal.user_id)
     if user is None:
         raise unauthorized("This user no longer exists")
@@ -377,7 +377,7 @@ def _decode_cursor(cursor: str) -> str:
 
 
 async def list_api_keys(
-    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+    session: ReadOnlySession, principal: Principal, *, limit: int, cursor: str | None
 ) -> ApiKeyList:
     before = _decode_cursor(cursor) if cursor else None
     keys = await ApiKeyRepository(session).list_active(
@@ -415,7 +415,7 @@ def _org_not_found(ref: str) -> MediaError:
 async def _principal_from_api_key(
     credentials: Credentials,
     services: Services,
-    session: AsyncSession,
+    session: ReadOnlySession,
     side: SideUnits,
     presented: str,
 ) -> Principal:
@@ -429,7 +429,7 @@ async def _principal_from_api_key(
     if cache is not None:
         cached, epoch = await cache.lookup(cache_key)
         if cached is not None:
-            await _touch_if_due(services, session, side, cached, utcnow())
+            await _touch_if_due(services, side, cached, utcnow())
             return cached
     now = utcnow()
     grant = await ApiKeyRepository(session).grant_for_hash(key_hash)
@@ -458,13 +458,12 @@ async def _principal_from_api_key(
         cache.store(cache_key, principal, epoch, valid_until=key.expires_at)
         cache.key_used(key.id, key.last_used_at)
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        await _touch_api_key(services, session, side, key.org_id, key.id, now)
+        await _touch_api_key(services, side, key.org_id, key.id, now)
     return principal
 
 
 async def _touch_if_due(
     services: Services,
-    session: AsyncSession,
     side: SideUnits,
     principal: Principal,
     now: datetime,
@@ -473,39 +472,32 @@ async def _touch_if_due(
     if principal.api_key_id is None or cache is None:
         return
     if cache.key_touch_due(principal.api_key_id, now, LAST_USED_RESOLUTION):
-        await _touch_api_key(services, session, side, principal.org_id, principal.api_key_id, now)
+        await _touch_api_key(services, side, principal.org_id, principal.api_key_id, now)
 
 
 async def _touch_api_key(
     services: Services,
-    session: AsyncSession,
     side: SideUnits,
     org_id: str,
     key_id: str,
     now: datetime,
 ) -> None:
     # Bookkeeping, at most once a minute per key, in the scope's side unit of work: it commits
-    # even when the request fails, and the request's own session may be a read session (or a
-    # replica's). Where there is none (a SQLite write request), in a savepoint of the request's.
+    # even when the request fails, and the request's own session is a read session (or a
+    # replica's).
     if services.principal_cache is not None:
         services.principal_cache.key_used(key_id, now)
     try:
-        if side.bookkeeping is None:
-            async with savepoint(session):
-                await ApiKeyRepository(session).touch(
-                    org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
-                )
-        else:
-            async with side.bookkeeping() as own:
-                await ApiKeyRepository(own).touch(
-                    org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
-                )
+        async with side.bookkeeping() as own:
+            await ApiKeyRepository(own).touch(
+                org_id, key_id, now, stale_before=now - LAST_USED_RESOLUTION
+            )
     except SQLAlchemyError as exc:  # bookkeeping only; never fail the request for it
         log.warning("could not record API key use", key_id=key_id, error=str(exc))
 
 
 async def _user_membership(
-    session: AsyncSession, user_id: str, ref: str | None, session_id: str | None = None
+    session: ReadOnlySession, user_id: str, ref: str | None, session_id: str | None = None
 ) -> OrgRole:
     """The user's role in the requested (or their default) org, while their login session
     lives: one statement when it all holds. Deleting a user deletes their memberships, so only
@@ -531,7 +523,7 @@ async def _user_membership(
 
 async def _principal_of_user(
     credentials: Credentials,
-    session: AsyncSession,
+    session: ReadOnlySession,
     side: SideUnits,
     user_id: str,
     session_id: str | None = None,
@@ -561,7 +553,7 @@ async def _principal_of_user(
 async def _principal_from_bearer(
     credentials: Credentials,
     services: Services,
-    session: AsyncSession,
+    session: ReadOnlySession,
     side: SideUnits,
     token: str,
 ) -> tuple[Principal, datetime]:
@@ -634,7 +626,7 @@ async def _create_external_user(
 
 async def _external_principal(
     credentials: Credentials,
-    session: AsyncSession,
+    session: ReadOnlySession,
     side: SideUnits,
     issuer: str,
     claims: dict[str, object],
@@ -649,13 +641,9 @@ async def _external_principal(
         return await _principal_of_user(credentials, session, side, user.id)
     for _attempt in range(3):
         try:
-            if side.bookkeeping is None:
-                async with savepoint(session):
-                    user_id = await _create_external_user(session, subject, claims)
-            else:
-                # The user must exist whatever the request then does: the scope's side unit.
-                async with side.bookkeeping() as own:
-                    user_id = await _create_external_user(own, subject, claims)
+            # The user must exist whatever the request then does: the scope's side unit.
+            async with side.bookkeeping() as own:
+                user_id = await _create_external_user(own, subject, claims)
         except IntegrityError:
             # A concurrent first request created the same subject (the next attempt finds it),
             # or took the email or slug we picked (the next attempt picks again).
@@ -666,7 +654,7 @@ async def _external_principal(
 
 async def _principal_from_external(
     credentials: Credentials,
-    session: AsyncSession,
+    session: ReadOnlySession,
     side: SideUnits,
     verifier: ExternalVerifier,
     token: str,
@@ -688,7 +676,7 @@ async def _principal_from_external(
 
 
 async def _local_principal(
-    credentials: Credentials, services: Services, session: AsyncSession
+    credentials: Credentials, services: Services, session: ReadOnlySession
 ) -> Principal:
     if services.local_admin is None:
         raise RuntimeError("auth is disabled but the local admin was not set up")
@@ -709,7 +697,7 @@ async def _local_principal(
 
 
 async def authenticate_request(
-    credentials: Credentials, services: Services, session: AsyncSession, side: SideUnits
+    credentials: Credentials, services: Services, session: ReadOnlySession, side: SideUnits
 ) -> Principal:
     """The acting principal: local admin (auth off), an API key, or a bearer access token
     (ours, HS256; or, with AUTH_ISSUER and AUTH_JWKS_URL, the issuer's RS256/ES256).
@@ -763,7 +751,7 @@ async def authenticate_request(
 # ---------------------------------------------------------------- local admin
 
 
-async def _find_local_admin(session: AsyncSession) -> tuple[str, str] | None:
+async def _find_local_admin(session: ReadOnlySession) -> tuple[str, str] | None:
     user = await UserRepository(session).get_by_email(LOCAL_ADMIN_EMAIL)
     if user is None or user.personal_org_id is None:
         return None
@@ -802,7 +790,7 @@ async def ensure_local_admin(session: AsyncSession) -> tuple[str, str]:
 
 
 async def still_member(
-    services: Services, session: AsyncSession, user_id: str, org_id: str
+    services: Services, session: ReadOnlySession, user_id: str, org_id: str
 ) -> bool:
     """Whether the user is (still) a member of the org: from the principal cache while the
     auth epoch stands still (no SQL), else one statement. Links bound to a principal (stream

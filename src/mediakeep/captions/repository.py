@@ -1,15 +1,17 @@
 """Caption rows; every query names the org."""
 
 from collections.abc import Sequence
+from typing import Generic
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import Caption
 
 
-class CaptionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class CaptionRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def get(self, org_id: str, media_id: str, language: str) -> Caption | None:
@@ -35,6 +37,6 @@ class CaptionRepository:
         result = await self.session.execute(statement.order_by(Caption.language))
         return list(result.scalars())
 
-    async def add(self, caption: Caption) -> None:
+    async def add(self: "CaptionRepository[AsyncSession]", caption: Caption) -> None:
         self.session.add(caption)
         await self.session.flush()

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediakeep.captions import formats
 from mediakeep.captions.repository import CaptionRepository
 from mediakeep.captions.schemas import CaptionOut, Segment, TranscriptOut
+from mediakeep.db import ReadOnlySession
 from mediakeep.errors import MediaError, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit.time import now
@@ -130,7 +131,7 @@ async def create(
 
 
 async def list_captions(
-    services: Services, session: AsyncSession, org_id: str, media_id: str, lang: str | None
+    services: Services, session: ReadOnlySession, org_id: str, media_id: str, lang: str | None
 ) -> list[CaptionOut]:
     media = await get_media(session, org_id, media_id)
     wanted = language_of(lang) if lang else None
@@ -139,7 +140,7 @@ async def list_captions(
 
 
 async def get_caption(
-    session: AsyncSession, org_id: str, media_id: str, language: str
+    session: ReadOnlySession, org_id: str, media_id: str, language: str
 ) -> tuple[Media, Caption]:
     media = await get_media(session, org_id, media_id)
     caption = await CaptionRepository(session).get(org_id, media.id, language_of(language))
@@ -179,7 +180,7 @@ async def update(
 
 
 async def transcript(
-    services: Services, session: AsyncSession, org_id: str, media_id: str, lang: str | None
+    services: Services, session: ReadOnlySession, org_id: str, media_id: str, lang: str | None
 ) -> TranscriptOut:
     """The transcript of the media in `lang` (or its first captions): its cues' text."""
     media = await get_media(session, org_id, media_id)

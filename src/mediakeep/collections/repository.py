@@ -1,21 +1,23 @@
 """SQL for collections and their memberships. Every query takes the org id: tenancy lives here."""
 
 from collections.abc import Sequence
+from typing import Generic
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.kit.time import now
 from mediakeep.media.repository import decode_cursor, encode_cursor
 from mediakeep.models import Collection, CollectionMedia, Media
 
 
-class CollectionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class CollectionRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, collection: Collection) -> None:
+    async def add(self: "CollectionRepository[AsyncSession]", collection: Collection) -> None:
         self.session.add(collection)
         await self.session.flush()
 
@@ -73,7 +75,7 @@ class CollectionRepository:
             counts[collection_id] = int(count)
         return counts
 
-    async def delete(self, collection: Collection) -> None:
+    async def delete(self: "CollectionRepository[AsyncSession]", collection: Collection) -> None:
         """The collection and its memberships; the media themselves stay."""
         await self.session.execute(
             delete(CollectionMedia).where(
@@ -93,7 +95,12 @@ class CollectionRepository:
         )
         return set(result.scalars())
 
-    async def add_media(self, org_id: str, collection_id: str, media_ids: Sequence[str]) -> int:
+    async def add_media(
+        self: "CollectionRepository[AsyncSession]",
+        org_id: str,
+        collection_id: str,
+        media_ids: Sequence[str],
+    ) -> int:
         """Add media (ids already checked to be the org's); members already there are left as
         they are. Returns how many memberships are new."""
         if not media_ids:
@@ -128,7 +135,9 @@ class CollectionRepository:
         await self.session.execute(insert(CollectionMedia).values(rows).on_conflict_do_nothing())
         return len(new)
 
-    async def remove_media(self, org_id: str, collection_id: str, media_id: str) -> bool:
+    async def remove_media(
+        self: "CollectionRepository[AsyncSession]", org_id: str, collection_id: str, media_id: str
+    ) -> bool:
         result = await self.session.execute(
             delete(CollectionMedia).where(
                 CollectionMedia.org_id == org_id,

@@ -15,6 +15,7 @@ from mediakeep.collections.schemas import (
     CollectionOut,
     CollectionPatch,
 )
+from mediakeep.db import ReadOnlySession
 from mediakeep.errors import forbidden, invalid, not_found
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.ids import looks_like_id, new_id
@@ -40,13 +41,13 @@ def _out(collection: Collection, media_count: int) -> CollectionOut:
     )
 
 
-async def _present(session: AsyncSession, collection: Collection) -> CollectionOut:
+async def _present(session: ReadOnlySession, collection: Collection) -> CollectionOut:
     counts = await CollectionRepository(session).media_counts(collection.org_id, [collection.id])
     return _out(collection, counts[collection.id])
 
 
 async def get_collection(
-    session: AsyncSession, org_id: str, collection_id: str, *, for_update: bool = False
+    session: ReadOnlySession, org_id: str, collection_id: str, *, for_update: bool = False
 ) -> Collection:
     """The org's collection, else 404 (another org's collection is as unknown as a made-up id)."""
     found = None
@@ -86,7 +87,7 @@ async def create(session: AsyncSession, principal: Principal, body: CollectionIn
 
 
 async def list_collections(
-    session: AsyncSession, org_id: str, *, limit: int, cursor: str | None, include_total: bool
+    session: ReadOnlySession, org_id: str, *, limit: int, cursor: str | None, include_total: bool
 ) -> CollectionList:
     repo = CollectionRepository(session)
     rows, next_cursor = await repo.list(org_id, limit=limit, cursor=cursor)
@@ -97,7 +98,7 @@ async def list_collections(
     )
 
 
-async def read(session: AsyncSession, org_id: str, collection_id: str) -> CollectionOut:
+async def read(session: ReadOnlySession, org_id: str, collection_id: str) -> CollectionOut:
     return await _present(session, await get_collection(session, org_id, collection_id))
 
 
@@ -158,7 +159,7 @@ async def remove_media(
 
 async def list_media(
     services: Services,
-    session: AsyncSession,
+    session: ReadOnlySession,
     org_id: str,
     collection_id: str,
     filters: MediaFilters,
@@ -189,7 +190,7 @@ async def list_media(
 
 
 async def check_upload_target(
-    reader: AsyncSession, principal: Principal, collection_id: str
+    reader: ReadOnlySession, principal: Principal, collection_id: str
 ) -> None:
     """Before any byte of an upload is stored: the collection exists in the acting org and the
     caller may add to it (404 / 403 otherwise). `reader` is a read session beside the

@@ -55,7 +55,7 @@ class StreamAccess:
         try:
             db = self._services.db
             async with db.read_session() as session:
-                side = db.side_units(request_writes=False)
+                side = db.side_units()
                 now = await authenticate_request(self._credentials, self._services, session, side)
         except MediaError:
             # Refused at the edge of the credential's own expiry: that is the expiry (the token

@@ -3,15 +3,17 @@ the embedded bus tails and the sender prunes."""
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import EventRecord
 from mediakeep.repository import TenantRepository
 
 
-class EventRepository(TenantRepository[EventRecord]):
+class EventRepository(TenantRepository[EventRecord, SessionT]):
     model = EventRecord
 
     async def seq_of(self, org_id: str, event_id: str) -> int | None:
@@ -28,11 +30,11 @@ class EventRepository(TenantRepository[EventRecord]):
         return rows.all()
 
 
-class EventLog:
+class EventLog(Generic[SessionT]):
     """The events of every org, system-wide: what the embedded bus tails (it delivers to
     subscribers, which filter by org) and what retention prunes."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def last_seq(self) -> int:
@@ -48,5 +50,5 @@ class EventLog:
         )
         return rows.all()
 
-    async def prune_before(self, cutoff: datetime) -> None:
+    async def prune_before(self: "EventLog[AsyncSession]", cutoff: datetime) -> None:
         await self.session.execute(delete(EventRecord).where(EventRecord.created_at < cutoff))

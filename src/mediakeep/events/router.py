@@ -158,7 +158,7 @@ async def _authenticate_ws(websocket: WebSocket) -> tuple[Principal, Credentials
     credentials = credentials_of(Request(scope))
     try:
         async with services.db.read_session() as session:
-            side = services.db.side_units(request_writes=False)
+            side = services.db.side_units()
             principal = await authenticate_request(credentials, services, session, side)
     except MediaError:
         return None

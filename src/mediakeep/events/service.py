@@ -4,13 +4,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import ReadOnlySession
 from mediakeep.events.bus import Event, record_to_event
 from mediakeep.events.repository import EventLog, EventRepository
 
 REPLAY_LIMIT = 1000
 
 
-async def replay_after(session: AsyncSession, org_id: str, last_event_id: str) -> list[Event]:
+async def replay_after(session: ReadOnlySession, org_id: str, last_event_id: str) -> list[Event]:
     """The org's events recorded after `last_event_id` (none if it is unknown or expired)."""
     repo = EventRepository(session)
     seq = await repo.seq_of(org_id, last_event_id)

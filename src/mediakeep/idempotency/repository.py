@@ -1,18 +1,20 @@
 """SQL on `idempotency_keys` (rows are scoped by the caller's credential hash, not by org id)."""
 
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models.idempotency import IdempotencyKey
 
 
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class IdempotencyRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def insert(self, row: IdempotencyKey) -> None:
+    async def insert(self: "IdempotencyRepository[AsyncSession]", row: IdempotencyKey) -> None:
         """Raises IntegrityError when the (principal, org, key) is already claimed."""
         self.session.add(row)
         await self.session.flush()
@@ -27,7 +29,9 @@ class IdempotencyRepository:
         )
         return found.scalar_one_or_none()
 
-    async def delete_expired_row(self, row_id: int, now: datetime) -> None:
+    async def delete_expired_row(
+        self: "IdempotencyRepository[AsyncSession]", row_id: int, now: datetime
+    ) -> None:
         await self.session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.id == row_id, IdempotencyKey.expires_at <= now
@@ -35,7 +39,11 @@ class IdempotencyRepository:
         )
 
     async def take_over(
-        self, row_id: int, owner: str, now: datetime, locked_until: datetime
+        self: "IdempotencyRepository[AsyncSession]",
+        row_id: int,
+        owner: str,
+        now: datetime,
+        locked_until: datetime,
     ) -> bool:
         """Claim an in-progress row whose holder stopped renewing it; False if another did."""
         result = await self.session.execute(
@@ -49,7 +57,9 @@ class IdempotencyRepository:
         )
         return _count(result) == 1
 
-    async def renew(self, row_id: int, owner: str, locked_until: datetime) -> bool:
+    async def renew(
+        self: "IdempotencyRepository[AsyncSession]", row_id: int, owner: str, locked_until: datetime
+    ) -> bool:
         result = await self.session.execute(
             update(IdempotencyKey)
             .where(
@@ -62,7 +72,12 @@ class IdempotencyRepository:
         return _count(result) == 1
 
     async def complete(
-        self, row_id: int, owner: str, status: int, content_type: str | None, body: bytes
+        self: "IdempotencyRepository[AsyncSession]",
+        row_id: int,
+        owner: str,
+        status: int,
+        content_type: str | None,
+        body: bytes,
     ) -> bool:
         result = await self.session.execute(
             update(IdempotencyKey)
@@ -75,7 +90,7 @@ class IdempotencyRepository:
         )
         return _count(result) == 1
 
-    async def release(self, row_id: int, owner: str) -> None:
+    async def release(self: "IdempotencyRepository[AsyncSession]", row_id: int, owner: str) -> None:
         await self.session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.id == row_id,
@@ -84,7 +99,7 @@ class IdempotencyRepository:
             )
         )
 
-    async def purge_expired(self, now: datetime) -> int:
+    async def purge_expired(self: "IdempotencyRepository[AsyncSession]", now: datetime) -> int:
         result = await self.session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
         )

@@ -1,13 +1,15 @@
 """SQL of image operations. Every query takes the org id: tenancy lives here."""
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Generic
 
+from sqlalchemy import select
+
+from mediakeep.db import SessionT
 from mediakeep.models import Media
 
 
-class ImageOpsRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class ImageOpsRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def lock_media(self, org_id: str, media_id: str) -> Media | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
-from mediakeep.db import after_commit
+from mediakeep.db import ReadOnlySession, after_commit
 from mediakeep.errors import MediaError, conflict, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.imageops.repository import ImageOpsRepository
@@ -72,7 +72,7 @@ def storage_unavailable(exc: Exception) -> MediaError:
     return MediaError("storage.unavailable", 503, f"Storage is unavailable: {exc}")
 
 
-async def load_image(reader: AsyncSession, org_id: str, media_id: str) -> Media:
+async def load_image(reader: ReadOnlySession, org_id: str, media_id: str) -> Media:
     """The org's image (404 otherwise). The router reads it in a read session of its own, so
     SQLite's write lock is not taken while pixels are crunched."""
     media = await get_media(reader, org_id, media_id)

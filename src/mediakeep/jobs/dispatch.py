@@ -20,7 +20,7 @@ from mediakeep.jobs.local import LocalWorkerPool
 from mediakeep.jobs.repository import JobQueue
 
 if TYPE_CHECKING:
-    from mediakeep.db import Database
+    from mediakeep.db import ReadOnlySession
     from mediakeep.jobs.local import LocalWorkerPool
 
 log = structlog.get_logger(__name__)
@@ -48,8 +48,9 @@ class Dispatcher(Protocol):
         the queue did not take it; the row then stays `pending` for the sweeper to send."""
         ...
 
-    async def check(self, db: "Database") -> None:
-        """Readiness: raise QueueUnavailable naming what is down."""
+    async def check(self, session: "ReadOnlySession") -> None:
+        """Readiness: raise QueueUnavailable naming what is down. `session` is the probe's
+        read unit of work (opened by its scope, the readiness route)."""
         ...
 
 
@@ -63,10 +64,9 @@ def create_dispatcher(settings: Settings, *, workers: bool = False) -> Dispatche
     return LocalDispatcher(settings, workers=workers)
 
 
-async def _jobs_table_answers(db: "Database") -> None:
+async def _jobs_table_answers(session: "ReadOnlySession") -> None:
     try:
-        async with db.read_session() as session:
-            await JobQueue(session).answers()
+        await JobQueue(session).answers()
     except Exception as exc:
         raise QueueUnavailable(f"the jobs table does not answer ({type(exc).__name__})") from exc
 
@@ -98,8 +98,8 @@ class LocalDispatcher:
         if self.pool is not None and delay <= 0:
             self.pool.nudge()
 
-    async def check(self, db: "Database") -> None:
-        await _jobs_table_answers(db)
+    async def check(self, session: "ReadOnlySession") -> None:
+        await _jobs_table_answers(session)
         if self.pool is not None and self.pool.alive() == 0:
             raise QueueUnavailable("no local worker process is running")
 
@@ -160,5 +160,5 @@ class CeleryDispatcher:
 
         await asyncio.to_thread(send_job, self.app, job_id, delay)
 
-    async def check(self, db: "Database") -> None:  # noqa: ARG002
+    async def check(self, session: "ReadOnlySession") -> None:  # noqa: ARG002
         await self._ping()

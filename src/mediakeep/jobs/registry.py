@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import ReadOnlySession
 from mediakeep.events.publish import publish_after_commit
 from mediakeep.jobs.repository import JobQueue
 from mediakeep.kit.time import now
@@ -211,7 +212,7 @@ class TaskContext:
             yield session
 
     @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
+    async def reading(self) -> AsyncIterator[ReadOnlySession]:
         """A read-only unit of work (the replica when there is one). For reads before a long
         step, so the write transaction (SQLite's write lock) is not held while it runs."""
         async with self.services.db.read_session() as session:

@@ -7,12 +7,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.errors import invalid
 from mediakeep.models import Job
 
@@ -47,13 +48,13 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
-class JobRepository:
+class JobRepository(Generic[SessionT]):
     """The API's view: one org's jobs."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, job: Job) -> None:
+    async def add(self: "JobRepository[AsyncSession]", job: Job) -> None:
         self.session.add(job)
         await self.session.flush()
 
@@ -99,7 +100,9 @@ class JobRepository:
         )
         return {status: int(count) for status, count in result.all()}
 
-    async def cancel_pending(self, org_id: str, job_id: str, now: datetime) -> bool:
+    async def cancel_pending(
+        self: "JobRepository[AsyncSession]", org_id: str, job_id: str, now: datetime
+    ) -> bool:
         """pending → canceled, only if no worker claimed it in the meantime."""
         result = await self.session.execute(
             update(Job)
@@ -114,7 +117,9 @@ class JobRepository:
         )
         return _rowcount(result) == 1
 
-    async def request_cancel(self, org_id: str, job_id: str, now: datetime) -> bool:
+    async def request_cancel(
+        self: "JobRepository[AsyncSession]", org_id: str, job_id: str, now: datetime
+    ) -> bool:
         """Ask the worker running an active job to stop it."""
         result = await self.session.execute(
             update(Job)
@@ -124,12 +129,12 @@ class JobRepository:
         return _rowcount(result) == 1
 
 
-class JobQueue:
+class JobQueue(Generic[SessionT]):
     """The workers' view, system-wide (claims, heartbeats and sweeps go by job id). Every state
     change is a conditional UPDATE, so two workers (or a worker and a sweeper) racing for one
     job never both win, on SQLite and PostgreSQL alike."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def answers(self) -> None:
@@ -153,7 +158,9 @@ class JobQueue:
         )
         return list(result.scalars())
 
-    async def claim(self, job_id: str, worker_id: str, now: datetime) -> bool:
+    async def claim(
+        self: "JobQueue[AsyncSession]", job_id: str, worker_id: str, now: datetime
+    ) -> bool:
         """pending (and due, and under its attempt limit) → active, owned by `worker_id`."""
         result = await self.session.execute(
             update(Job)
@@ -175,7 +182,9 @@ class JobQueue:
         )
         return _rowcount(result) == 1
 
-    async def heartbeat(self, job_id: str, worker_id: str, now: datetime) -> bool | None:
+    async def heartbeat(
+        self: "JobQueue[AsyncSession]", job_id: str, worker_id: str, now: datetime
+    ) -> bool | None:
         """Refresh the heartbeat of a job this worker owns. None: the worker no longer owns it
         (re-queued by a sweeper, or finished elsewhere); else whether a cancel was asked."""
         result = await self.session.execute(
@@ -187,7 +196,9 @@ class JobQueue:
         row = result.first()
         return None if row is None else bool(row[0])
 
-    async def set_progress(self, job_id: str, worker_id: str, progress: int, now: datetime) -> None:
+    async def set_progress(
+        self: "JobQueue[AsyncSession]", job_id: str, worker_id: str, progress: int, now: datetime
+    ) -> None:
         await self.session.execute(
             update(Job)
             .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "active")
@@ -195,7 +206,7 @@ class JobQueue:
         )
 
     async def finish(
-        self,
+        self: "JobQueue[AsyncSession]",
         job_id: str,
         worker_id: str | None,
         status: str,
@@ -223,7 +234,12 @@ class JobQueue:
         return _rowcount(outcome) == 1
 
     async def retry_later(
-        self, job_id: str, worker_id: str, reason: str, run_after: datetime, now: datetime
+        self: "JobQueue[AsyncSession]",
+        job_id: str,
+        worker_id: str,
+        reason: str,
+        run_after: datetime,
+        now: datetime,
     ) -> bool:
         """active → pending again after a failed try; the reason stays visible meanwhile."""
         outcome = await self.session.execute(
@@ -240,7 +256,9 @@ class JobQueue:
         )
         return _rowcount(outcome) == 1
 
-    async def release(self, job_id: str, worker_id: str, now: datetime) -> bool:
+    async def release(
+        self: "JobQueue[AsyncSession]", job_id: str, worker_id: str, now: datetime
+    ) -> bool:
         """A worker shutting down hands its job back; the interrupted try does not count."""
         outcome = await self.session.execute(
             update(Job)
@@ -266,7 +284,9 @@ class JobQueue:
         )
         return list(result.scalars())
 
-    async def requeue_stale(self, job_id: str, cutoff: datetime, now: datetime) -> bool:
+    async def requeue_stale(
+        self: "JobQueue[AsyncSession]", job_id: str, cutoff: datetime, now: datetime
+    ) -> bool:
         """A stale active job → pending (its worker died); conditional on still being stale."""
         outcome = await self.session.execute(
             update(Job)
@@ -283,7 +303,12 @@ class JobQueue:
         return _rowcount(outcome) == 1
 
     async def end_stale(
-        self, job_id: str, cutoff: datetime, status: str, reason: str, now: datetime
+        self: "JobQueue[AsyncSession]",
+        job_id: str,
+        cutoff: datetime,
+        status: str,
+        reason: str,
+        now: datetime,
     ) -> bool:
         """A stale active job that may not run again → failed (or canceled, if asked)."""
         outcome = await self.session.execute(
@@ -320,7 +345,9 @@ class JobQueue:
         )
         return list(result.scalars())
 
-    async def mark_published(self, job_ids: Sequence[str], now: datetime) -> None:
+    async def mark_published(
+        self: "JobQueue[AsyncSession]", job_ids: Sequence[str], now: datetime
+    ) -> None:
         if job_ids:
             await self.session.execute(
                 update(Job)
@@ -328,7 +355,7 @@ class JobQueue:
                 .values(heartbeat_at=now)
             )
 
-    async def mark_unpublished(self, job_id: str) -> None:
+    async def mark_unpublished(self: "JobQueue[AsyncSession]", job_id: str) -> None:
         await self.session.execute(
             update(Job).where(Job.id == job_id, Job.status == "pending").values(heartbeat_at=None)
         )

@@ -7,7 +7,7 @@ from functools import partial
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediakeep.db import after_commit
+from mediakeep.db import ReadOnlySession, after_commit
 from mediakeep.errors import MediaError, conflict, not_found
 from mediakeep.ids import new_id
 from mediakeep.jobs import registry as tasks
@@ -98,7 +98,7 @@ def to_out(job: Job) -> JobOut:
     )
 
 
-async def get_job(session: AsyncSession, org_id: str, job_id: str) -> Job:
+async def get_job(session: ReadOnlySession, org_id: str, job_id: str) -> Job:
     job = await JobRepository(session).get(org_id, job_id)
     if job is None:
         raise not_found("job")
@@ -106,7 +106,7 @@ async def get_job(session: AsyncSession, org_id: str, job_id: str) -> Job:
 
 
 async def list_jobs(
-    session: AsyncSession,
+    session: ReadOnlySession,
     org_id: str,
     filters: JobFilters,
     *,

@@ -9,14 +9,10 @@ so it needs no bump.
 """
 
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mediakeep.auth.cache import AuthEpoch
-from mediakeep.db import Database
+from mediakeep.db import Database, ReadUnit
 from mediakeep.kit.signing import LEGACY_KID, LinkKey, link_key
 from mediakeep.linkkeys.repository import SigningKeyRepository
 from mediakeep.models.base import utcnow
@@ -64,9 +60,7 @@ class LinkKeyring:
     ) -> None:
         self._secret = secret
         # Read from the primary: a replica's lag would keep a revoked key alive a while longer.
-        self._read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]] = (
-            db.write_session if db.has_replica else db.read_session
-        )
+        self._read_session: ReadUnit = db.write_session if db.has_replica else db.read_session
         self.epoch = epoch
         self._ttl = ttl
         self._entries: dict[str, _Entry] = {}

@@ -3,12 +3,14 @@
 from datetime import datetime
 
 from sqlalchemy import or_
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import SigningKey
 from mediakeep.repository import TenantRepository
 
 
-class SigningKeyRepository(TenantRepository[SigningKey]):
+class SigningKeyRepository(TenantRepository[SigningKey, SessionT]):
     model = SigningKey
 
     async def live(self, org_id: str, now: datetime) -> list[SigningKey]:
@@ -23,7 +25,9 @@ class SigningKeyRepository(TenantRepository[SigningKey]):
     async def count(self, org_id: str) -> int:
         return int(await self.session.scalar(self.count_by_org(org_id)) or 0)
 
-    async def retire(self, org_id: str, until: datetime) -> None:
+    async def retire(
+        self: "SigningKeyRepository[AsyncSession]", org_id: str, until: datetime
+    ) -> None:
         """Every key of the org stops working at `until` at the latest (an earlier end stays)."""
         await self.session.execute(
             self.update_by_org(

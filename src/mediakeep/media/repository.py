@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 from sqlalchemy import (
     BindParameter,
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.errors import invalid
 from mediakeep.models import Caption, CollectionMedia, Media, Variant
 from mediakeep.models.views import CaptionView, MediaView, VariantView, columns_of
@@ -219,8 +220,8 @@ def _page_with_children(shape: tuple[Any, ...]) -> PreparedRead:
     )
 
 
-class MediaRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class MediaRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def get_with_children(self, org_id: str, media_id: str) -> MediaRows | None:
@@ -237,7 +238,7 @@ class MediaRepository:
         )
         return {rows.media.id: rows for rows in _grouped(result.all())}
 
-    async def add(self, media: Media) -> None:
+    async def add(self: "MediaRepository[AsyncSession]", media: Media) -> None:
         self.session.add(media)
         await self.session.flush()
 
@@ -281,7 +282,7 @@ class MediaRepository:
     async def has_original(self, org_id: str, storage_key: str) -> bool:
         return await self.count_referencing(org_id, storage_key) > 0
 
-    async def delete(self, media: Media) -> None:
+    async def delete(self: "MediaRepository[AsyncSession]", media: Media) -> None:
         await self.session.execute(
             delete(Variant).where(Variant.org_id == media.org_id, Variant.media_id == media.id)
         )

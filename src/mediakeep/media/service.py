@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
 from mediakeep.captions.repository import CaptionRepository
-from mediakeep.db import after_commit
+from mediakeep.db import ReadOnlySession, after_commit
 from mediakeep.errors import MediaError, invalid, not_found
 from mediakeep.events.bus import Event
 from mediakeep.events.publish import publish_after_commit
@@ -44,7 +44,7 @@ from mediakeep.storage import keys
 
 
 async def present(
-    services: Services, session: AsyncSession, media: Media, deduped: bool | None = None
+    services: Services, session: ReadOnlySession, media: Media, deduped: bool | None = None
 ) -> MediaOut:
     await load_link_keys(services, media.org_id)
     variants = await MediaRepository(session).variants_of(media.org_id, [media.id])
@@ -53,7 +53,7 @@ async def present(
 
 
 async def present_many(
-    services: Services, session: AsyncSession, org_id: str, items: Sequence[Media]
+    services: Services, session: ReadOnlySession, org_id: str, items: Sequence[Media]
 ) -> list[MediaOut]:
     await load_link_keys(services, org_id)
     ids = [m.id for m in items]
@@ -72,7 +72,7 @@ def present_rows(services: Services, rows: MediaRows) -> MediaOut:
 
 
 async def get_out(
-    services: Services, session: AsyncSession, org_id: str, media_id: str
+    services: Services, session: ReadOnlySession, org_id: str, media_id: str
 ) -> MediaOut:
     """`GET /media/{id}`: one statement."""
     rows = await MediaRepository(session).get_with_children(org_id, media_id)
@@ -99,7 +99,7 @@ async def load_link_keys(services: Services, org_id: str) -> None:
         await services.link_keys.load(org_id)
 
 
-async def get_media(session: AsyncSession, org_id: str, media_id: str) -> Media:
+async def get_media(session: ReadOnlySession, org_id: str, media_id: str) -> Media:
     media = await MediaRepository(session).get(org_id, media_id)
     if media is None:
         raise not_found("media")
@@ -108,7 +108,7 @@ async def get_media(session: AsyncSession, org_id: str, media_id: str) -> Media:
 
 async def list_media(
     services: Services,
-    session: AsyncSession,
+    session: ReadOnlySession,
     org_id: str,
     filters: MediaFilters,
     *,
@@ -131,7 +131,7 @@ def _dedupe(ids: Sequence[str]) -> list[str]:
 
 
 async def batch(
-    services: Services, session: AsyncSession, org_id: str, ids: Sequence[str]
+    services: Services, session: ReadOnlySession, org_id: str, ids: Sequence[str]
 ) -> tuple[list[MediaOut], list[str]]:
     wanted = _dedupe(ids)
     found = await MediaRepository(session).get_many_with_children(org_id, wanted)
@@ -141,7 +141,7 @@ async def batch(
 
 
 async def resolve(
-    services: Services, session: AsyncSession, org_id: str, ids: Sequence[str]
+    services: Services, session: ReadOnlySession, org_id: str, ids: Sequence[str]
 ) -> ResolveOut:
     wanted = _dedupe(ids)
     found = {m.id: m for m in await MediaRepository(session).get_many(org_id, wanted)}
@@ -237,7 +237,7 @@ async def delete(
 
 async def presign(
     services: Services,
-    session: AsyncSession,
+    session: ReadOnlySession,
     org_id: str,
     media_id: str,
     expires_in: int,
@@ -259,7 +259,7 @@ async def presign(
 
 
 async def object_of(
-    session: AsyncSession, media: Media, variant_name: str | None
+    session: ReadOnlySession, media: Media, variant_name: str | None
 ) -> tuple[str, str, str]:
     """(storage key, mime, download filename) of the original or one named variant."""
     if media.status == "quarantined":
@@ -276,7 +276,7 @@ async def object_of(
 
 
 async def list_variants(
-    services: Services, session: AsyncSession, org_id: str, media_id: str
+    services: Services, session: ReadOnlySession, org_id: str, media_id: str
 ) -> list[VariantOut]:
     rows = await MediaRepository(session).get_with_children(org_id, media_id)
     if rows is None:

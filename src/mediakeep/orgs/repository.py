@@ -3,10 +3,12 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models.identity import Membership, Org, User
 
 
@@ -34,8 +36,8 @@ class OrgSummary:
     created_at: datetime
 
 
-class OrgDirectory:
-    def __init__(self, session: AsyncSession) -> None:
+class OrgDirectory(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def slug_taken(self, slug: str) -> bool:
@@ -104,7 +106,7 @@ class OrgDirectory:
         )
         return int(result.scalar_one())
 
-    async def remove_member(self, org_id: str, user_id: str) -> None:
+    async def remove_member(self: "OrgDirectory[AsyncSession]", org_id: str, user_id: str) -> None:
         await self.session.execute(
             delete(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
         )

@@ -19,6 +19,7 @@ from mediakeep.auth.repository import (
     UserRepository,
 )
 from mediakeep.auth.service import RESERVED_SLUGS, as_role, normalize_email
+from mediakeep.db import ReadOnlySession
 from mediakeep.errors import MediaError, conflict, forbidden, invalid
 from mediakeep.ids import new_id
 from mediakeep.linkkeys import service as linkkeys
@@ -77,7 +78,7 @@ def _page(rows: list[T], limit: int, position: Callable[[T], int]) -> tuple[list
 # ---------------------------------------------------------------- the caller's role
 
 
-async def role_in(session: AsyncSession, principal: Principal, ref: str) -> OrgAccess:
+async def role_in(session: ReadOnlySession, principal: Principal, ref: str) -> OrgAccess:
     """The caller's role in the org whose slug (or id) is `ref`, whatever X-Org says.
 
     An API key acts only in its own org, with its own (capped) role; a user acts in any org
@@ -127,7 +128,7 @@ async def create_org(session: AsyncSession, principal: Principal, body: OrgCreat
 
 
 async def list_orgs(
-    session: AsyncSession,
+    session: ReadOnlySession,
     principal: Principal,
     *,
     limit: int,
@@ -184,7 +185,7 @@ async def add_member(
 
 
 async def list_members(
-    session: AsyncSession,
+    session: ReadOnlySession,
     principal: Principal,
     ref: str,
     *,
@@ -239,7 +240,7 @@ async def rotate_signing_key(
 # ---------------------------------------------------------------- operators (CLI)
 
 
-async def principal_for(session: AsyncSession, email: str, org_ref: str | None) -> Principal:
+async def principal_for(session: ReadOnlySession, email: str, org_ref: str | None) -> Principal:
     """The user with this email acting in `org_ref` (default: their default org), as the admin
     CLI acts for them."""
     user = await UserRepository(session).get_by_email(normalize_email(email))
@@ -266,6 +267,6 @@ async def principal_for(session: AsyncSession, email: str, org_ref: str | None) 
     )
 
 
-async def all_orgs(session: AsyncSession) -> list[OrgSummary]:
+async def all_orgs(session: ReadOnlySession) -> list[OrgSummary]:
     """Every org with its member count (for operators; no tenant filter)."""
     return list(await OrgDirectory(session).all_orgs())

@@ -1,15 +1,16 @@
 """SQL of the retention sweep: the oldest media of every org past the cutoff."""
 
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import Media
 
 
-class RetentionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class RetentionRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def expired(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from mediakeep.auth.principal import Principal
 from mediakeep.auth.service import still_member
 from mediakeep.captions.repository import CaptionRepository
 from mediakeep.captions.service import read_text
+from mediakeep.db import ReadOnlySession
 from mediakeep.errors import MediaError, not_found, unauthorized
 from mediakeep.jobs import service as jobs
 from mediakeep.jobs.repository import JobRepository
@@ -122,7 +123,7 @@ async def request_stream(
 
 
 async def get_stream(
-    services: Services, session: AsyncSession, principal: Principal, media_id: str
+    services: Services, session: ReadOnlySession, principal: Principal, media_id: str
 ) -> StreamOut:
     media = await MediaRepository(session).get(principal.org_id, media_id)
     if media is None:
@@ -167,7 +168,7 @@ class StreamFile:
 
 
 async def grant_of(
-    services: Services, session: AsyncSession, token: str, media_id: str
+    services: Services, session: ReadOnlySession, token: str, media_id: str
 ) -> StreamGrant:
     """What a stream token opens: checked with its org's link key (a rotated-away key opens
     nothing), and only while its principal is still a member of the org (the principal
@@ -182,7 +183,7 @@ async def grant_of(
 
 
 async def open_file(
-    services: Services, session: AsyncSession, grant: StreamGrant, fmt: str, name: str
+    services: Services, session: ReadOnlySession, grant: StreamGrant, fmt: str, name: str
 ) -> StreamFile:
     """The file a signed stream URL names; 404 for a name nothing here makes (no path can
     leave the media's own files), 409 while the stream is being made."""
@@ -227,13 +228,13 @@ async def open_file(
     return StreamFile(hls.content_type(name), text=text, cache_control=GENERATED)
 
 
-async def shown_captions(session: AsyncSession, media: Media) -> list[Caption]:
+async def shown_captions(session: ReadOnlySession, media: Media) -> list[Caption]:
     """The captions a stream lists: approved ones only, by language."""
     rows = await CaptionRepository(session).list(media.org_id, [media.id])
     return [row for row in rows if row.approved]
 
 
-async def _storyboard_file(session: AsyncSession, grant: StreamGrant, name: str) -> StreamFile:
+async def _storyboard_file(session: ReadOnlySession, grant: StreamGrant, name: str) -> StreamFile:
     wanted = STORYBOARD_VARIANTS.get(name)
     if wanted is None:
         raise not_found("stream file")
@@ -247,7 +248,7 @@ async def _storyboard_file(session: AsyncSession, grant: StreamGrant, name: str)
 
 
 async def locate_file(
-    session: AsyncSession, grant: StreamGrant, fmt: str, name: str
+    session: ReadOnlySession, grant: StreamGrant, fmt: str, name: str
 ) -> tuple[str, str]:
     """(storage key, content type) of one file the muxer wrote for a ready stream; 404 for a
     name it never writes, 409 while it is being made."""

@@ -1,9 +1,10 @@
 """The readiness probe's one statement."""
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediakeep.db import ReadOnlySession
 
 
-async def ping(session: AsyncSession) -> None:
+async def ping(session: ReadOnlySession) -> None:
     """Raise if the database does not answer."""
     await session.execute(text("SELECT 1"))

@@ -2,13 +2,14 @@
 
 import dataclasses
 from dataclasses import dataclass
-from typing import cast
+from typing import Generic, cast
 
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
+from mediakeep.db import SessionT
 from mediakeep.models import Media, TransformCache
 
 
@@ -54,8 +55,8 @@ def _record_statement(dialect: str) -> Insert:
     return statement
 
 
-class TransformRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class TransformRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def source_by_signed_id(self, media_id: str) -> TransformSource | None:
@@ -86,7 +87,9 @@ class TransformRepository:
         )
         return int(result.scalar_one())
 
-    async def record_outputs(self, rows: list[OutputRow]) -> None:
+    async def record_outputs(
+        self: "TransformRepository[AsyncSession]", rows: list[OutputRow]
+    ) -> None:
         """Remember stored outputs, in one executemany; recording a key twice (another process
         rendered it too, or a row outlived its object) is not an error."""
         if not rows:
@@ -96,7 +99,9 @@ class TransformRepository:
             _record_statement(dialect), [dataclasses.asdict(row) for row in rows]
         )
 
-    async def drop_older_versions(self, org_id: str, media_id: str, version: int) -> list[str]:
+    async def drop_older_versions(
+        self: "TransformRepository[AsyncSession]", org_id: str, media_id: str, version: int
+    ) -> list[str]:
         """Forget the outputs of the media's older versions; returns their storage keys."""
         result = await self.session.execute(
             delete(TransformCache)

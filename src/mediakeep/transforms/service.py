@@ -33,11 +33,10 @@ import structlog
 from anyio import to_thread
 from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.budget import DecodeGate
 from mediakeep.config import Settings
-from mediakeep.db import UnitOfWork
+from mediakeep.db import ReadOnlySession, ReadUnit, UnitOfWork
 from mediakeep.errors import MediaError, forbidden, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.kit import signing
@@ -172,7 +171,7 @@ class TransformUnits:
     after the response (`record`, a write unit per batch of outputs).
     """
 
-    lookup: UnitOfWork
+    lookup: ReadUnit
     record: UnitOfWork
 
 
@@ -426,7 +425,7 @@ def check_transformable(kind: str, status: str, storage_key: str | None) -> None
 
 async def create_url(
     services: Services,
-    session: AsyncSession,
+    session: ReadOnlySession,
     runtime: TransformRuntime,  # noqa: ARG001 - the route's signature; keys are the keyring's
     org_id: str,
     media_id: str,

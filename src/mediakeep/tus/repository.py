@@ -8,11 +8,12 @@ its caller saw, so two replicas can never both hold an upload, on SQLite and Pos
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import TusUpload
 
 
@@ -26,11 +27,11 @@ def durable_offset(stored: int) -> int:
     return stored if stored >= 0 else -stored - 1
 
 
-class TusRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class TusRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, upload: TusUpload) -> None:
+    async def add(self: "TusRepository[AsyncSession]", upload: TusUpload) -> None:
         self.session.add(upload)
         await self.session.flush()
 
@@ -42,7 +43,9 @@ class TusRepository:
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
-    async def _update(self, org_id: str, upload_id: str, *where: Any, **values: Any) -> bool:
+    async def _update(
+        self: "TusRepository[AsyncSession]", org_id: str, upload_id: str, *where: Any, **values: Any
+    ) -> bool:
         statement = (
             update(TusUpload)
             .where(TusUpload.org_id == org_id, TusUpload.id == upload_id, *where)
@@ -53,7 +56,13 @@ class TusRepository:
         return bool(getattr(result, "rowcount", 0) == 1)
 
     async def claim(
-        self, org_id: str, upload_id: str, *, offset: int, stamp: datetime, now: datetime
+        self: "TusRepository[AsyncSession]",
+        org_id: str,
+        upload_id: str,
+        *,
+        offset: int,
+        stamp: datetime,
+        now: datetime,
     ) -> bool:
         """Lock an unfinished, unexpired, unlocked upload whose offset is `offset`."""
         return await self._update(
@@ -67,7 +76,13 @@ class TusRepository:
         )
 
     async def restamp(
-        self, org_id: str, upload_id: str, *, locked: int, seen: datetime, stamp: datetime
+        self: "TusRepository[AsyncSession]",
+        org_id: str,
+        upload_id: str,
+        *,
+        locked: int,
+        seen: datetime,
+        stamp: datetime,
     ) -> bool:
         """Renew a lease (its holder) or take over a stale one (anyone): matches only `seen`."""
         return await self._update(
@@ -79,7 +94,13 @@ class TusRepository:
         )
 
     async def release(
-        self, org_id: str, upload_id: str, *, locked: int, stamp: datetime, **values: Any
+        self: "TusRepository[AsyncSession]",
+        org_id: str,
+        upload_id: str,
+        *,
+        locked: int,
+        stamp: datetime,
+        **values: Any,
     ) -> bool:
         """Unlock with the new state (`offset` and what else changed), if the lease is ours."""
         return await self._update(
@@ -91,7 +112,12 @@ class TusRepository:
         )
 
     async def delete_seen(
-        self, org_id: str, upload_id: str, *, offset: int, updated_at: datetime
+        self: "TusRepository[AsyncSession]",
+        org_id: str,
+        upload_id: str,
+        *,
+        offset: int,
+        updated_at: datetime,
     ) -> bool:
         """Delete the upload if it is still in the state (offset or lock, stamp) seen."""
         statement = delete(TusUpload).where(

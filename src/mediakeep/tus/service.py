@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from mediakeep.auth.principal import Principal
-from mediakeep.db import after_commit
+from mediakeep.db import ReadOnlySession, after_commit
 from mediakeep.errors import MediaError, conflict, not_found
 from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, storage_unavailable
@@ -753,7 +753,7 @@ class Expired:
 
 
 async def expired_uploads(
-    session: AsyncSession, *, at: datetime | None = None, batch: int = 1000
+    session: ReadOnlySession, *, at: datetime | None = None, batch: int = 1000
 ) -> list[Expired]:
     """Uploads past Upload-Expires that no request is still appending to (one that is cannot
     claim again once expired)."""
@@ -785,6 +785,6 @@ async def remove_expired(services: Services, session: AsyncSession, upload: Expi
     return True
 
 
-async def live_storage_keys(session: AsyncSession) -> set[str]:
+async def live_storage_keys(session: ReadOnlySession) -> set[str]:
     """The incoming keys of the uploads that live on (the orphan sweep keeps them)."""
     return await TusRepository(session).storage_keys_all_orgs()

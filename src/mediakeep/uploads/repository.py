@@ -2,17 +2,18 @@
 sweeper queries below work across orgs on purpose and say so."""
 
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import Media
 
 SOURCE = "presigned"
 
 
-class UploadRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class UploadRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def claim_pending(self, org_id: str, media_id: str) -> Media | None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
-from mediakeep.db import after_commit
+from mediakeep.db import ReadOnlySession, after_commit
 from mediakeep.errors import MediaError, conflict, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import (
@@ -140,7 +140,7 @@ async def prepare_upload(
 # ----------------------------------------------------------------------------- finalize
 
 
-async def pending_upload(primary: AsyncSession, org_id: str, media_id: str) -> Media:
+async def pending_upload(primary: ReadOnlySession, org_id: str, media_id: str) -> Media:
     """The upload's row (404 otherwise). `primary` is a session on the primary, never a
     replica: the row may be seconds old."""
     media = await MediaRepository(primary).get(org_id, media_id)

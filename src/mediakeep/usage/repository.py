@@ -1,15 +1,16 @@
 """SQL for what an org stores. Every query takes the org id: tenancy lives here."""
 
 from collections.abc import Sequence
+from typing import Generic
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import Media
 
 
-class UsageRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class UsageRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def media_count_by_kind(self, org_id: str) -> dict[str, int]:

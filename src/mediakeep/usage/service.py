@@ -3,9 +3,8 @@ its quota."""
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mediakeep.config import Settings
+from mediakeep.db import ReadOnlySession
 from mediakeep.jobs.repository import JobRepository
 from mediakeep.usage.repository import UsageRepository
 from mediakeep.usage.schemas import KindUsage, UsageOut
@@ -18,12 +17,12 @@ def quota_bytes(settings: Settings) -> int | None:
     return settings.org_quota_bytes or None
 
 
-async def bytes_stored(session: AsyncSession, org_id: str) -> int:
+async def bytes_stored(session: ReadOnlySession, org_id: str) -> int:
     """Bytes of the org's originals, each distinct original once (what the quota caps)."""
     return await UsageRepository(session).original_bytes(org_id)
 
 
-async def get_usage(session: AsyncSession, settings: Settings, org_id: str) -> UsageOut:
+async def get_usage(session: ReadOnlySession, settings: Settings, org_id: str) -> UsageOut:
     usage = UsageRepository(session)
     counts = await usage.media_count_by_kind(org_id)
     sizes = await usage.original_bytes_by_kind(org_id)
@@ -40,7 +39,7 @@ async def get_usage(session: AsyncSession, settings: Settings, org_id: str) -> U
     )
 
 
-async def media_counts(session: AsyncSession, org_ids: Sequence[str]) -> dict[str, int]:
+async def media_counts(session: ReadOnlySession, org_ids: Sequence[str]) -> dict[str, int]:
     """Media per org, 0 for orgs without any."""
     found = await UsageRepository(session).media_counts(org_ids)
     return {org_id: found.get(org_id, 0) for org_id in org_ids}

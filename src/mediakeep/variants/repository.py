@@ -1,15 +1,17 @@
 """SQL for variant rows. Every query takes the org id: tenancy lives here."""
 
 from collections.abc import Sequence
+from typing import Generic
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import Variant
 
 
-class VariantRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class VariantRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def of_media(self, org_id: str, media_id: str) -> list[Variant]:
@@ -20,10 +22,12 @@ class VariantRepository:
         )
         return list(result.scalars())
 
-    def add(self, variant: Variant) -> None:
+    def add(self: "VariantRepository[AsyncSession]", variant: Variant) -> None:
         self.session.add(variant)
 
-    async def delete_named(self, org_id: str, media_id: str, names: Sequence[str]) -> None:
+    async def delete_named(
+        self: "VariantRepository[AsyncSession]", org_id: str, media_id: str, names: Sequence[str]
+    ) -> None:
         if not names:
             return
         await self.session.execute(
@@ -34,5 +38,5 @@ class VariantRepository:
             )
         )
 
-    async def flush(self) -> None:
+    async def flush(self: "VariantRepository[AsyncSession]") -> None:
         await self.session.flush()

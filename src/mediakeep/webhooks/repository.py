@@ -2,18 +2,20 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Generic
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import SessionT
 from mediakeep.models import Webhook, WebhookDelivery
 
 
-class WebhookRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class WebhookRepository(Generic[SessionT]):
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
-    async def add(self, webhook: Webhook) -> None:
+    async def add(self: "WebhookRepository[AsyncSession]", webhook: Webhook) -> None:
         self.session.add(webhook)
         await self.session.flush()
 
@@ -37,11 +39,13 @@ class WebhookRepository:
         )
         return result.all()
 
-    async def delete(self, webhook: Webhook) -> None:
+    async def delete(self: "WebhookRepository[AsyncSession]", webhook: Webhook) -> None:
         await self.session.delete(webhook)
         await self.session.flush()
 
-    async def add_delivery(self, delivery: WebhookDelivery) -> None:
+    async def add_delivery(
+        self: "WebhookRepository[AsyncSession]", delivery: WebhookDelivery
+    ) -> None:
         self.session.add(delivery)
 
     async def deliveries(
@@ -56,10 +60,10 @@ class WebhookRepository:
         return result.all()
 
 
-class DeliveryQueue:
+class DeliveryQueue(Generic[SessionT]):
     """The sender's side, system-wide: due deliveries of every org."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SessionT) -> None:
         self.session = session
 
     async def due(self, at: datetime, limit: int, busy: set[str]) -> Sequence[WebhookDelivery]:
@@ -77,7 +81,9 @@ class DeliveryQueue:
             query = query.where(WebhookDelivery.webhook_id.notin_(busy))
         return (await self.session.scalars(query)).all()
 
-    async def lock(self, delivery_id: str, at: datetime, until: datetime) -> bool:
+    async def lock(
+        self: "DeliveryQueue[AsyncSession]", delivery_id: str, at: datetime, until: datetime
+    ) -> bool:
         """Take the lease on one delivery (false: another sender took it first)."""
         result = await self.session.execute(
             update(WebhookDelivery)
@@ -90,14 +96,14 @@ class DeliveryQueue:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def prune_finished(self, before: datetime) -> None:
+    async def prune_finished(self: "DeliveryQueue[AsyncSession]", before: datetime) -> None:
         await self.session.execute(
             delete(WebhookDelivery).where(
                 WebhookDelivery.status != "pending", WebhookDelivery.updated_at < before
             )
         )
 
-    async def release(self, delivery_ids: Sequence[str]) -> None:
+    async def release(self: "DeliveryQueue[AsyncSession]", delivery_ids: Sequence[str]) -> None:
         await self.session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status == "pending")

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
-from mediakeep.db import after_commit
+from mediakeep.db import ReadOnlySession, after_commit
 from mediakeep.errors import invalid, not_found
 from mediakeep.ids import WEBHOOK, new_id
 from mediakeep.ingest.remote import FetchError, check_url
@@ -69,7 +69,7 @@ def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
     )
 
 
-async def _get(session: AsyncSession, org_id: str, webhook_id: str) -> Webhook:
+async def _get(session: ReadOnlySession, org_id: str, webhook_id: str) -> Webhook:
     webhook = await WebhookRepository(session).get(org_id, webhook_id)
     if webhook is None:
         raise not_found("webhook")
@@ -93,11 +93,11 @@ async def create(
     return WebhookCreated(**_out(webhook).model_dump(), secret=webhook.secret)
 
 
-async def list_webhooks(session: AsyncSession, org_id: str) -> WebhookList:
+async def list_webhooks(session: ReadOnlySession, org_id: str) -> WebhookList:
     return WebhookList(data=[_out(w) for w in await WebhookRepository(session).list(org_id)])
 
 
-async def read(session: AsyncSession, org_id: str, webhook_id: str) -> WebhookOut:
+async def read(session: ReadOnlySession, org_id: str, webhook_id: str) -> WebhookOut:
     return _out(await _get(session, org_id, webhook_id))
 
 
@@ -131,7 +131,7 @@ async def delete(session: AsyncSession, org_id: str, webhook_id: str) -> None:
 
 
 async def list_deliveries(
-    session: AsyncSession, org_id: str, webhook_id: str, limit: int
+    session: ReadOnlySession, org_id: str, webhook_id: str, limit: int
 ) -> DeliveryList:
     await _get(session, org_id, webhook_id)
     rows = await WebhookRepository(session).deliveries(org_id, webhook_id, limit)
