@@ -151,3 +151,31 @@ async def test_a_read_is_one_hand_off_on_sqlite(
             driver._connection._tx = queue
     assert rows
     assert len(puts) == 1
+
+
+async def test_a_read_session_gives_back_every_connection(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    # A read session checks a pooled connection out for a prepared read and makes an ORM
+    # session only for an ORM read: both go back to the pool when it ends, also on an error.
+    media_id = await _upload(client, user)
+    services: Services = app.state.services
+    pool = services.db.read_engine.sync_engine.pool
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    prepared = PreparedRead(WITH_CHILDREN)
+    ended: list[object] = []  # held, so that no connection goes back by garbage collection
+
+    async def reads_then_fails() -> None:
+        async with services.db.read_session() as session:
+            ended.append(session)
+            first = await prepared.rows(session, values)
+            media = await session.get(Media, media_id)
+            assert media is not None
+            assert media.org_id == user.org_id
+            assert await prepared.rows(session, values) == first
+            raise LookupError("the request failed after its reads")
+
+    before = pool.checkedout()  # type: ignore[attr-defined]
+    with pytest.raises(LookupError):
+        await reads_then_fails()
+    assert pool.checkedout() == before  # type: ignore[attr-defined]

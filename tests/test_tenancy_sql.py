@@ -50,7 +50,7 @@ def _system_wide() -> frozenset[tuple[str, str]]:
 pytestmark = pytest.mark.backends("sqlite-local")
 
 SRC = Path(__file__).parents[1] / "src" / "mediakeep"
-PLUMBING = {"db.py"}  # the session helpers every query passes through
+PLUMBING = {"db.py", "prepared.py"}  # the session helpers every query passes through
 TENANT_TABLES = frozenset(
     table.name for table in Base.metadata.sorted_tables if "org_id" in table.c
 )

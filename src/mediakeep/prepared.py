@@ -5,8 +5,9 @@ On the hot reads (`GET /media/{id}`, the list) SQLAlchemy's execution path (exec
 context, cursor result, greenlet switches) cost more CPU than SQLite's answer: about 0.13 ms
 of a 0.33 ms read, measured in process. A `PreparedRead` keeps what SQLAlchemy gives that
 matters: the SQL it compiles for the dialect, its bind and result processors (dates, JSON,
-booleans), its exceptions, and its `before_cursor_execute` / `after_cursor_execute` events, so
-statement counters and the tenancy check still see every statement.
+booleans), its exceptions, and the engine's `before_cursor_execute` / `after_cursor_execute`
+events (without a Connection, cursor or context), so statement counters and the tenancy check
+still see every statement.
 
 On PostgreSQL the statement goes through SQLAlchemy's Core path: asyncpg needs the result's
 type codes to pick result processors, and a write session's transaction is begun by
@@ -19,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import Select, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import LazyReadSession, ReadOnlySession, sqlite_driver_of
 from mediakeep.sqlite_driver import OneHopConnection
 
 Processor = Callable[[Any], Any]
@@ -78,29 +80,32 @@ class PreparedRead:
         self._by_dialect: dict[str, _Compiled] = {}
 
     async def rows(
-        self, session: AsyncSession, values: Mapping[str, Any]
+        self, session: ReadOnlySession, values: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
         """The rows, as SQLAlchemy would decode them, in the session's unit of work."""
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver = raw.dbapi_connection
-        if not isinstance(driver, OneHopConnection):
-            result = await connection.execute(self.statement, dict(values))
+        driver: OneHopConnection | None = None
+        if isinstance(session, LazyReadSession):
+            engine, driver = session.engine, await session.sqlite_driver()
+        elif isinstance(session, AsyncSession):
+            connection = await session.connection()
+            engine, driver = connection.engine, await sqlite_driver_of(connection)
+        if driver is None:
+            result = await session.execute(self.statement, dict(values))
             rows: Sequence[Sequence[Any]] = result.all()
             return rows
-        compiled = self._compiled(connection.dialect)
+        compiled = self._compiled(engine.dialect)
         parameters = compiled.parameters(values)
-        fire = _events(connection)
-        if fire:
-            _fire(connection, "before_cursor_execute", compiled.sql, parameters)
+        events = engine.sync_engine.dispatch if engine.sync_engine._has_events else None
+        if events is not None:
+            events.before_cursor_execute(None, None, compiled.sql, parameters, None, False)
         try:
             rows = await driver.fetch_all(compiled.sql, parameters)
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(
-                compiled.sql, parameters, error, sqlite3.Error, dialect=connection.dialect
+                compiled.sql, parameters, error, sqlite3.Error, dialect=engine.dialect
             ) from error
-        if fire:
-            _fire(connection, "after_cursor_execute", compiled.sql, parameters)
+        if events is not None:
+            events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
         return compiled.decoded(rows)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
@@ -108,16 +113,3 @@ class PreparedRead:
         if found is None:
             found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         return found
-
-
-def _events(connection: AsyncConnection) -> bool:
-    sync = connection.sync_connection
-    return sync is not None and bool(sync._has_events or sync.engine._has_events)
-
-
-def _fire(connection: AsyncConnection, name: str, sql: str, parameters: tuple[Any, ...]) -> None:
-    """The engine's cursor events, as SQLAlchemy fires them (no cursor or context here)."""
-    sync = connection.sync_connection
-    assert sync is not None
-    listeners = getattr(sync.dispatch, name)
-    listeners(sync, None, sql, parameters, None, False)
