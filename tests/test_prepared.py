@@ -1,11 +1,15 @@
 """mediakeep.prepared: a hot SELECT run outside SQLAlchemy's execution machinery (on SQLite)
 answers exactly what SQLAlchemy answers for it: the same rows decoded the same way (dates,
 JSON, booleans), with its bound literals and bind processors, its errors as SQLAlchemy's, its
-cursor events fired, and one hand-off to the connection's thread. On both databases."""
+cursor events fired; a read session's on the event loop's thread (through the pool when
+SQLite is busy there), a write session's in one hand-off inside its transaction. On both
+databases (the SQLite-only paths say so when skipped)."""
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +18,11 @@ from fastapi import FastAPI
 from sqlalchemy import Column, MetaData, String, Table, bindparam, event, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from mediakeep.db import LazyReadSession, sqlite_driver_of
 from mediakeep.models import Caption, Media, Variant
 from mediakeep.prepared import PreparedRead
 from mediakeep.services import Services
-from mediakeep.sqlite_driver import OneHopConnection
+from mediakeep.sqlite_driver import LoopReader, OneHopConnection
 from tests import mediagen
 from tests.factories import TestUser
 
@@ -123,33 +128,124 @@ async def test_errors_are_sqlalchemys(app: FastAPI) -> None:
             await prepared.rows(session, {"id": "x"})
 
 
-async def test_a_read_is_one_hand_off_on_sqlite(
+def _sqlite_only(services: Services) -> None:
+    if not services.settings.database_url.startswith("sqlite"):
+        pytest.skip("the event loop's reader and thread hand-offs exist on SQLite only")
+
+
+@contextmanager
+def hand_offs(driver: OneHopConnection) -> Iterator[list[Any]]:
+    """What the event loop hands to this pooled connection's thread meanwhile."""
+    queue = driver._connection._tx
+    puts: list[Any] = []
+
+    class Counting:
+        def put_nowait(self, item: Any) -> None:
+            puts.append(item)
+            queue.put_nowait(item)
+
+    driver._connection._tx = Counting()
+    try:
+        yield puts
+    finally:
+        driver._connection._tx = queue
+
+
+async def test_a_read_session_reads_on_the_event_loop_without_a_pooled_connection(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
     services: Services = app.state.services
-    if not services.settings.database_url.startswith("sqlite"):
-        pytest.skip("hand-offs to a driver thread exist on SQLite only (asyncpg is async)")
+    _sqlite_only(services)
     await _upload(client, user)
-    prepared = PreparedRead(WITH_CHILDREN)
+    pool = services.db.read_engine.sync_engine.pool
     values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    before = pool.checkedout()  # type: ignore[attr-defined]
     async with services.db.read_session() as session:
-        connection = await session.connection()
-        driver = (await connection.get_raw_connection()).dbapi_connection
-        assert isinstance(driver, OneHopConnection)
-        queue = driver._connection._tx
-        puts: list[Any] = []
-
-        class Counting:
-            def put_nowait(self, item: Any) -> None:
-                puts.append(item)
-                queue.put_nowait(item)
-
-        driver._connection._tx = Counting()
-        try:
-            rows = await prepared.rows(session, values)
-        finally:
-            driver._connection._tx = queue
+        rows = await PreparedRead(WITH_CHILDREN).rows(session, values)
+        assert pool.checkedout() == before  # type: ignore[attr-defined]
     assert rows
+
+
+async def test_a_write_sessions_read_is_one_hand_off_inside_its_transaction(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    # A write session's prepared read goes through its own connection, so it sees what the
+    # session wrote and has not committed (the event loop's reader would not).
+    services: Services = app.state.services
+    _sqlite_only(services)
+    media_id = await _upload(client, user)
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    alt = WITH_CHILDREN.selected_columns.keys().index("alt")
+
+    async def writes_reads_then_undoes() -> None:
+        async with services.db.write_session() as session:
+            await session.execute(
+                MEDIA.update().where(MEDIA.c.id == media_id).values(alt="not committed")
+            )
+            driver = await sqlite_driver_of(await session.connection())
+            with hand_offs(driver) as puts:
+                rows = await PreparedRead(WITH_CHILDREN).rows(session, values)
+            assert len(puts) == 1
+            assert {row[alt] for row in rows} == {"not committed"}
+            raise LookupError("undo")
+
+    with pytest.raises(LookupError):  # rolled back: nothing of this stays
+        await writes_reads_then_undoes()
+
+
+def _locked_database(path: Path) -> sqlite3.Connection:
+    """A database (rollback journal) whose writer holds the exclusive lock: readers are busy."""
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("CREATE TABLE t (x INTEGER)")
+    setup.close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    return blocker
+
+
+def test_the_loop_reader_answers_none_when_sqlite_is_busy(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    blocker = _locked_database(path)
+    reader = LoopReader(str(path))
+    try:
+        assert reader.fetch_all("SELECT x FROM t", ()) is None  # at once: it never waits
+        blocker.execute("INSERT INTO t VALUES (7)")
+        blocker.execute("COMMIT")
+        assert reader.fetch_all("SELECT x FROM t", ()) == [(7,)]
+        with pytest.raises(sqlite3.OperationalError):  # other errors are errors
+            reader.fetch_all("SELECT x FROM no_such_table", ())
+    finally:
+        blocker.close()
+        reader.close()
+
+
+async def test_a_busy_loop_reader_falls_back_to_the_pool(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, tmp_path: Path
+) -> None:
+    # The read session's event-loop reader here reads a database that is locked, so every
+    # prepared read finds SQLite busy there and must be answered through the pool instead.
+    services: Services = app.state.services
+    _sqlite_only(services)
+    await _upload(client, user)
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    prepared = PreparedRead(WITH_CHILDREN)
+    async with services.db.read_session() as session:
+        expected = await prepared.rows(session, values)
+    blocker = _locked_database(tmp_path / "locked.db")
+    busy = LoopReader(str(tmp_path / "locked.db"))
+    try:
+        db = services.db
+        session = LazyReadSession(db.read_engine, db._read, busy)
+        try:
+            driver = await session.sqlite_driver()
+            with hand_offs(driver) as puts:
+                rows = await prepared.rows(session, values)
+        finally:
+            await session.close()
+    finally:
+        blocker.close()
+        busy.close()
+    assert rows == expected
     assert len(puts) == 1
 
 

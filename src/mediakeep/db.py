@@ -30,7 +30,7 @@ from typing_extensions import TypeVar
 from mediakeep.config import Settings
 from mediakeep.datadir import prepare_data_dir
 from mediakeep.dsn import parse_pg_dsn, sqlalchemy_url
-from mediakeep.sqlite_driver import DRIVER, OneHopConnection, one_hop_url
+from mediakeep.sqlite_driver import DRIVER, LoopReader, OneHopConnection, one_hop_url
 
 log = structlog.get_logger(__name__)
 
@@ -264,9 +264,15 @@ class LazyReadSession:
     and its session reads no less consistently than one connection would.
     """
 
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        loop_reader: LoopReader | None = None,
+    ) -> None:
         self._engine = engine
         self._sessions = sessions
+        self.loop_reader = loop_reader  # SQLite: hot reads on the event loop's thread
         self._session: AsyncSession | None = None
         self._pooled: PoolProxiedConnection | None = None
 
@@ -293,11 +299,9 @@ class LazyReadSession:
     async def connection(self) -> AsyncConnection:
         return await self._orm().connection()
 
-    async def sqlite_driver(self) -> OneHopConnection | None:
+    async def sqlite_driver(self) -> OneHopConnection:
         """The pooled SQLite connection for a prepared read: the session's when it has one,
-        else one checked out for this unit. None on PostgreSQL."""
-        if self._engine.dialect.driver != DRIVER:
-            return None
+        else one checked out for this unit (SQLite only)."""
         if self._session is not None:
             return await sqlite_driver_of(await self._session.connection())
         if self._pooled is None:
@@ -319,11 +323,11 @@ class LazyReadSession:
                 self._pooled.close()  # back to the pool; a reader's needs no reset
 
 
-async def sqlite_driver_of(connection: AsyncConnection) -> OneHopConnection | None:
-    """The connection's pooled SQLite driver connection (`mediakeep.prepared`), or None."""
+async def sqlite_driver_of(connection: AsyncConnection) -> OneHopConnection:
+    """The connection's pooled SQLite driver connection (`mediakeep.prepared`)."""
     driver = (await connection.get_raw_connection()).dbapi_connection
-    return driver if isinstance(driver, OneHopConnection) else None
-
+    assert isinstance(driver, OneHopConnection), "a connection of mediakeep.sqlite_driver"
+    return driver
 
 
 class Database:
@@ -348,6 +352,12 @@ class Database:
             self.write_engine, expire_on_commit=False, sync_session_class=self.write_session_class
         )
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        database = self.read_engine.url.database
+        self.loop_reader = (
+            LoopReader(database)
+            if self.read_engine.dialect.driver == DRIVER and database and database != ":memory:"
+            else None
+        )
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
@@ -368,7 +378,7 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[ReadOnlySession]:
-        session = LazyReadSession(self.read_engine, self._read)
+        session = LazyReadSession(self.read_engine, self._read, self.loop_reader)
         try:
             yield session
         finally:
@@ -391,3 +401,5 @@ class Database:
     async def dispose(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+        if self.loop_reader is not None:
+            self.loop_reader.close()

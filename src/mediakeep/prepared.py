@@ -16,14 +16,15 @@ SQLAlchemy's adapter at its first statement, which a bypass would skip.
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from mediakeep.db import LazyReadSession, ReadOnlySession, sqlite_driver_of
-from mediakeep.sqlite_driver import OneHopConnection
+from mediakeep.sqlite_driver import DRIVER, LoopReader
 
 Processor = Callable[[Any], Any]
 
@@ -82,14 +83,16 @@ class PreparedRead:
     async def rows(
         self, session: ReadOnlySession, values: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
-        """The rows, as SQLAlchemy would decode them, in the session's unit of work."""
-        driver: OneHopConnection | None = None
-        if isinstance(session, LazyReadSession):
-            engine, driver = session.engine, await session.sqlite_driver()
-        elif isinstance(session, AsyncSession):
+        """The rows, as SQLAlchemy would decode them, in the session's unit of work: a read
+        session's on the event loop's thread (falling back to its pooled connection when
+        SQLite is busy), a write session's on its own connection, inside its transaction."""
+        loop_reader: LoopReader | None = None
+        if isinstance(session, LazyReadSession) and _on_sqlite(session.engine):
+            engine, loop_reader, pooled = session.engine, session.loop_reader, session.sqlite_driver
+        elif isinstance(session, AsyncSession) and _on_sqlite(session.bind):
             connection = await session.connection()
-            engine, driver = connection.engine, await sqlite_driver_of(connection)
-        if driver is None:
+            engine, pooled = connection.engine, partial(sqlite_driver_of, connection)
+        else:  # PostgreSQL: SQLAlchemy's Core path (see the module's docstring)
             result = await session.execute(self.statement, dict(values))
             rows: Sequence[Sequence[Any]] = result.all()
             return rows
@@ -99,17 +102,24 @@ class PreparedRead:
         if events is not None:
             events.before_cursor_execute(None, None, compiled.sql, parameters, None, False)
         try:
-            rows = await driver.fetch_all(compiled.sql, parameters)
+            found = loop_reader.fetch_all(compiled.sql, parameters) if loop_reader else None
+            if found is None:
+                found = await (await pooled()).fetch_all(compiled.sql, parameters)
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(
                 compiled.sql, parameters, error, sqlite3.Error, dialect=engine.dialect
             ) from error
         if events is not None:
             events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
-        return compiled.decoded(rows)
+        return compiled.decoded(found)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)
         if found is None:
             found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         return found
+
+
+def _on_sqlite(bind: AsyncEngine | AsyncConnection | None) -> bool:
+    """Whether the session's statements go to SQLite through `mediakeep.sqlite_driver`."""
+    return bind is not None and bind.dialect.driver == DRIVER
