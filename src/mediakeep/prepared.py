@@ -61,16 +61,30 @@ class _Compiled:
             binds[name](merged[name]) if name in binds else merged[name] for name in self.names
         )
 
-    def decoded(self, rows: list[Any]) -> list[Sequence[Any]]:
-        if not self.results:
-            return rows
-        decoded: list[Sequence[Any]] = []
-        for row in rows:
-            values = list(row)
-            for index, processor in self.results:
-                values[index] = processor(values[index])
-            decoded.append(values)
-        return decoded
+
+class Rows:
+    """A prepared read's rows, each part decoded only when asked for (`part`): the hot reads
+    join a media with its children, so the media's columns (JSON, dates) repeat on every
+    child's row and are decoded once, for the first."""
+
+    __slots__ = ("_results", "rows")
+
+    def __init__(
+        self, rows: Sequence[Sequence[Any]], results: Sequence[tuple[int, Processor]] = ()
+    ) -> None:
+        self.rows = rows
+        self._results = results  # none when the rows are SQLAlchemy's, already decoded
+
+    def part(self, row: Sequence[Any], start: int, end: int) -> tuple[Any, ...]:
+        """The decoded values of `row[start:end]`."""
+        values = list(row[start:end])
+        for index, processor in self._results:
+            if start <= index < end:
+                values[index - start] = processor(values[index - start])
+        return tuple(values)
+
+    def decoded(self) -> list[tuple[Any, ...]]:
+        return [self.part(row, 0, len(row)) for row in self.rows]
 
 
 class PreparedRead:
@@ -82,10 +96,15 @@ class PreparedRead:
 
     async def rows(
         self, session: ReadOnlySession, values: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]:
-        """The rows, as SQLAlchemy would decode them, in the session's unit of work: a read
-        session's on the event loop's thread (falling back to its pooled connection when
-        SQLite is busy), a write session's on its own connection, inside its transaction."""
+    ) -> list[tuple[Any, ...]]:
+        """The rows, decoded as SQLAlchemy decodes them (see `read`)."""
+        return (await self.read(session, values)).decoded()
+
+    async def read(self, session: ReadOnlySession, values: Mapping[str, Any]) -> Rows:
+        """The rows (decoded as SQLAlchemy decodes them when asked), in the session's unit of
+        work: a read session's on the event loop's thread (falling back to its pooled
+        connection when SQLite is busy), a write session's on its own connection, inside its
+        transaction."""
         loop_reader: LoopReader | None = None
         if isinstance(session, LazyReadSession) and _on_sqlite(session.engine):
             engine, loop_reader, pooled = session.engine, session.loop_reader, session.sqlite_driver
@@ -94,8 +113,7 @@ class PreparedRead:
             engine, pooled = connection.engine, partial(sqlite_driver_of, connection)
         else:  # PostgreSQL: SQLAlchemy's Core path (see the module's docstring)
             result = await session.execute(self.statement, dict(values))
-            rows: Sequence[Sequence[Any]] = result.all()
-            return rows
+            return Rows(result.all())
         compiled = self._compiled(engine.dialect)
         parameters = compiled.parameters(values)
         events = engine.sync_engine.dispatch if engine.sync_engine._has_events else None
@@ -111,7 +129,7 @@ class PreparedRead:
             ) from error
         if events is not None:
             events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
-        return compiled.decoded(found)
+        return Rows(found, compiled.results)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)

@@ -28,7 +28,7 @@ from mediakeep.db import SessionT
 from mediakeep.errors import invalid
 from mediakeep.models import Caption, CollectionMedia, Media, Variant
 from mediakeep.models.views import CaptionView, MediaView, VariantView, columns_of
-from mediakeep.prepared import PreparedRead
+from mediakeep.prepared import PreparedRead, Rows
 
 SortField = Literal["created_at", "size_bytes", "filename"]
 SortOrder = Literal["asc", "desc"]
@@ -115,18 +115,20 @@ def _with_children(media: FromClause) -> Select[Any]:
     )
 
 
-def _grouped(rows: Sequence[Any]) -> list[MediaRows]:
-    """Rows of `_with_children` folded back into one MediaRows per media, in row order."""
+def _grouped(rows: Rows) -> list[MediaRows]:
+    """Rows of `_with_children` folded back into one MediaRows per media, in row order; each
+    media, variant and caption decoded once (ids need no decoding)."""
     found: dict[str, tuple[MediaView, dict[int, VariantView], dict[str, CaptionView]]] = {}
-    for row in rows:
+    for row in rows.rows:
         entry = found.get(row[0])
         if entry is None:
-            entry = found[row[0]] = (MediaView._make(row[:_MEDIA_END]), {}, {})
+            media = MediaView._make(rows.part(row, 0, _MEDIA_END))
+            entry = found[row[0]] = (media, {}, {})
         variant_id, caption_id = row[_MEDIA_END], row[_VARIANT_END]
         if variant_id is not None and variant_id not in entry[1]:
-            entry[1][variant_id] = VariantView._make(row[_MEDIA_END:_VARIANT_END])
+            entry[1][variant_id] = VariantView._make(rows.part(row, _MEDIA_END, _VARIANT_END))
         if caption_id is not None and caption_id not in entry[2]:
-            entry[2][caption_id] = CaptionView._make(row[_VARIANT_END:])
+            entry[2][caption_id] = CaptionView._make(rows.part(row, _VARIANT_END, len(row)))
     return [
         MediaRows(
             media,
@@ -226,7 +228,7 @@ class MediaRepository(Generic[SessionT]):
 
     async def get_with_children(self, org_id: str, media_id: str) -> MediaRows | None:
         """The media with its variants and captions, in one statement (the hot read)."""
-        rows = await _GET_WITH_CHILDREN.rows(self.session, {"org_id": org_id, "media_id": media_id})
+        rows = await _GET_WITH_CHILDREN.read(self.session, {"org_id": org_id, "media_id": media_id})
         found = _grouped(rows)
         return found[0] if found else None
 
@@ -236,7 +238,7 @@ class MediaRepository(Generic[SessionT]):
         result = await self.session.execute(
             _with_children(MEDIA).where(MEDIA.c.org_id == org_id, MEDIA.c.id.in_(list(ids)))
         )
-        return {rows.media.id: rows for rows in _grouped(result.all())}
+        return {rows.media.id: rows for rows in _grouped(Rows(result.all()))}
 
     async def add(self: "MediaRepository[AsyncSession]", media: Media) -> None:
         self.session.add(media)
@@ -363,7 +365,7 @@ class MediaRepository(Generic[SessionT]):
         if cursor:
             params["cursor_value"], params["cursor_id"] = decode_cursor(cursor, sort, order)
         shape = (sort, order, bool(cursor), *(name in params for name in _FILTER_NAMES))
-        found = _grouped(await _page_with_children(shape).rows(self.session, params))
+        found = _grouped(await _page_with_children(shape).read(self.session, params))
         next_cursor = None
         if len(found) > limit:
             found = found[:limit]
