@@ -1,5 +1,7 @@
-"""Prepared reads: a hot SELECT compiled once and, on SQLite, run on the pooled connection's
-thread in one call, without SQLAlchemy's per-execution machinery.
+"""Prepared reads: a hot SELECT compiled once and, on SQLite, run without SQLAlchemy's
+per-execution machinery: for a read session on the event loop's own thread
+(`sqlite_driver.LoopReader`, the pool when SQLite is busy there), for a write session on its
+connection's thread, in one call inside its transaction.
 
 On the hot reads (`GET /media/{id}`, the list) SQLAlchemy's execution path (execution
 context, cursor result, greenlet switches) cost more CPU than SQLite's answer: about 0.13 ms
