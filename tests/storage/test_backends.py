@@ -225,9 +225,9 @@ async def test_unsafe_keys_are_refused(storage: Storage) -> None:
             storage.spool_path(bad)
         with pytest.raises(ValueError, match="unsafe"):
             await storage.stat(bad)
-        if storage.self_served is None:  # the local backend's links: tests/storage/test_links.py
+        if storage.presigned is not None:  # the local backend's: tests/storage/test_links.py
             with pytest.raises(ValueError, match="unsafe"):
-                storage.signed_url(bad, 60)
+                storage.presigned.signed_url(bad, 60)
 
 
 # -- delete, list ----------------------------------------------------------------------------
@@ -316,8 +316,8 @@ def test_the_local_backend_signs_no_links_of_its_own(local_storage: LocalStorage
     # Its bytes are served by /files links signed with the org's key (storage/links.py,
     # tests/storage/test_links.py); a storage-wide key would outlive every rotation.
     assert local_storage.self_served is not None
-    with pytest.raises(NotImplementedError, match="files_url"):
-        local_storage.signed_url(keys.original(ORG, "3" * 64), 300)
+    assert local_storage.presigned is None
+    assert not hasattr(local_storage, "signed_url")
 
 
 async def test_s3_signed_url_is_refused_when_tampered(s3_storage: S3Storage) -> None:

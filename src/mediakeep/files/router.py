@@ -49,8 +49,9 @@ async def download(
         raise MediaError("auth.unauthorized", 401, "The link has expired")
     mime = type or "application/octet-stream"
     disposition = disposition_for(mime, "attachment" if disp == "attachment" else "inline")
-    if storage.self_served is None:  # S3 serves the bytes, for a minute past this check
-        url = storage.signed_url(
+    presigned = storage.presigned
+    if presigned is not None:  # S3 serves the bytes, for a minute past this check
+        url = presigned.signed_url(
             key, REDIRECT_SECONDS, filename=name, content_type=mime, disposition=disposition
         )
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})

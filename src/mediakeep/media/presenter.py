@@ -56,8 +56,8 @@ def signed_link(
     org rotates its key; public media on S3 get S3's own presigned URL."""
     seconds = link_seconds(services, expires_in, private)
     disposition = disposition_for(mime, disposition)
-    storage = services.storage
-    if storage.self_served is not None or private:
+    presigned = services.storage.presigned
+    if presigned is None or private:
         url = files_url(
             services.settings.local_storage_base_url,
             key,
@@ -68,7 +68,7 @@ def signed_link(
             disposition=disposition,
         )
     else:
-        url = storage.signed_url(
+        url = presigned.signed_url(
             key, seconds, filename=filename, content_type=mime, disposition=disposition
         )
     return url, seconds

@@ -166,21 +166,6 @@ class ObjectStore(ObjectReader, Protocol):
 
     def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]: ...
 
-    def signed_url(
-        self,
-        key: str,
-        expires_in: int,
-        *,
-        filename: str | None = None,
-        content_type: str | None = None,
-        disposition: Disposition = "inline",
-    ) -> str:
-        """A download URL valid for `expires_in` seconds that the store itself serves (S3:
-        presigned). A backend whose links this service serves (`Storage.self_served`) has
-        none and raises NotImplementedError: its `/files` links are signed with the org's key
-        (storage/links.py)."""
-        ...
-
     async def ping(self) -> None:
         """Raise StorageUnavailable when the store does not answer."""
         ...
@@ -251,6 +236,24 @@ class SelfServedLinks(Protocol):
         ...
 
 
+class PresignedLinks(Protocol):
+    """A backend that serves download links it signs itself (S3's presigned URLs). The local
+    backend has none: its bytes are served by this service through `/files` links signed with
+    the org's key (storage/links.py), which the org's key rotation can revoke."""
+
+    def signed_url(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        disposition: Disposition = "inline",
+    ) -> str:
+        """A download URL of `key` valid for `expires_in` seconds."""
+        ...
+
+
 class Storage(ObjectStore, Protocol):
     """A whole backend as `storage/factory.py` builds it: an object store, plus each further
     capability as a narrower view, chosen once by the backend itself. Callers use the view
@@ -265,4 +268,10 @@ class Storage(ObjectStore, Protocol):
     def self_served(self) -> SelfServedLinks | None:
         """This backend's own link checking and direct-upload receiving, or None when its
         signed links are served elsewhere (S3)."""
+        ...
+
+    @property
+    def presigned(self) -> PresignedLinks | None:
+        """Download links the store serves itself, or None when this service serves its
+        bytes (`self_served`). Exactly one of the two is None."""
         ...

@@ -19,10 +19,10 @@ from anyio import to_thread
 from mediakeep.config import Settings
 from mediakeep.kit import signing
 from mediakeep.storage.base import (
-    Disposition,
     ObjectChanged,
     ObjectInfo,
     ObjectTooLarge,
+    PresignedLinks,
     ResumableStaging,
     SelfServedLinks,
     Staging,
@@ -204,6 +204,10 @@ class LocalStorage:
     @property
     def self_served(self) -> SelfServedLinks:
         return self  # `/files` links and `/uploads/local` URLs point at this service
+
+    @property
+    def presigned(self) -> PresignedLinks | None:
+        return None  # `/files` links are signed with the org's key (storage/links.py)
 
     def path_for(self, key: str) -> Path:
         """The file that holds (or will hold) `key`."""
@@ -438,20 +442,6 @@ class LocalStorage:
         return _walk(directory, key_prefix, partial_name, hidden=hidden, ordered=ordered)
 
     # -- links ---------------------------------------------------------------------------
-
-    def signed_url(
-        self,
-        key: str,
-        expires_in: int,
-        *,
-        filename: str | None = None,
-        content_type: str | None = None,
-        disposition: Disposition = "inline",
-    ) -> str:
-        """None: this backend's bytes are served by the service itself (`self_served`), through
-        `/files` links signed with the org's link key (storage/links.py `files_url`). A link
-        under a storage-wide key could not be revoked by the org's key rotation."""
-        raise NotImplementedError("local storage: sign /files links with storage.links.files_url")
 
     def presigned_upload(
         self, key: str, content_type: str, max_size: int, expires_in: int

@@ -27,6 +27,7 @@ from mediakeep.storage.base import (
     Disposition,
     ObjectChanged,
     ObjectInfo,
+    PresignedLinks,
     ResumableStaging,
     SelfServedLinks,
     Staging,
@@ -196,6 +197,10 @@ class S3Storage:
     @property
     def self_served(self) -> SelfServedLinks | None:
         return None  # presigned links go to S3 itself; this service serves none of them
+
+    @property
+    def presigned(self) -> PresignedLinks:
+        return self
 
     async def _run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking boto3 call in a worker thread, connection trouble → StorageUnavailable."""
