@@ -8,6 +8,7 @@ the read session became an `AsyncSession` again, the first module would pass and
 """
 
 import re
+import uuid
 from pathlib import Path
 
 from mypy import api
@@ -105,8 +106,12 @@ def _errors(output: str, module: Path) -> dict[int, str]:
 
 
 def test_writes_through_a_read_session_fail_the_type_check(tmp_path: Path) -> None:
-    wrong = tmp_path / "wrong_session_use.py"
-    right = tmp_path / "right_session_use.py"
+    # Module names of their own each run: mypy's cache (the project's, shared for speed) keys a
+    # module by its name and would replay the errors of a same-named module of an earlier run,
+    # with that run's paths.
+    run = uuid.uuid4().hex
+    wrong = tmp_path / f"wrong_session_use_{run}.py"
+    right = tmp_path / f"right_session_use_{run}.py"
     wrong.write_text(WRONG)
     right.write_text(RIGHT)
     stdout, stderr, _status = api.run(
