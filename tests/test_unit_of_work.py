@@ -32,10 +32,6 @@ SCOPE_SUFFIXES = (".router", ".sweeper")  # routers (HTTP scope), periodic sweep
 
 # What still opens its own units of work, and why (issue 15, item 1).
 EXCEPTIONS = {
-    "mediakeep.ingest.pipeline": (
-        "open_spool reads the org's quota and ingest_spooled looks the sha256 up on the read "
-        "side before the request's write transaction begins; every ingest path calls them"
-    ),
     "mediakeep.tus.service": (
         "a tus PATCH (and HEAD, which finishes an upload, and POST with a body) streams a "
         "long body and must not hold a write transaction (SQLite's lock) meanwhile: several "

@@ -66,7 +66,7 @@ async def test_a_colliding_insert_undoes_only_itself(app: FastAPI, user: TestUse
         twin = _row(services, user, data, "twin.jpg")
         session.add_all([unrelated, twin])
         await session.flush()
-        async with open_spool(services, user.org_id) as spool:
+        async with open_spool(services, user.org_id, services.db.read_session) as spool:
             await spool.write(data)
             spooled = await spool.finish()
             result = await ingest_spooled(
@@ -77,6 +77,7 @@ async def test_a_colliding_insert_undoes_only_itself(app: FastAPI, user: TestUse
                 source="upload",
                 spooled=spooled,
                 fields=IngestFields(filename="again.jpg"),
+                lookup=services.db.read_session,
             )
         assert result.deduped
         assert result.media.id == twin.id
@@ -102,7 +103,7 @@ async def test_a_colliding_finalize_undoes_only_its_fill(
             assert row is not None
             return row
 
-        async with open_spool(services, user.org_id) as spool:
+        async with open_spool(services, user.org_id, services.db.read_session) as spool:
             await spool.write(data)
             spooled = await spool.finish()
 
@@ -117,6 +118,7 @@ async def test_a_colliding_finalize_undoes_only_its_fill(
                 source=SOURCE,
                 spooled=spooled,
                 fields=IngestFields(),
+                lookup=services.db.read_session,
                 commit=commit,
                 reserved=Reserved(pending_id, claim),
             )

@@ -15,7 +15,7 @@ from mediakeep.media.repository import MediaRepository
 
 async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[str, Any]) -> str:
     job = ctx.job
-    async with open_spool(ctx.services, job.org_id) as spool:
+    async with open_spool(ctx.services, job.org_id, ctx.reading) as spool:
         await spool.write(data)
         spooled = await spool.finish()
         async with ctx.transaction() as session:
@@ -27,6 +27,7 @@ async def _store(ctx: TaskContext, data: bytes, filename: str, metadata: dict[st
                 source="ai",
                 spooled=spooled,
                 fields=IngestFields(filename=filename, metadata={"ai": metadata}),
+                lookup=ctx.reading,
             )
             return result.media.id
 

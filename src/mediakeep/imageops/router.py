@@ -65,7 +65,9 @@ async def convert(
     derived media (`derived_from.operation` = `image.convert`); animations stay animated in
     gif and webp."""
     media = await _load_image(services, principal, media_id)
-    result = await service.convert(services, session, principal, media, body)
+    result = await service.convert(
+        services, session, services.db.read_session, principal, media, body
+    )
     return await _answer(services, session, result)
 
 
@@ -80,7 +82,9 @@ async def resize(
     """Resize an image (fit as in sharp: cover, contain, fill, inside, outside) into a new
     derived media (`image.resize`)."""
     media = await _load_image(services, principal, media_id)
-    result = await service.resize(services, session, principal, media, body)
+    result = await service.resize(
+        services, session, services.db.read_session, principal, media, body
+    )
     return await _answer(services, session, result)
 
 
@@ -95,5 +99,5 @@ async def crop(
     """Crop a rectangle of the upright image (then rotate clockwise, then scale): `copy` makes a
     derived media (`image.crop`), `replace` makes the media's next version (same id)."""
     media = await _load_image(services, principal, media_id)
-    result = await service.crop(services, session, principal, media, body)
+    result = await service.crop(services, session, services.db.read_session, principal, media, body)
     return await _answer(services, session, result)

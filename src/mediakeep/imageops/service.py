@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
-from mediakeep.db import ReadOnlySession, after_commit
+from mediakeep.db import ReadOnlySession, ReadUnit, after_commit
 from mediakeep.errors import MediaError, conflict, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.imageops.repository import ImageOpsRepository
@@ -128,14 +128,17 @@ def _derived_name(media: Media, output: image.Output) -> str:
 async def store_derived(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     media: Media,
     output: image.Output,
     operation: str,
 ) -> IngestResult:
-    """Ingest an operation's output as a derived media (or the org's existing identical one)."""
+    """Ingest an operation's output as a derived media (or the org's existing identical one).
+
+    `lookup`: the scope's short read unit for the pipeline's reads (pipeline.ingest_spooled)."""
     try:
-        async with open_spool(services, principal.org_id) as spool:
+        async with open_spool(services, principal.org_id, lookup) as spool:
             await _copy_into(spool, output.path)
             spooled = await spool.finish()
             result = await ingest_spooled(
@@ -148,6 +151,7 @@ async def store_derived(
                 fields=IngestFields(
                     filename=_derived_name(media, output), is_private=media.is_private
                 ),
+                lookup=lookup,
             )
     finally:
         await asyncio.to_thread(output.path.unlink, missing_ok=True)
@@ -161,6 +165,7 @@ async def store_derived(
 async def convert(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     media: Media,
     body: ConvertIn,
@@ -177,7 +182,7 @@ async def convert(
         ),
         lambda size: size.bytes_for(size.width, size.height, body.format),
     )
-    return await store_derived(services, session, principal, media, output, "image.convert")
+    return await store_derived(services, session, lookup, principal, media, output, "image.convert")
 
 
 def _convert(
@@ -191,6 +196,7 @@ def _convert(
 async def resize(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     media: Media,
     body: ResizeIn,
@@ -213,7 +219,7 @@ async def resize(
         return size.bytes_for(box[0] or 1, box[1] or 1, body.format or size.format)
 
     output = await run(services, media, operation, cost)
-    return await store_derived(services, session, principal, media, output, "image.resize")
+    return await store_derived(services, session, lookup, principal, media, output, "image.resize")
 
 
 def _resize(
@@ -258,6 +264,7 @@ def _crop(original: Path, out: Path, *, body: CropIn, max_pixels: int) -> image.
 async def crop(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     media: Media,
     body: CropIn,
@@ -276,9 +283,11 @@ async def crop(
         ),
     )
     if body.mode == "copy":
-        return await store_derived(services, session, principal, media, output, "image.crop")
+        return await store_derived(
+            services, session, lookup, principal, media, output, "image.crop"
+        )
     try:
-        async with open_spool(services, principal.org_id) as spool:
+        async with open_spool(services, principal.org_id, lookup) as spool:
             await _copy_into(spool, output.path)
             spooled = await spool.finish()
             try:

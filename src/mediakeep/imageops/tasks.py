@@ -27,7 +27,7 @@ async def convert_image(ctx: TaskContext) -> TaskResult:
         async with ctx.reading() as reader:
             media = await service.load_image(reader, job.org_id, job.media_id)
         async with ctx.transaction() as session:
-            result = await service.convert(ctx.services, session, acting, media, body)
+            result = await service.convert(ctx.services, session, ctx.reading, acting, media, body)
             return {"media_id": result.media.id}
     except MediaError as exc:
         if exc.status in (400, 404, 415, 422):  # the input is wrong; trying again cannot help

@@ -12,6 +12,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediakeep.db import ReadUnit
 from mediakeep.errors import MediaError
 from mediakeep.ids import new_id
 from mediakeep.ingest.finish import PostIngest, decode_gated, probe_upload
@@ -75,16 +76,18 @@ def unprocessable(reason: str) -> MediaError:
 
 
 @contextlib.asynccontextmanager
-async def open_spool(services: Services, org_id: str) -> AsyncIterator[Spool]:
+async def open_spool(services: Services, org_id: str, lookup: ReadUnit) -> AsyncIterator[Spool]:
     """A spool for one incoming file; on any failure its bytes are removed.
 
     With MEDIA_ORG_QUOTA_BYTES set, the org's remaining quota caps the stream (413
     `quota.exceeded` at the first byte over it). Two uploads racing for the last bytes of a
-    quota may both pass; the overshoot is bounded by one file.
+    quota may both pass; the overshoot is bounded by one file. The quota is read in `lookup`,
+    a short read unit the caller's scope hands down, never in the request's write session
+    (on SQLite that would hold the write lock while the body streams).
     """
     quota_left: int | None = None
     if services.settings.org_quota_bytes:
-        async with services.db.read_session() as session:
+        async with lookup() as session:
             used = await MediaRepository(session).bytes_stored(org_id)
         quota_left = max(0, services.settings.org_quota_bytes - used)
     path = services.storage.spool_path(keys.incoming(org_id, new_id("upl")))
@@ -101,6 +104,7 @@ async def ingest_spooled(
     source: str,
     spooled: SpooledFile,
     fields: IngestFields,
+    lookup: ReadUnit,
     commit: CommitOriginal | None = None,
     reserved: Reserved | None = None,
     async_processing: bool = False,
@@ -118,6 +122,11 @@ async def ingest_spooled(
     Direct uploads pass `commit` (move the already stored object to the final key) and
     `reserved` (their `pending` row, which is filled in, or deleted when the bytes turn out to
     be a duplicate).
+
+    `lookup` is a short read unit from the caller's scope (`services.db.read_session` in a
+    router, `TaskContext.reading` in a task) for the sha256 lookup: the sha256 is known only
+    once the bytes are spooled (and stripped), and the write session must not start before
+    the insert.
     """
     repo = MediaRepository(session)
     step = PostIngest(services, wanted=generate_variants)
@@ -129,7 +138,7 @@ async def ingest_spooled(
             spooled = await strip_gated(services, spooled)
         # Looked up on the read side first: the write transaction (which on SQLite holds the
         # write lock) starts only at the insert, after probing and storing the bytes.
-        async with services.db.read_session() as reader:
+        async with lookup() as reader:
             found = await MediaRepository(reader).get_by_sha256(org_id, spooled.sha256)
         existing = await repo.get(org_id, found.id) if found is not None else None
         if existing is not None:

@@ -4,6 +4,7 @@ failures answered as 502 `upstream.fetch_failed`) and a data URL, both into the 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
+from mediakeep.db import ReadUnit
 from mediakeep.errors import MediaError
 from mediakeep.ingest import remote
 from mediakeep.ingest.data_url import iter_data_url
@@ -23,12 +24,20 @@ def fields_of(form: MediaFieldsIn, filename: str | None) -> IngestFields:
 
 
 async def ingest_source(
-    services: Services, session: AsyncSession, principal: Principal, body: CreateMediaIn
+    services: Services,
+    session: AsyncSession,
+    lookup: ReadUnit,
+    principal: Principal,
+    body: CreateMediaIn,
 ) -> IngestResult:
-    """`POST /media`: the body's remote URL or data URL, as a media of the principal's org."""
+    """`POST /media`: the body's remote URL or data URL, as a media of the principal's org.
+
+    `lookup`: the scope's short read unit for the pipeline's reads (pipeline.ingest_spooled)."""
     if body.source.type == "remote_url":
-        return await ingest_remote(services, session, principal, str(body.source.url), body)
-    return await ingest_data_url(services, session, principal, body.source.data_url, body)
+        url = str(body.source.url)
+        return await ingest_remote(services, session, lookup, principal, url, body)
+    data_url = body.source.data_url
+    return await ingest_data_url(services, session, lookup, principal, data_url, body)
 
 
 def _fetch_failed(reason: str) -> MediaError:
@@ -43,6 +52,7 @@ def _fetch_failed(reason: str) -> MediaError:
 async def ingest_remote(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     url: str,
     body: CreateMediaIn,
@@ -57,7 +67,7 @@ async def ingest_remote(
                 max_bytes=settings.max_bytes_for(None),
                 allow_private=settings.allow_private_networks,
             ) as response,
-            open_spool(services, org_id) as spool,
+            open_spool(services, org_id, lookup) as spool,
         ):
             try:
                 async for chunk in response.chunks():
@@ -83,17 +93,19 @@ async def ingest_remote(
         fields=fields_of(body, filename),
         async_processing=body.async_,
         generate_variants=body.generate_variants,
+        lookup=lookup,
     )
 
 
 async def ingest_data_url(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     data_url: str,
     body: CreateMediaIn,
 ) -> IngestResult:
-    async with open_spool(services, principal.org_id) as spool:
+    async with open_spool(services, principal.org_id, lookup) as spool:
         for chunk in iter_data_url(data_url):
             await spool.write(chunk)
         spooled = await spool.finish()
@@ -107,4 +119,5 @@ async def ingest_data_url(
         fields=fields_of(body, None),
         async_processing=body.async_,
         generate_variants=body.generate_variants,
+        lookup=lookup,
     )

@@ -140,7 +140,10 @@ async def upload(
     """Upload one file as multipart/form-data; streamed, hashed, sniffed and deduplicated."""
     settings = services.settings
     _refuse_declared_oversize(request, settings.max_bytes_for(None) + MULTIPART_OVERHEAD)
-    async with open_spool(services, principal.org_id) as spool:
+    # The quota and sha256 reads run in short read units of this scope, not in `session`,
+    # whose write transaction (SQLite's write lock) must not span the streamed body.
+    lookup = services.db.read_session
+    async with open_spool(services, principal.org_id, lookup) as spool:
         form = await read_multipart(request, "file", spool.write)
         try:
             # Form fields are text ("true"), read as a query string is: the JSON types of
@@ -158,6 +161,7 @@ async def upload(
             source="upload",
             spooled=spooled,
             fields=sources.fields_of(fields, form.filename),
+            lookup=lookup,
             async_processing=fields.async_,
             generate_variants=fields.generate_variants,
         )
@@ -210,7 +214,9 @@ async def create(
     except ValidationError as exc:
         raise _as_invalid(exc) from exc
     await _check_collection(services, principal, body)
-    result = await sources.ingest_source(services, session, principal, body)
+    result = await sources.ingest_source(
+        services, session, services.db.read_session, principal, body
+    )
     await _into_collection(session, principal, body, result)
     return _created(result, await service.present(services, session, result.media, result.deduped))
 

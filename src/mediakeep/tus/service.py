@@ -666,6 +666,9 @@ async def _finish(
                 source="tus",
                 spooled=SpooledFile(probe_copy, sha256, length, mime),
                 fields=fields,
+                # tus/service.py opens its own units of work (an EXCEPTION of
+                # tests/test_unit_of_work.py): the sha256 lookup is one more.
+                lookup=services.db.read_session,
                 commit=commit,
             )
             after_commit(session, partial(_discard_quietly, services, key, staging))

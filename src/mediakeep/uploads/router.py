@@ -86,7 +86,9 @@ async def finalize(
     async with services.db.write_session() as primary:
         media = await service.pending_upload(primary, principal.org_id, media_id)
     try:
-        result = await service.finalize(services, session, principal, media, body or FinalizeIn())
+        result = await service.finalize(
+            services, session, services.db.read_session, principal, media, body or FinalizeIn()
+        )
     except service.UploadRejected as rejected:
         # Answered, not raised: the unit of work must commit the deletion of the spent upload.
         return error_response(rejected.error)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
 from mediakeep.config import Settings
-from mediakeep.db import ReadOnlySession, after_commit
+from mediakeep.db import ReadOnlySession, ReadUnit, after_commit
 from mediakeep.errors import MediaError, conflict, invalid, not_found
 from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import (
@@ -152,6 +152,7 @@ async def pending_upload(primary: ReadOnlySession, org_id: str, media_id: str) -
 async def finalize(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     media: Media,
     body: FinalizeIn,
@@ -160,6 +161,7 @@ async def finalize(
 
     `media` is its `pending_upload` row, read before the request's own transaction begins.
     Raises UploadRejected when the bytes are refused (size, hash, type, quota, corrupt).
+    `lookup`: the scope's short read unit for the pipeline's reads (pipeline.ingest_spooled).
     """
     org_id = principal.org_id
     media_id = media.id
@@ -190,7 +192,7 @@ async def finalize(
 
     try:
         _check_size(info.size, media.declared_size or 0)
-        async with open_spool(services, org_id) as spool:
+        async with open_spool(services, org_id, lookup) as spool:
             # Hash and sniff exactly the version that was stat'ed, and promote only that one.
             await _copy_into(spool, storage.read(key, if_match=info.etag))
             spooled = await spool.finish()
@@ -218,6 +220,7 @@ async def finalize(
                 source=SOURCE,
                 spooled=spooled,
                 fields=IngestFields(),
+                lookup=lookup,
                 commit=promote,
                 reserved=Reserved(media_id, claim),
             )

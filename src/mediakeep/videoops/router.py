@@ -53,7 +53,8 @@ async def _answer(
     # session: SQLite's write lock is taken only once ffmpeg is done (async=false).
     async with services.db.read_session() as reader:
         media = await media_service.get_media(reader, principal.org_id, media_id)
-    result, job = await service.start(services, session, principal, media, operation, body)
+    lookup = services.db.read_session  # the same for the ingest's reads (quota, sha256)
+    result, job = await service.start(services, session, lookup, principal, media, operation, body)
     if job is not None:
         answer = JobAccepted(job=jobs.to_out(job))
         return JSONResponse(answer.model_dump(mode="json"), status_code=202)

@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediakeep.auth.principal import Principal
+from mediakeep.db import ReadUnit
 from mediakeep.errors import MediaError, invalid
 from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import IngestFields, IngestResult, ingest_spooled, open_spool
@@ -222,6 +223,7 @@ async def _copy_into(spool: Any, path: Path) -> None:
 async def store_output(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     *,
     org_id: str,
     user_id: str | None,
@@ -229,10 +231,12 @@ async def store_output(
     plan: Plan,
     output: Path,
 ) -> IngestResult:
-    """Ingest `output` as a media derived from `media` (or the org's identical one)."""
+    """Ingest `output` as a media derived from `media` (or the org's identical one).
+
+    `lookup`: the scope's short read unit for the pipeline's reads (pipeline.ingest_spooled)."""
     stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
     try:
-        async with open_spool(services, org_id) as spool:
+        async with open_spool(services, org_id, lookup) as spool:
             await _copy_into(spool, output)
             spooled = await spool.finish()
             result = await ingest_spooled(
@@ -245,6 +249,7 @@ async def store_output(
                 fields=IngestFields(
                     filename=f"{stem or media.id}.{plan.ext}", is_private=media.is_private
                 ),
+                lookup=lookup,
             )
     finally:
         await asyncio.to_thread(output.unlink, missing_ok=True)
@@ -267,6 +272,7 @@ def _params(body: Any) -> dict[str, Any]:
 async def start(
     services: Services,
     session: AsyncSession,
+    lookup: ReadUnit,
     principal: Principal,
     media: Media,
     operation: str,
@@ -295,6 +301,7 @@ async def start(
     result = await store_output(
         services,
         session,
+        lookup,
         org_id=principal.org_id,
         user_id=principal.user_id,
         media=media,

@@ -69,6 +69,7 @@ async def _operate(ctx: TaskContext, operation: str) -> TaskResult:
             result = await service.store_output(
                 ctx.services,
                 session,
+                ctx.reading,
                 org_id=job.org_id,
                 user_id=user_id,
                 media=media,
