@@ -255,9 +255,10 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
 class LazyReadSession:
     """A read session as the request scope opens it (`Database.read_session`): what an
     `AsyncSession` offers for reading (`ReadOnlySession`), with the ORM session made only when
-    a statement needs one. A prepared read (`mediakeep.prepared`) on SQLite takes a pooled
-    connection alone: checking one out and back in costs about a tenth of what a session's
-    connection, begin and close around it do.
+    a statement needs one. A prepared read (`mediakeep.prepared`) on SQLite runs on the event
+    loop's thread (`loop_reader`), and takes a pooled connection alone only when SQLite is busy
+    there: checking one out and back in costs about a tenth of what a session's connection,
+    begin and close around it do. `connection()` is the ORM session's.
 
     Reads run without a transaction (SQLite's readers and PostgreSQL's are statement by
     statement, see `mediakeep.db`), so a unit that reads through both the pooled connection
