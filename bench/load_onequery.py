@@ -6,9 +6,11 @@ worker, uvloop/httptools when installed, no access log, no proxy headers).
     .venv/bin/python bench/load_onequery.py --port 8001 --dsn postgresql+asyncpg://u@h:p/db
 
 `GET /media/{id}` runs `SELECT * FROM media WHERE id = :id` on a connection from the engine's
-pool and answers the row as JSON (404 when there is none); `GET /hello` is FastAPI's hello
-world. It is what the stack itself needs for one row: the yardstick of issue 15's goal for
-mediakeep's `GET /api/v1/media/{id}` and `GET /api/v1/media?limit=20` (at least 0.6× this).
+pool and answers the row as JSON (404 when there is none); `GET /media?limit=N` answers the
+newest N rows the same way, in one statement; `GET /hello` is FastAPI's hello world. It is what
+the stack itself needs for one row, and for one page of rows: the yardsticks of issue 15's
+goals for mediakeep's `GET /api/v1/media/{id}` and `GET /api/v1/media?limit=20` (at least
+0.6× these).
 """
 
 import argparse
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 app = FastAPI()
 engine: AsyncEngine | None = None  # made in main() from --dsn
 ONE_ROW = text("SELECT * FROM media WHERE id = :id")
+PAGE = text("SELECT * FROM media ORDER BY created_at DESC, id DESC LIMIT :limit")
 
 
 @app.get("/hello")
@@ -37,6 +40,14 @@ async def one(media_id: str) -> dict[str, Any]:
     if found is None:
         raise HTTPException(404, "no such media")
     return dict(found)
+
+
+@app.get("/media")
+async def page(limit: int = 20) -> dict[str, list[dict[str, Any]]]:
+    assert engine is not None
+    async with engine.connect() as conn:
+        rows = (await conn.execute(PAGE, {"limit": limit})).mappings().all()
+    return {"data": [dict(row) for row in rows]}
 
 
 def main() -> None:

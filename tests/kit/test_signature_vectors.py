@@ -139,6 +139,21 @@ def test_download_link_is_the_fixed_vector(monkeypatch: pytest.MonkeyPatch) -> N
     )
 
 
+def test_a_link_issued_as_of_a_window_is_the_fixed_vector_twice() -> None:
+    # Issued as of a moment (a window's start), the link counts from it whatever the clock
+    # says; the second call is answered from the cache and must be the very same link.
+    key = link_key(SECRET, ORG, KID, SEED)
+    for _ in range(2):
+        assert files_url(f"{PUBLIC}/files", KEY, 600, key, issued=EXP - 600) == (
+            f"{PUBLIC}/files/{KEY}?exp={EXP}&kid={KID}&sig={DOWNLOAD_KID_INLINE_SIG}"
+        )
+    # Another key never gets the first key's cached link.
+    legacy = link_key(SECRET, ORG, LEGACY_KID, None)
+    assert files_url(f"{PUBLIC}/files", KEY, 600, legacy, issued=EXP - 600) == (
+        f"{PUBLIC}/files/{KEY}?exp={EXP}&kid=0&sig={DOWNLOAD_KID0_SIG}"
+    )
+
+
 def _check(
     keys: OrgKeys, sig: str, kid: str | None, *named: str | None, exp: int = EXP
 ) -> VerifyResult:

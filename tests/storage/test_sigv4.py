@@ -4,6 +4,7 @@ refuse them altered."""
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -47,6 +48,21 @@ def _parts(url: str) -> tuple[str, str, str, dict[str, list[str]]]:
     return split.scheme, split.netloc, split.path, parse_qs(split.query, keep_blank_values=True)
 
 
+def _signed_by_boto3(client: Any, params: dict[str, str]) -> tuple[str, datetime, str]:
+    """boto3's 15-minute link for `params`, the moment it signed it, and the base URL (scheme,
+    host, bucket path) it addresses the bucket's objects under."""
+    theirs: str = client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
+    signed_at = datetime.strptime(
+        parse_qs(urlsplit(theirs).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"
+    ).replace(tzinfo=UTC)
+    probe = urlsplit(
+        client.generate_presigned_url(
+            "get_object", Params={"Bucket": "media-bucket", "Key": "k"}, ExpiresIn=60
+        )
+    )
+    return theirs, signed_at, f"{probe.scheme}://{probe.netloc}{probe.path.removesuffix('k')}"
+
+
 @pytest.mark.parametrize(("endpoint", "region", "style"), CONFIGURATIONS)
 @pytest.mark.parametrize("key", KEYS)
 @pytest.mark.parametrize("filename", [None, 'Photo ☀ 1 "q".png'])
@@ -60,20 +76,25 @@ def test_the_same_link_boto3_signs(
         disposition = content_disposition(filename, "attachment", "image/png")
         params["ResponseContentDisposition"] = disposition
         response["response-content-disposition"] = disposition
-    theirs = client.generate_presigned_url(  # type: ignore[attr-defined]
-        "get_object", Params=params, ExpiresIn=900
-    )
-    signed_at = datetime.strptime(
-        parse_qs(urlsplit(theirs).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"
-    ).replace(tzinfo=UTC)
-    probe = urlsplit(
-        client.generate_presigned_url(  # type: ignore[attr-defined]
-            "get_object", Params={"Bucket": "media-bucket", "Key": "k"}, ExpiresIn=60
-        )
-    )
-    base = f"{probe.scheme}://{probe.netloc}{probe.path.removesuffix('k')}"
+    theirs, signed_at, base = _signed_by_boto3(client, params)
     ours = QueryPresigner(base, region, ACCESS, SECRET).url(key, 900, response, at=signed_at)
     assert _parts(ours) == _parts(theirs)
+
+
+def test_a_link_issued_as_of_a_window_is_the_link_boto3_signs_then() -> None:
+    # The windowed links (`issued`) of S3Storage: signed as of that moment, the same link
+    # boto3 signs at it, and the second call (from the cache) is the very same.
+    endpoint, region, style = CONFIGURATIONS[0]
+    client = _boto3_client(endpoint, region, style)
+    params = {"Bucket": "media-bucket", "Key": KEYS[0], "ResponseContentType": "image/png"}
+    theirs, signed_at, base = _signed_by_boto3(client, params)
+    presigner = QueryPresigner(base, region, ACCESS, SECRET)
+    response = (("response-content-type", "image/png"),)
+    issued = int(signed_at.timestamp())
+    first = presigner.url_as_of(KEYS[0], 900, response, issued)
+    assert _parts(first) == _parts(theirs)
+    assert presigner.url_as_of(KEYS[0], 900, response, issued) == first
+    assert presigner.url_as_of(KEYS[0], 900, response, issued + 60) != first
 
 
 async def test_seaweedfs_serves_our_links_and_refuses_them_altered(

@@ -29,6 +29,20 @@ def expiry_in(seconds: int) -> int:
     return int(time.time()) + seconds
 
 
+# A link of the default lifetime is issued as of the start of the current window, so the same
+# object's link is the same URL for that window: browsers and CDNs can reuse what they fetched
+# (Cloudinary's and imgix's signed URLs are stable too), and the service signs it once. The
+# window is 1/60 of the link's lifetime, at most a minute, so a link loses at most that share.
+LINK_WINDOW_MAX = 60
+
+
+def issued_at(seconds: int) -> int:
+    """The moment a link living `seconds` counts from: now, rounded down to its window."""
+    moment = int(time.time())
+    window = min(LINK_WINDOW_MAX, seconds // 60)
+    return moment - moment % window if window > 1 else moment
+
+
 def expired(expires_at: int) -> bool:
     return expires_at < int(time.time())
 

@@ -3,13 +3,14 @@ variants and its captions (entities, or the hot reads' views of them). Pure func
 session, no queries (loading is the caller's: `media.service.present`/`present_many` and the
 repository's `..._with_children`), only signing links with the storage's keys."""
 
+import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from mediakeep.captions.formats import MIME as CAPTION_MIME
 from mediakeep.captions.schemas import CaptionOut
-from mediakeep.kit.signing import LinkKey
-from mediakeep.kit.time import now
+from mediakeep.kit.signing import LinkKey, issued_at
 from mediakeep.linkkeys.keyring import KeysNotLoaded
 from mediakeep.media.schemas import DerivedFrom, MediaOut, VariantOut
 from mediakeep.models import Caption, Media, Variant
@@ -41,6 +42,12 @@ def link_seconds(services: Services, expires_in: int | None, private: bool) -> i
     return seconds
 
 
+class SignedLink(NamedTuple):
+    url: str
+    seconds: int  # the lifetime granted (a private media's is clamped)
+    expires_at: datetime
+
+
 def signed_link(
     services: Services,
     key: str,
@@ -50,11 +57,16 @@ def signed_link(
     expires_in: int | None = None,
     disposition: Disposition = "inline",
     private: bool = False,
-) -> tuple[str, int]:
+) -> SignedLink:
     """A signed download link of a stored object of the key's org. Links this service signs
     itself (`/files`: always on the local backend, and for private media on S3) die when the
-    org rotates its key; public media on S3 get S3's own presigned URL."""
+    org rotates its key; public media on S3 get S3's own presigned URL.
+
+    A link of the default lifetime (the media object's) is issued as of its window's start
+    (`signing.issued_at`), so it stays the same URL for that window; a lifetime asked for
+    counts from now."""
     seconds = link_seconds(services, expires_in, private)
+    issued = issued_at(seconds) if expires_in is None else int(time.time())
     disposition = disposition_for(mime, disposition)
     presigned = services.storage.presigned
     if presigned is None or private:
@@ -63,27 +75,33 @@ def signed_link(
             key,
             seconds,
             link_key(services, org_of(key)),
+            issued=issued,
             filename=filename,
             content_type=mime,
             disposition=disposition,
         )
     else:
         url = presigned.signed_url(
-            key, seconds, filename=filename, content_type=mime, disposition=disposition
+            key,
+            seconds,
+            issued=issued,
+            filename=filename,
+            content_type=mime,
+            disposition=disposition,
         )
-    return url, seconds
+    return SignedLink(url, seconds, datetime.fromtimestamp(issued + seconds, UTC))
 
 
 def variant_out(
     services: Services, media: Media | MediaView, variant: Variant | VariantView
 ) -> VariantOut:
-    url, _ = signed_link(
+    url = signed_link(
         services,
         variant.storage_key,
         filename=f"{media.filename}-{variant.name}",
         mime=variant.mime,
         private=media.is_private,
-    )
+    ).url
     return VariantOut(
         name=variant.name,
         mime=variant.mime,
@@ -106,14 +124,13 @@ def to_out(
     url: str | None = None
     expires_at = None
     if media.storage_key and media.status not in ("pending", "quarantined"):
-        url, seconds = signed_link(
+        url, _, expires_at = signed_link(
             services,
             media.storage_key,
             filename=media.filename,
             mime=media.mime,
             private=media.is_private,
         )
-        expires_at = now() + timedelta(seconds=seconds)
     derived = (
         DerivedFrom(media_id=media.derived_from_id, operation=media.derived_operation or "")
         if media.derived_from_id
@@ -159,20 +176,20 @@ def caption_out(
     # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
     language = canonical_tag(caption.language)
     private = media.is_private
-    url_vtt, _ = signed_link(
+    url_vtt = signed_link(
         services,
         caption.vtt_key,
         filename=f"{stem}.{language}.vtt",
         mime=CAPTION_MIME["vtt"],
         private=private,
-    )
-    url_srt, _ = signed_link(
+    ).url
+    url_srt = signed_link(
         services,
         caption.srt_key,
         filename=f"{stem}.{language}.srt",
         mime=CAPTION_MIME["srt"],
         private=private,
-    )
+    ).url
     return CaptionOut(
         language=language,
         source="asr" if caption.source == "asr" else "manual",

@@ -366,14 +366,14 @@ async def content(
     key, mime, filename = await service.object_of(session, media, variant)
     disposition = service.disposition_for(mime, "attachment" if download else "inline")
     if not services.settings.proxy_download:
-        url, _ = service.signed_link(
+        url = service.signed_link(
             services,
             key,
             filename=filename,
             mime=mime,
             disposition=disposition,
             private=media.is_private,
-        )
+        ).url
         return RedirectResponse(url, status_code=302)
     try:
         info = await services.storage.stat(key)
@@ -413,7 +413,7 @@ async def get_variant(
     """Redirect to one variant's signed URL; 404 if it does not exist."""
     media = await service.get_media(session, principal.org_id, media_id)
     key, mime, filename = await service.object_of(session, media, name)
-    url, _ = service.signed_link(
+    url = service.signed_link(
         services, key, filename=filename, mime=mime, private=media.is_private
-    )
+    ).url
     return RedirectResponse(url, status_code=302)

@@ -2,7 +2,6 @@
 captions and hand the rows to `media.presenter`, which builds the answer with fresh links."""
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,18 +149,14 @@ async def resolve(
         media = found.get(media_id)
         if media is None or not media.storage_key or media.status in ("pending", "quarantined"):
             continue
-        url, seconds = signed_link(
+        url, _, expires_at = signed_link(
             services,
             media.storage_key,
             filename=media.filename,
             mime=media.mime,
             private=media.is_private,
         )
-        resolved.append(
-            ResolvedUrl(
-                id=media.id, url=url, expires_at=rfc3339(now() + timedelta(seconds=seconds))
-            )
-        )
+        resolved.append(ResolvedUrl(id=media.id, url=url, expires_at=rfc3339(expires_at)))
     missing = [i for i in wanted if i not in {r.id for r in resolved}]
     return ResolveOut(media=resolved, missing=missing)
 
@@ -247,15 +242,10 @@ async def presign(
     key, mime, filename = await object_of(session, media, variant_name)
     # A private media's link lives at most MEDIA_PRIVATE_URL_TTL: a longer wish is clamped,
     # and the answer's expires_in says what was granted.
-    url, seconds = signed_link(
+    url, seconds, expires_at = signed_link(
         services, key, filename=filename, mime=mime, expires_in=expires_in, private=media.is_private
     )
-    return PresignOut(
-        id=media.id,
-        url=url,
-        expires_in=seconds,
-        expires_at=rfc3339(now() + timedelta(seconds=seconds)),
-    )
+    return PresignOut(id=media.id, url=url, expires_in=seconds, expires_at=rfc3339(expires_at))
 
 
 async def object_of(

@@ -246,11 +246,13 @@ class PresignedLinks(Protocol):
         key: str,
         expires_in: int,
         *,
+        issued: int | None = None,
         filename: str | None = None,
         content_type: str | None = None,
         disposition: Disposition = "inline",
     ) -> str:
-        """A download URL of `key` valid for `expires_in` seconds."""
+        """A download URL of `key` valid for `expires_in` seconds from `issued` (epoch seconds,
+        a window's start from `signing.issued_at`; by default now): at most that long."""
         ...
 
 
