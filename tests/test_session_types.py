@@ -19,6 +19,7 @@ WRONG = """
 from sqlalchemy import delete, update
 
 from mediakeep.collections import service as collections
+from mediakeep.collections.repository import CollectionRepository
 from mediakeep.collections.schemas import CollectionIn
 from mediakeep.db import Database, ReadOnlySession
 from mediakeep.deps import ReadSession
@@ -41,6 +42,8 @@ async def route(session: ReadSession, media: Media, principal: Principal) -> Non
     await MediaRepository(session).delete(media)  # refused
     await WebhookRepository(session).add_delivery(WebhookDelivery())  # refused
     await collections.create(session, principal, CollectionIn(name="x"))  # refused
+    await collections.lock_collection(session, principal.org_id, "col")  # refused
+    await CollectionRepository(session).get_for_update(principal.org_id, "col")  # refused
 
 
 async def scope(db: Database, media: Media) -> None:
@@ -63,6 +66,7 @@ RIGHT = """
 from sqlalchemy import select, text
 
 from mediakeep.collections import service as collections
+from mediakeep.collections.repository import CollectionRepository
 from mediakeep.collections.schemas import CollectionIn
 from mediakeep.db import Database
 from mediakeep.deps import ReadSession, WriteSession
@@ -78,6 +82,7 @@ async def reads(session: ReadSession, principal: Principal) -> Media | None:
     await collections.list_collections(
         session, principal.org_id, limit=10, cursor=None, include_total=False
     )
+    await collections.get_collection(session, principal.org_id, "col")
     return found or row
 
 
@@ -86,6 +91,8 @@ async def writes(session: WriteSession, principal: Principal, media: Media) -> N
     await session.flush()
     await MediaRepository(session).add(media)
     await collections.create(session, principal, CollectionIn(name="x"))
+    await collections.lock_collection(session, principal.org_id, "col")
+    await CollectionRepository(session).get_for_update(principal.org_id, "col")
     await reads(session, principal)  # a write session reads too
 
 

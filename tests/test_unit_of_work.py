@@ -30,17 +30,9 @@ SCOPES = {
 }
 SCOPE_SUFFIXES = (".router", ".sweeper")  # routers (HTTP scope), periodic sweeps
 
-# What still opens its own units of work, and why (issue 15, item 1).
-EXCEPTIONS = {
-    "mediakeep.tus.service": (
-        "a tus PATCH (and HEAD, which finishes an upload, and POST with a body) streams a "
-        "long body and must not hold a write transaction (SQLite's lock) meanwhile: several "
-        "short units of work per request (the lease, its renewals by a heartbeat task that "
-        "runs while the body streams, its release, which commits the finishing unit under "
-        "the lease's guard so no renewal slips in between), still opened here; DELETE and "
-        "the sweep take their scope's session"
-    ),
-}
+# What still opens its own units of work, and why (issue 15, item 1): none now; a module
+# listed here needs a reason why its scope cannot hand it its units.
+EXCEPTIONS: dict[str, str] = {}
 
 
 def _module(path: Path) -> str:

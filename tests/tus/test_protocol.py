@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from mediakeep.ingest.sweeper import sweep_once
 from mediakeep.kit.time import now
-from mediakeep.models import TusUpload
+from mediakeep.models import Media, TusUpload
 from tests.factories import TestUser, new_user
 from tests.live import small_png
 from tests.media.support import MEDIA, asgi_client, assert_error, extra_app, original_exists
@@ -383,6 +383,36 @@ async def test_a_lease_left_by_a_dead_request_is_taken_over(
     last = await send_all(client, user, url, data, start=MiB)
     media = (await client.get(f"{MEDIA}/{last.headers['media-id']}", headers=user.headers)).json()
     assert media["sha256"] == sha256(data)
+
+
+async def test_a_lease_taken_over_before_the_finish_commits_leaves_no_media(
+    client: httpx.AsyncClient, user: TestUser, app: FastAPI
+) -> None:
+    # The finishing unit (the media row with the release that marks the upload finished)
+    # commits only while the lease is still this request's: taken over meanwhile, it rolls
+    # back whole and the request answers 423.
+    data = wav(SIZE)
+    url = await create_ok(client, user, SIZE)
+    upload_id = url.rsplit("/", 1)[1]
+    await send_all(client, user, url, data[:MiB])
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield data[MiB:]
+        # Every byte is in; before the body ends, another node takes the lease over (as a
+        # holder it thought dead would: locked at MiB, stamped anew).
+        async with app.state.services.db.write_session() as session:
+            await session.execute(
+                update(TusUpload)
+                .where(TusUpload.org_id == user.org_id, TusUpload.id == upload_id)
+                .values(updated_at=now() + timedelta(minutes=1))
+            )
+
+    assert_error(await patch(client, user, url, MiB, rest()), 423, "tus.locked")
+    async with app.state.services.db.read_session() as session:
+        media = (await session.execute(select(Media).where(Media.org_id == user.org_id))).all()
+    assert media == []
+    (row,) = await upload_rows(app, user.org_id)
+    assert (row.offset, row.media_id, row.completed_at) == (-MiB - 1, None, None)
 
 
 async def test_an_expired_upload_is_410_then_swept_without_leftovers(

@@ -21,17 +21,22 @@ class CollectionRepository(Generic[SessionT]):
         self.session.add(collection)
         await self.session.flush()
 
-    async def get(
-        self, org_id: str, collection_id: str, *, for_update: bool = False
-    ) -> Collection | None:
-        """One collection; `for_update` locks its row (PostgreSQL; SQLite's writer already holds
-        the database lock) so a concurrent delete cannot slip between a check and a write."""
+    async def get(self, org_id: str, collection_id: str) -> Collection | None:
         query = select(Collection).where(
             Collection.org_id == org_id, Collection.id == collection_id
         )
-        if for_update:
-            query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def get_for_update(
+        self: "CollectionRepository[AsyncSession]", org_id: str, collection_id: str
+    ) -> Collection | None:
+        """One collection, its row locked (PostgreSQL; SQLite's writer already holds the
+        database lock) so a concurrent delete cannot slip between a check and a write. A
+        write session's only: a read session cannot lock."""
+        query = select(Collection).where(
+            Collection.org_id == org_id, Collection.id == collection_id
+        )
+        return (await self.session.execute(query.with_for_update())).scalar_one_or_none()
 
     async def list(
         self, org_id: str, *, limit: int, cursor: str | None

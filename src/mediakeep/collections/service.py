@@ -46,15 +46,21 @@ async def _present(session: ReadOnlySession, collection: Collection) -> Collecti
     return _out(collection, counts[collection.id])
 
 
-async def get_collection(
-    session: ReadOnlySession, org_id: str, collection_id: str, *, for_update: bool = False
-) -> Collection:
+async def get_collection(session: ReadOnlySession, org_id: str, collection_id: str) -> Collection:
     """The org's collection, else 404 (another org's collection is as unknown as a made-up id)."""
     found = None
     if looks_like_id(collection_id, ID_PREFIX):
-        found = await CollectionRepository(session).get(
-            org_id, collection_id, for_update=for_update
-        )
+        found = await CollectionRepository(session).get(org_id, collection_id)
+    if found is None:
+        raise not_found("collection")
+    return found
+
+
+async def lock_collection(session: AsyncSession, org_id: str, collection_id: str) -> Collection:
+    """The org's collection, its row locked until the unit of work ends, else 404."""
+    found = None
+    if looks_like_id(collection_id, ID_PREFIX):
+        found = await CollectionRepository(session).get_for_update(org_id, collection_id)
     if found is None:
         raise not_found("collection")
     return found
@@ -67,7 +73,7 @@ def _require_editor(principal: Principal, collection: Collection) -> None:
 
 
 async def _editable(session: AsyncSession, principal: Principal, collection_id: str) -> Collection:
-    collection = await get_collection(session, principal.org_id, collection_id, for_update=True)
+    collection = await lock_collection(session, principal.org_id, collection_id)
     _require_editor(principal, collection)
     return collection
 

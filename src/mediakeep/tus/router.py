@@ -4,9 +4,9 @@ Bodies are read from `request.stream()` as they arrive; FastAPI never parses the
 """
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from mediakeep.deps import Member, ServicesDep, WriteSession
@@ -83,6 +83,15 @@ _APPEND_DOC: dict[str, Any] = {
 _VERSION_DOC: dict[str, Any] = {"parameters": [_VERSION]}
 
 
+def _units(services: ServicesDep) -> service.TusUnits:
+    # Not the request's WriteSession: a body streams while the lease is held, and the
+    # request's unit would hold a write transaction (SQLite's write lock) all along.
+    return service.TusUnits(write=services.db.write_session, read=services.db.read_session)
+
+
+Units = Annotated[service.TusUnits, Depends(_units)]
+
+
 def _upload_id(value: str) -> str:
     if not looks_like_id(value, "tus"):
         raise not_found("upload")
@@ -127,7 +136,9 @@ async def discover_upload(upload_id: str, services: ServicesDep) -> Response:
     responses={201: _HEADERS_DOC, 412: _NO_VERSION, 413: {}, 460: {}},
     openapi_extra=_CREATE_DOC,
 )
-async def create(request: Request, principal: Member, services: ServicesDep) -> Response:
+async def create(
+    request: Request, principal: Member, services: ServicesDep, units: Units
+) -> Response:
     """Create a resumable upload (`Upload-Length`, `Upload-Metadata`); a body sent as
     application/offset+octet-stream is its first chunk. 201 with `Location`."""
     headers = request.headers
@@ -146,13 +157,14 @@ async def create(request: Request, principal: Member, services: ServicesDep) -> 
         content_length is None or content_length > 0
     )
     checksum = parse_checksum(headers.get("upload-checksum")) if with_body else None
-    upload = await service.create(services, principal, length=length, metadata=metadata)
+    upload = await service.create(services, units, principal, length=length, metadata=metadata)
     location = _location(request, services, upload.id)
     answer = {"Location": location, "Upload-Offset": "0"}
     if with_body:
         try:
             state = await service.append(
                 services,
+                units,
                 principal,
                 upload.id,
                 offset=0,
@@ -176,12 +188,12 @@ async def create(request: Request, principal: Member, services: ServicesDep) -> 
     openapi_extra=_VERSION_DOC,
 )
 async def status(
-    upload_id: str, request: Request, principal: Member, services: ServicesDep
+    upload_id: str, request: Request, principal: Member, services: ServicesDep, units: Units
 ) -> Response:
     """The upload's offset and length (`Upload-Offset`, `Upload-Length`); `Media-Id` once it
     is finished."""
     check_version(request.headers.get("tus-resumable"))
-    state = await service.status(services, principal, _upload_id(upload_id))
+    state = await service.status(services, units, principal, _upload_id(upload_id))
     return Response(status_code=200, headers=state.headers(with_length=True) | _NO_STORE)
 
 
@@ -198,7 +210,7 @@ async def status(
     openapi_extra=_APPEND_DOC,
 )
 async def append(
-    upload_id: str, request: Request, principal: Member, services: ServicesDep
+    upload_id: str, request: Request, principal: Member, services: ServicesDep, units: Units
 ) -> Response:
     """Append the body (application/offset+octet-stream) at `Upload-Offset`, optionally checked
     by `Upload-Checksum: sha1|md5|sha256 <base64>`; the last chunk answers the media's
@@ -211,6 +223,7 @@ async def append(
     content_length = parse_content_length(headers.get("content-length"))
     state = await service.append(
         services,
+        units,
         principal,
         _upload_id(upload_id),
         offset=offset,

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from mediakeep.auth.principal import Principal
-from mediakeep.db import ReadOnlySession, after_commit
+from mediakeep.db import ReadOnlySession, ReadUnit, UnitOfWork, after_commit
 from mediakeep.errors import MediaError, conflict, not_found
 from mediakeep.ids import new_id
 from mediakeep.ingest.pipeline import IngestFields, ingest_spooled, storage_unavailable
@@ -51,6 +51,23 @@ LEASE = timedelta(seconds=8)
 HEARTBEAT = 2.0
 BLOCK = 1 << 20  # bytes are written and hashed in blocks of this size, two threads at once
 _REFUSING = frozenset({413, 415, 422})  # the bytes can never become a media: drop the upload
+
+
+@dataclass(frozen=True)
+class TusUnits:
+    """The units of work the tus routes' scope (tus/router.py) hands the flows that stream a
+    body: several short units a request instead of the request's own session, which would
+    hold a write transaction (SQLite's write lock) while the body streams. Each unit commits
+    when its block ends normally and rolls back otherwise.
+
+    - `write`: the lease's claim, its renewals (by the heartbeat, while the body streams), its
+      release or drop, a new upload's row, and the finishing unit (the ingest pipeline's
+      writes with the release that marks the upload finished, committed under the lease).
+    - `read`: the quota and an upload's state, and the ingest pipeline's sha256 lookup.
+    """
+
+    write: UnitOfWork
+    read: ReadUnit
 
 
 def max_upload_bytes(services: Services) -> int:
@@ -100,6 +117,11 @@ def _checksum_mismatch() -> MediaError:
 
 def _client_gone() -> MediaError:
     return MediaError("validation.invalid", 400, "The client went away mid-chunk")
+
+
+class _LeaseLost(Exception):
+    """The lease was taken over before the finishing unit released it: that unit must not
+    commit (raised inside it, so it rolls back)."""
 
 
 class _Refused(Exception):
@@ -164,7 +186,7 @@ _HASHES = _Hashes()
 class _Lease:
     """This request's hold on one upload: renewed every HEARTBEAT until it is let go."""
 
-    services: Services
+    unit: UnitOfWork
     org_id: str
     upload_id: str
     locked: int
@@ -185,7 +207,7 @@ class _Lease:
                     return
                 stamp = _STAMPS.next()
                 try:
-                    async with self.services.db.write_session() as session:
+                    async with self.unit() as session:
                         renewed = await TusRepository(session).restamp(
                             self.org_id,
                             self.upload_id,
@@ -213,20 +235,24 @@ class _Lease:
         """Unlock with the upload's new state; False if the lease was lost meanwhile."""
         async with self._guard:
             self.closed = True
-            async with self.services.db.write_session() as session:
+            async with self.unit() as session:
                 released = await self._release_in(session, values)
         await self._stop()
         return released
 
-    async def release_and_commit(self, session: AsyncSession, **values: Any) -> bool:
-        """Unlock inside the caller's unit of work and commit it, under the lease."""
-        async with self._guard:
-            self.closed = True
-            released = await self._release_in(session, values)
-            if released:
-                await session.commit()
-        await self._stop()
-        return released
+    @contextlib.asynccontextmanager
+    async def finishing(self) -> AsyncIterator["_Finishing"]:
+        """Around the finishing unit of work (`async with lease.finishing() as finishing:`,
+        then the unit inside): the unit's last step, `finishing.release(session, ...)`, takes
+        the lease's guard, which is held until the unit has ended, so its commit happens under
+        the lease and no renewal slips in between. Until then the heartbeat renews as usual
+        (the ingest pipeline probes and stores the bytes before that)."""
+        try:
+            async with contextlib.AsyncExitStack() as held:
+                yield _Finishing(self, held)
+        finally:
+            if self.closed:  # the unit released the lease (or found it lost): the beat ends
+                await self._stop()
 
     async def _release_in(self, session: AsyncSession, values: dict[str, Any]) -> bool:
         return await TusRepository(session).release(
@@ -242,7 +268,7 @@ class _Lease:
         """Delete the upload's row, if the lease is still ours."""
         async with self._guard:
             self.closed = True
-            async with self.services.db.write_session() as session:
+            async with self.unit() as session:
                 dropped = await TusRepository(session).delete_seen(
                     self.org_id, self.upload_id, offset=self.locked, updated_at=self.stamp
                 )
@@ -250,8 +276,24 @@ class _Lease:
         return dropped
 
 
+@dataclass
+class _Finishing:
+    """The finishing unit's hold on the lease (`_Lease.finishing`)."""
+
+    lease: _Lease
+    held: contextlib.AsyncExitStack
+
+    async def release(self, session: AsyncSession, **values: Any) -> None:
+        """Unlock inside the finishing unit, under the guard (held until the unit has ended);
+        _LeaseLost, which must roll the unit back, if the lease was lost meanwhile."""
+        await self.held.enter_async_context(self.lease._guard)
+        self.lease.closed = True
+        if not await self.lease._release_in(session, values):
+            raise _LeaseLost
+
+
 async def _claim(
-    services: Services, org_id: str, upload_id: str, offset: int
+    units: TusUnits, org_id: str, upload_id: str, offset: int
 ) -> tuple[_Lease | None, TusUpload]:
     """Take the upload's lease to append from `offset`; (None, row) for a finished upload.
 
@@ -260,7 +302,7 @@ async def _claim(
     """
     current = now()
     stamp = _STAMPS.next()
-    async with services.db.write_session() as session:
+    async with units.write() as session:
         repo = TusRepository(session)
         claimed = await repo.claim(org_id, upload_id, offset=offset, stamp=stamp, now=current)
         row = await repo.get(org_id, upload_id)
@@ -285,7 +327,7 @@ async def _claim(
                 org_id, upload_id, locked=row.offset, seen=row.updated_at, stamp=stamp
             ):
                 raise _locked()
-    lease = _Lease(services, org_id, upload_id, locked_value(offset), stamp)
+    lease = _Lease(units.write, org_id, upload_id, locked_value(offset), stamp)
     lease.start()
     return lease, row
 
@@ -447,7 +489,12 @@ def _state(row: TusUpload, *, media_id: str | None = None) -> UploadState:
 
 
 async def create(
-    services: Services, principal: Principal, *, length: int, metadata: dict[str, str]
+    services: Services,
+    units: TusUnits,
+    principal: Principal,
+    *,
+    length: int,
+    metadata: dict[str, str],
 ) -> TusUpload:
     """A new upload of `length` bytes (the creation extension)."""
     settings = services.settings
@@ -463,7 +510,7 @@ async def create(
     if length > limit:
         raise _too_large(f"Upload-Length {length} is over the limit of {limit} bytes", limit)
     if settings.org_quota_bytes:
-        async with services.db.read_session() as session:
+        async with units.read() as session:
             used = await MediaRepository(session).bytes_stored(principal.org_id)
         if used + length > settings.org_quota_bytes:
             raise quota_error(settings.org_quota_bytes)
@@ -484,15 +531,17 @@ async def create(
         expires_at=now() + UPLOAD_TTL,
         **_recorded(staging),
     )
-    async with services.db.write_session() as session:
+    async with units.write() as session:
         await TusRepository(session).add(upload)
     return upload
 
 
-async def status(services: Services, principal: Principal, upload_id: str) -> UploadState:
+async def status(
+    services: Services, units: TusUnits, principal: Principal, upload_id: str
+) -> UploadState:
     """HEAD: the offset; an upload whose bytes are all here but whose finish failed (a 503, a
     crash) is finished now, so its Media-Id can be answered."""
-    async with services.db.read_session() as session:
+    async with units.read() as session:
         row = await TusRepository(session).get(principal.org_id, upload_id)
     if row is None:
         raise not_found("upload")
@@ -501,6 +550,7 @@ async def status(services: Services, principal: Principal, upload_id: str) -> Up
     if row.media_id is None and row.offset == row.length:
         return await append(
             services,
+            units,
             principal,
             upload_id,
             offset=row.offset,
@@ -518,6 +568,7 @@ async def _no_chunks() -> AsyncIterator[bytes]:
 
 async def append(
     services: Services,
+    units: TusUnits,
     principal: Principal,
     upload_id: str,
     *,
@@ -527,7 +578,7 @@ async def append(
     chunks: AsyncIterator[bytes],
 ) -> UploadState:
     """PATCH: append the body at `offset`; the last byte makes the media (Media-Id)."""
-    lease, row = await _claim(services, principal.org_id, upload_id, offset)
+    lease, row = await _claim(units, principal.org_id, upload_id, offset)
     if lease is None:  # already finished: nothing more may be sent
         if content_length:
             raise _too_large("The upload is complete; no more bytes fit", int(row.length or 0))
@@ -536,13 +587,16 @@ async def append(
                 raise _too_large("The upload is complete; no more bytes fit", int(row.length or 0))
         return _state(row)
     try:
-        return await _append_locked(services, lease, row, offset, content_length, checksum, chunks)
+        return await _append_locked(
+            services, units, lease, row, offset, content_length, checksum, chunks
+        )
     finally:
         await lease._stop()
 
 
 async def _append_locked(
     services: Services,
+    units: TusUnits,
     lease: _Lease,
     row: TusUpload,
     offset: int,
@@ -582,7 +636,7 @@ async def _append_locked(
             release_at = position
             raise _client_gone()
         if position == length:
-            return await _finish(services, lease, row, staging, hasher)
+            return await _finish(services, units, lease, row, staging, hasher)
         expires_at = now() + UPLOAD_TTL
         if not await lease.release(
             offset=position, expires_at=expires_at, **_recorded(_kept(staging, position))
@@ -621,7 +675,12 @@ async def _drop(services: Services, lease: _Lease, row: TusUpload, staging: Stag
 
 
 async def _finish(
-    services: Services, lease: _Lease, row: TusUpload, staging: Staging, hasher: Any | None
+    services: Services,
+    units: TusUnits,
+    lease: _Lease,
+    row: TusUpload,
+    staging: Staging,
+    hasher: Any | None,
 ) -> UploadState:
     """All bytes are here: run the ingest pipeline and mark the upload finished, atomically.
 
@@ -657,29 +716,31 @@ async def _finish(
             description=form.description,
             is_private=form.is_private,
         )
-        async with services.db.write_session() as session:
-            result = await ingest_spooled(
-                services,
-                session,
-                org_id=row.org_id,
-                user_id=row.user_id,
-                source="tus",
-                spooled=SpooledFile(probe_copy, sha256, length, mime),
-                fields=fields,
-                # tus/service.py opens its own units of work (an EXCEPTION of
-                # tests/test_unit_of_work.py): the sha256 lookup is one more.
-                lookup=services.db.read_session,
-                commit=commit,
-            )
-            after_commit(session, partial(_discard_quietly, services, key, staging))
-            if not await lease.release_and_commit(
-                session,
-                offset=length,
-                media_id=result.media.id,
-                completed_at=now(),
-                **_recorded(staging),
-            ):
-                raise _locked()
+        try:
+            # The ingest pipeline's writes and the release that marks the upload finished are
+            # one unit, which commits under the lease (see _Lease.finishing).
+            async with lease.finishing() as finishing, units.write() as session:
+                result = await ingest_spooled(
+                    services,
+                    session,
+                    org_id=row.org_id,
+                    user_id=row.user_id,
+                    source="tus",
+                    spooled=SpooledFile(probe_copy, sha256, length, mime),
+                    fields=fields,
+                    lookup=units.read,
+                    commit=commit,
+                )
+                after_commit(session, partial(_discard_quietly, services, key, staging))
+                await finishing.release(
+                    session,
+                    offset=length,
+                    media_id=result.media.id,
+                    completed_at=now(),
+                    **_recorded(staging),
+                )
+        except _LeaseLost:  # the unit rolled back
+            raise _locked() from None
     except _Refused:
         raise
     except MediaError as error:
