@@ -5,6 +5,7 @@ cursor events fired; a read session's on the event loop's thread (through the po
 SQLite is busy there), a write session's in one hand-off inside its transaction. On both
 databases (the SQLite-only paths say so when skipped)."""
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +16,19 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Column, MetaData, String, Table, bindparam, event, select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from mediakeep.db import LazyReadSession, sqlite_driver_of
 from mediakeep.models import Caption, Media, Variant
@@ -275,3 +287,85 @@ async def test_a_read_session_gives_back_every_connection(
     with pytest.raises(LookupError):
         await reads_then_fails()
     assert pool.checkedout() == before  # type: ignore[attr-defined]
+
+
+def _postgres_only(services: Services) -> None:
+    if services.settings.database_url.startswith("sqlite"):
+        pytest.skip("asyncpg's connections exist on PostgreSQL only")
+
+
+async def test_a_postgres_read_session_reads_on_its_pooled_asyncpg_connection(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    # No ORM session (nor its connection, begin and close) for a prepared read: one pooled
+    # connection, its asyncpg connection's `fetch`, and back to the pool when the unit ends.
+    services: Services = app.state.services
+    _postgres_only(services)
+    await _upload(client, user)
+    pool = services.db.read_engine.sync_engine.pool
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    before = pool.checkedout()  # type: ignore[attr-defined]
+    async with services.db.read_session() as session:
+        assert isinstance(session, LazyReadSession)
+        rows = await PreparedRead(WITH_CHILDREN).rows(session, values)
+        assert not session.has_orm_session
+        assert pool.checkedout() == before + 1  # type: ignore[attr-defined]
+    assert pool.checkedout() == before  # type: ignore[attr-defined]
+    assert rows
+
+
+async def test_a_lost_postgres_connection_is_not_handed_out_again(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    # The server ends the pooled connection's backend: the read fails as SQLAlchemy's error,
+    # the connection is invalidated (the pool will not hand it out again), and the next unit
+    # reads on a live one.
+    services: Services = app.state.services
+    _postgres_only(services)
+    await _upload(client, user)
+    values = {"org_id": user.org_id, "after": datetime(2000, 1, 1, tzinfo=UTC)}
+    prepared = PreparedRead(WITH_CHILDREN)
+    async with services.db.read_session() as session:
+        assert isinstance(session, LazyReadSession)
+        assert await prepared.rows(session, values)
+        pooled = await session.pooled()
+        driver: Any = pooled.driver_connection
+        async with services.db.write_session() as killer:
+            await killer.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.get_server_pid()}
+            )
+        with pytest.raises(DBAPIError):
+            await prepared.rows(session, values)
+        assert not pooled.is_valid
+    async with services.db.read_session() as session:
+        assert await prepared.rows(session, values)
+
+
+async def test_a_postgres_read_cancelled_mid_statement_gives_up_its_connection(
+    app: FastAPI,
+) -> None:
+    # A request cancelled while its statement runs (the client went away): asyncpg is still
+    # unwinding it on that connection, so the connection is invalidated, not pooled again.
+    services: Services = app.state.services
+    _postgres_only(services)
+    slow = PreparedRead(select(func.pg_sleep(bindparam("seconds", type_=Float))))
+    started = asyncio.Event()
+
+    def running(*_: Any) -> None:
+        started.set()
+
+    engine = services.db.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", running)
+    try:
+        async with services.db.read_session() as session:
+            assert isinstance(session, LazyReadSession)
+            pooled = await session.pooled()
+            reading = asyncio.create_task(slow.rows(session, {"seconds": 30.0}))
+            await started.wait()
+            await asyncio.sleep(0)  # into asyncpg's fetch
+            reading.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reading
+            assert not pooled.is_valid
+    finally:
+        event.remove(engine, "before_cursor_execute", running)

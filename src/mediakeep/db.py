@@ -258,7 +258,9 @@ class LazyReadSession:
     a statement needs one. A prepared read (`mediakeep.prepared`) on SQLite runs on the event
     loop's thread (`loop_reader`), and takes a pooled connection alone only when SQLite is busy
     there: checking one out and back in costs about a tenth of what a session's connection,
-    begin and close around it do. `connection()` is the ORM session's.
+    begin and close around it do. On PostgreSQL a prepared read runs on such a pooled
+    connection's asyncpg connection, while the unit has no ORM session. `connection()` is the
+    ORM session's.
 
     Reads run without a transaction (SQLite's readers and PostgreSQL's are statement by
     statement, see `mediakeep.db`), so a unit that reads through both the pooled connection
@@ -300,14 +302,23 @@ class LazyReadSession:
     async def connection(self) -> AsyncConnection:
         return await self._orm().connection()
 
+    @property
+    def has_orm_session(self) -> bool:
+        return self._session is not None
+
+    async def pooled(self) -> PoolProxiedConnection:
+        """The connection checked out for this unit's prepared reads while it has no ORM
+        session (which then checks out its own: see `_orm`)."""
+        if self._pooled is None:
+            self._pooled = await self._engine.raw_connection()
+        return self._pooled
+
     async def sqlite_driver(self) -> OneHopConnection:
         """The pooled SQLite connection for a prepared read: the session's when it has one,
         else one checked out for this unit (SQLite only)."""
         if self._session is not None:
             return await sqlite_driver_of(await self._session.connection())
-        if self._pooled is None:
-            self._pooled = await self._engine.raw_connection()
-        driver = self._pooled.dbapi_connection
+        driver = (await self.pooled()).dbapi_connection
         assert isinstance(driver, OneHopConnection)
         return driver
 

@@ -11,9 +11,14 @@ booleans), its exceptions, and the engine's `before_cursor_execute` / `after_cur
 events (without a Connection, cursor or context), so statement counters and the tenancy check
 still see every statement.
 
-On PostgreSQL the statement goes through SQLAlchemy's Core path: asyncpg needs the result's
-type codes to pick result processors, and a write session's transaction is begun by
-SQLAlchemy's adapter at its first statement, which a bypass would skip.
+On PostgreSQL a read session's prepared read (one without an ORM session yet) runs the same
+way on its pooled connection's asyncpg connection (`fetch`, whose statement cache prepares it
+once per connection): the read engine is in autocommit, so there is no transaction to begin.
+The result processors are SQLAlchemy's for the column types asyncpg reports (its numeric
+processors need them), taken from one `prepare` the first time. A write session's, or a read
+session's once it has an ORM session, goes through SQLAlchemy's Core path on the session's
+connection: a write session's transaction is begun by SQLAlchemy's adapter at its first
+statement, which a bypass would skip.
 """
 
 import sqlite3
@@ -24,6 +29,7 @@ from typing import Any
 from sqlalchemy import Select, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.pool import PoolProxiedConnection
 
 from mediakeep.db import LazyReadSession, ReadOnlySession, sqlite_driver_of
 from mediakeep.sqlite_driver import DRIVER, LoopReader
@@ -34,7 +40,7 @@ Processor = Callable[[Any], Any]
 class _Compiled:
     """The statement for one dialect: its SQL, parameter order and type processors."""
 
-    __slots__ = ("binds", "fixed", "names", "results", "sql")
+    __slots__ = ("binds", "columns", "dialect", "fixed", "names", "results", "sql")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -50,10 +56,19 @@ class _Compiled:
             for name, processor in compiled._bind_processors.items()
             if callable(processor)
         }
-        self.results: list[tuple[int, Processor]] = [
+        self.dialect = dialect
+        self.columns = list(statement.selected_columns)
+        # SQLite's processors do not depend on the column's type code; asyncpg's do (their
+        # numeric ones): those are set from the first prepare (`_asyncpg_results`).
+        self.results: list[tuple[int, Processor]] | None = (
+            self.results_for([None] * len(self.columns)) if dialect.name == "sqlite" else None
+        )
+
+    def results_for(self, type_codes: Sequence[Any]) -> list[tuple[int, Processor]]:
+        return [
             (index, processor)
-            for index, column in enumerate(statement.selected_columns)
-            if (processor := column.type._cached_result_processor(dialect, None)) is not None
+            for index, (column, code) in enumerate(zip(self.columns, type_codes, strict=True))
+            if (processor := column.type._cached_result_processor(self.dialect, code)) is not None
         ]
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -108,6 +123,12 @@ class PreparedRead:
         connection when SQLite is busy), a write session's on its own connection, inside its
         transaction."""
         loop_reader: LoopReader | None = None
+        if (
+            isinstance(session, LazyReadSession)
+            and session.engine.dialect.driver == "asyncpg"
+            and not session.has_orm_session
+        ):
+            return await self._read_asyncpg(session, values)
         if isinstance(session, LazyReadSession) and _on_sqlite(session.engine):
             engine, loop_reader, pooled = session.engine, session.loop_reader, session.sqlite_driver
         elif isinstance(session, AsyncSession) and _on_sqlite(session.bind):
@@ -131,6 +152,36 @@ class PreparedRead:
             ) from error
         if events is not None:
             events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
+        assert compiled.results is not None
+        return Rows(found, compiled.results)
+
+    async def _read_asyncpg(self, session: LazyReadSession, values: Mapping[str, Any]) -> Rows:
+        engine = session.engine
+        pooled = await session.pooled()
+        driver = pooled.driver_connection
+        assert driver is not None
+        compiled = self._compiled(engine.dialect)
+        parameters = compiled.parameters(values)
+        events = engine.sync_engine.dispatch if engine.sync_engine._has_events else None
+        if events is not None:
+            events.before_cursor_execute(None, None, compiled.sql, parameters, None, False)
+        try:
+            if compiled.results is None:
+                attributes = (await driver.prepare(compiled.sql)).get_attributes()
+                compiled.results = compiled.results_for([a.type.oid for a in attributes])
+            found = await driver.fetch(compiled.sql, *parameters)
+        except Exception as error:
+            raised = _as_dbapi_error(pooled, engine.dialect, compiled.sql, parameters, error)
+            if driver.is_closed():  # the server went away: the pool must not hand it out again
+                pooled.invalidate(error)
+            raise raised from error
+        except BaseException:
+            # Cancelled mid-statement (the client went away): asyncpg is still unwinding the
+            # statement on that connection, so it must not serve the next unit.
+            pooled.invalidate()
+            raise
+        if events is not None:
+            events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
         return Rows(found, compiled.results)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
@@ -138,6 +189,22 @@ class PreparedRead:
         if found is None:
             found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         return found
+
+
+def _as_dbapi_error(
+    pooled: PoolProxiedConnection, dialect: Dialect, sql: str, parameters: Any, error: Exception
+) -> exc.StatementError:
+    """What SQLAlchemy raises for asyncpg's `error` on its own path: its adapter's DB-API error
+    (`UniqueViolationError` -> `IntegrityError`, a lost connection -> `InterfaceError`, ...)
+    wrapped as `sqlalchemy.exc.DBAPIError`'s subclass of that name."""
+    original: Exception = error
+    try:
+        pooled.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
+    except Exception as translated:  # noqa: BLE001 - the adapter raises its translation
+        original = translated
+    return exc.DBAPIError.instance(
+        sql, parameters, original, dialect.loaded_dbapi.Error, dialect=dialect
+    )
 
 
 def _on_sqlite(bind: AsyncEngine | AsyncConnection | None) -> bool:
