@@ -22,7 +22,8 @@ statement, which a bypass would skip.
 """
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -139,19 +140,15 @@ class PreparedRead:
             return Rows(result.all())
         compiled = self._compiled(engine.dialect)
         parameters = compiled.parameters(values)
-        events = engine.sync_engine.dispatch if engine.sync_engine._has_events else None
-        if events is not None:
-            events.before_cursor_execute(None, None, compiled.sql, parameters, None, False)
-        try:
-            found = loop_reader.fetch_all(compiled.sql, parameters) if loop_reader else None
-            if found is None:
-                found = await (await pooled()).fetch_all(compiled.sql, parameters)
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(
-                compiled.sql, parameters, error, sqlite3.Error, dialect=engine.dialect
-            ) from error
-        if events is not None:
-            events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
+        with _cursor_events(engine, compiled.sql, parameters):
+            try:
+                found = loop_reader.fetch_all(compiled.sql, parameters) if loop_reader else None
+                if found is None:
+                    found = await (await pooled()).fetch_all(compiled.sql, parameters)
+            except sqlite3.Error as error:
+                raise exc.DBAPIError.instance(
+                    compiled.sql, parameters, error, sqlite3.Error, dialect=engine.dialect
+                ) from error
         assert compiled.results is not None
         return Rows(found, compiled.results)
 
@@ -162,26 +159,22 @@ class PreparedRead:
         assert driver is not None
         compiled = self._compiled(engine.dialect)
         parameters = compiled.parameters(values)
-        events = engine.sync_engine.dispatch if engine.sync_engine._has_events else None
-        if events is not None:
-            events.before_cursor_execute(None, None, compiled.sql, parameters, None, False)
-        try:
-            if compiled.results is None:
-                attributes = (await driver.prepare(compiled.sql)).get_attributes()
-                compiled.results = compiled.results_for([a.type.oid for a in attributes])
-            found = await driver.fetch(compiled.sql, *parameters)
-        except Exception as error:
-            raised = _as_dbapi_error(pooled, engine.dialect, compiled.sql, parameters, error)
-            if driver.is_closed():  # the server went away: the pool must not hand it out again
-                pooled.invalidate(error)
-            raise raised from error
-        except BaseException:
-            # Cancelled mid-statement (the client went away): asyncpg is still unwinding the
-            # statement on that connection, so it must not serve the next unit.
-            pooled.invalidate()
-            raise
-        if events is not None:
-            events.after_cursor_execute(None, None, compiled.sql, parameters, None, False)
+        with _cursor_events(engine, compiled.sql, parameters):
+            try:
+                if compiled.results is None:
+                    attributes = (await driver.prepare(compiled.sql)).get_attributes()
+                    compiled.results = compiled.results_for([a.type.oid for a in attributes])
+                found = await driver.fetch(compiled.sql, *parameters)
+            except Exception as error:
+                raised = _as_dbapi_error(pooled, engine.dialect, compiled.sql, parameters, error)
+                if driver.is_closed():  # the server went away: the pool must not reuse it
+                    pooled.invalidate(error)
+                raise raised from error
+            except BaseException:
+                # Cancelled mid-statement (the client went away): asyncpg is still unwinding
+                # the statement on that connection, so it must not serve the next unit.
+                pooled.invalidate()
+                raise
         return Rows(found, compiled.results)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
@@ -189,6 +182,19 @@ class PreparedRead:
         if found is None:
             found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         return found
+
+
+@contextmanager
+def _cursor_events(engine: AsyncEngine, sql: str, parameters: Any) -> Iterator[None]:
+    """The engine's `before_cursor_execute` / `after_cursor_execute` around a statement run
+    without SQLAlchemy's cursor, so statement counters and the tenancy check see it (the
+    after event only when it succeeded, as SQLAlchemy fires it)."""
+    events = engine.sync_engine.dispatch if engine.sync_engine._has_events else None
+    if events is not None:
+        events.before_cursor_execute(None, None, sql, parameters, None, False)
+    yield
+    if events is not None:
+        events.after_cursor_execute(None, None, sql, parameters, None, False)
 
 
 def _as_dbapi_error(

@@ -2,6 +2,7 @@
 reference implementation, not our own code, decides), and SeaweedFS must serve them and
 refuse them altered."""
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,20 +82,27 @@ def test_the_same_link_boto3_signs(
     assert _parts(ours) == _parts(theirs)
 
 
-def test_a_link_issued_as_of_a_window_is_the_link_boto3_signs_then() -> None:
-    # The windowed links (`issued`) of S3Storage: signed as of that moment, the same link
-    # boto3 signs at it, and the second call (from the cache) is the very same.
-    endpoint, region, style = CONFIGURATIONS[0]
-    client = _boto3_client(endpoint, region, style)
-    params = {"Bucket": "media-bucket", "Key": KEYS[0], "ResponseContentType": "image/png"}
-    theirs, signed_at, base = _signed_by_boto3(client, params)
-    presigner = QueryPresigner(base, region, ACCESS, SECRET)
-    response = (("response-content-type", "image/png"),)
-    issued = int(signed_at.timestamp())
-    first = presigner.url_as_of(KEYS[0], 900, response, issued)
-    assert _parts(first) == _parts(theirs)
-    assert presigner.url_as_of(KEYS[0], 900, response, issued) == first
-    assert presigner.url_as_of(KEYS[0], 900, response, issued + 60) != first
+async def test_a_link_issued_as_of_a_window_is_signed_then_and_made_once(
+    s3_storage: S3Storage,
+) -> None:
+    # The windowed links (`issued`, signing.issued_at) of S3Storage: signed as of that moment
+    # (what `url(at=...)` signs, compared with boto3 above), the same link when asked again
+    # within it (from the cache), another for another moment, and S3 serves it.
+    data = payload(2048, seed=5)
+    key = keys.original(ORG, "ef" * 32)
+    await put(s3_storage, key, data)
+    issued = int(time.time()) - 30
+    named = {"filename": "a b.png", "content_type": "image/png"}
+    first = s3_storage.signed_url(key, 300, issued=issued, **named)
+    query = parse_qs(urlsplit(first).query)
+    assert query["X-Amz-Date"] == [datetime.fromtimestamp(issued, UTC).strftime("%Y%m%dT%H%M%SZ")]
+    assert query["X-Amz-Expires"] == ["300"]
+    assert s3_storage.signed_url(key, 300, issued=issued, **named) == first
+    assert s3_storage.signed_url(key, 300, issued=issued + 1, **named) != first
+    async with httpx.AsyncClient() as http:
+        served = await http.get(first)
+    assert served.status_code == 200
+    assert served.content == data
 
 
 async def test_seaweedfs_serves_our_links_and_refuses_them_altered(

@@ -45,10 +45,6 @@ class QueryPresigner:
         self._secret = ("AWS4" + secret_key).encode()
         self._day = ""
         self._day_key = b""
-        # A link issued as of a window's start (`signing.issued_at`) is the same URL for the
-        # whole window: signed once, then taken from this bounded cache (4,096 links of under
-        # a kilobyte). Per presigner, as its credentials are part of every link.
-        self.url_as_of = functools.lru_cache(maxsize=4096)(self._url_as_of)
 
     def _signing_key(self, day: str) -> bytes:
         if day != self._day:  # one HMAC chain a day instead of four per link
@@ -57,11 +53,6 @@ class QueryPresigner:
             key = _hmac(key, "s3")
             self._day_key, self._day = _hmac(key, "aws4_request"), day
         return self._day_key
-
-    def _url_as_of(
-        self, key: str, expires_in: int, response: tuple[tuple[str, str], ...], issued: int
-    ) -> str:
-        return self.url(key, expires_in, dict(response), at=datetime.fromtimestamp(issued, UTC))
 
     def url(
         self,
