@@ -48,6 +48,62 @@ class SignedLink(NamedTuple):
     expires_at: datetime
 
 
+class Links:
+    """Signs links to one org's objects for one lifetime, as of one moment: the lifetime, the
+    moment, the org's key and the backend's way of signing are found once, not once a link (a
+    list page signs about 80).
+
+    Links this service signs itself (`/files`: always on the local backend, and for private
+    media on S3) die when the org rotates its key; public media on S3 get S3's own presigned
+    URL. A link of the default lifetime (the media object's) is issued as of its window's
+    start (`signing.issued_at`), so it stays the same URL for that window; a lifetime asked
+    for counts from now."""
+
+    __slots__ = ("_key", "_org_id", "_presigned", "_services", "expires_at", "issued", "seconds")
+
+    def __init__(
+        self, services: Services, org_id: str, *, private: bool, expires_in: int | None = None
+    ) -> None:
+        self.seconds = link_seconds(services, expires_in, private)
+        self.issued = issued_at(self.seconds) if expires_in is None else int(time.time())
+        self.expires_at = datetime.fromtimestamp(self.issued + self.seconds, UTC)
+        self._presigned = None if private else services.storage.presigned
+        self._services, self._org_id = services, org_id
+        self._key: LinkKey | None = None  # the org's, looked up at the first `/files` link
+
+    def url(
+        self,
+        key: str,
+        *,
+        filename: str | None,
+        mime: str,
+        disposition: Disposition = "inline",
+    ) -> str:
+        """The link of `key`, an object of this org."""
+        disposition = disposition_for(mime, disposition)
+        if self._presigned is not None:
+            return self._presigned.signed_url(
+                key,
+                self.seconds,
+                issued=self.issued,
+                filename=filename,
+                content_type=mime,
+                disposition=disposition,
+            )
+        if self._key is None:
+            self._key = link_key(self._services, self._org_id)
+        return files_url(
+            self._services.settings.local_storage_base_url,
+            key,
+            self.seconds,
+            self._key,
+            issued=self.issued,
+            filename=filename,
+            content_type=mime,
+            disposition=disposition,
+        )
+
+
 def signed_link(
     services: Services,
     key: str,
@@ -58,50 +114,23 @@ def signed_link(
     disposition: Disposition = "inline",
     private: bool = False,
 ) -> SignedLink:
-    """A signed download link of a stored object of the key's org. Links this service signs
-    itself (`/files`: always on the local backend, and for private media on S3) die when the
-    org rotates its key; public media on S3 get S3's own presigned URL.
-
-    A link of the default lifetime (the media object's) is issued as of its window's start
-    (`signing.issued_at`), so it stays the same URL for that window; a lifetime asked for
-    counts from now."""
-    seconds = link_seconds(services, expires_in, private)
-    issued = issued_at(seconds) if expires_in is None else int(time.time())
-    disposition = disposition_for(mime, disposition)
-    presigned = services.storage.presigned
-    if presigned is None or private:
-        url = files_url(
-            services.settings.local_storage_base_url,
-            key,
-            seconds,
-            link_key(services, org_of(key)),
-            issued=issued,
-            filename=filename,
-            content_type=mime,
-            disposition=disposition,
-        )
-    else:
-        url = presigned.signed_url(
-            key,
-            seconds,
-            issued=issued,
-            filename=filename,
-            content_type=mime,
-            disposition=disposition,
-        )
-    return SignedLink(url, seconds, datetime.fromtimestamp(issued + seconds, UTC))
+    """One signed download link of a stored object of the key's org (see `Links`)."""
+    links = Links(services, org_of(key), private=private, expires_in=expires_in)
+    url = links.url(key, filename=filename, mime=mime, disposition=disposition)
+    return SignedLink(url, links.seconds, links.expires_at)
 
 
 def variant_out(
-    services: Services, media: Media | MediaView, variant: Variant | VariantView
+    services: Services,
+    media: Media | MediaView,
+    variant: Variant | VariantView,
+    links: Links | None = None,
 ) -> VariantOut:
-    url = signed_link(
-        services,
-        variant.storage_key,
-        filename=f"{media.filename}-{variant.name}",
-        mime=variant.mime,
-        private=media.is_private,
-    ).url
+    if links is None:
+        links = Links(services, media.org_id, private=media.is_private)
+    url = links.url(
+        variant.storage_key, filename=f"{media.filename}-{variant.name}", mime=variant.mime
+    )
     return VariantOut(
         name=variant.name,
         mime=variant.mime,
@@ -121,16 +150,12 @@ def to_out(
 ) -> MediaOut:
     """The media object of API.md from rows already loaded: the media, its variants and its
     captions (no session here; `media.service.present` loads them)."""
+    links = Links(services, media.org_id, private=media.is_private)
     url: str | None = None
     expires_at = None
     if media.storage_key and media.status not in ("pending", "quarantined"):
-        url, _, expires_at = signed_link(
-            services,
-            media.storage_key,
-            filename=media.filename,
-            mime=media.mime,
-            private=media.is_private,
-        )
+        url = links.url(media.storage_key, filename=media.filename, mime=media.mime)
+        expires_at = links.expires_at
     derived = (
         DerivedFrom(media_id=media.derived_from_id, operation=media.derived_operation or "")
         if media.derived_from_id
@@ -158,8 +183,10 @@ def to_out(
         derived_from=derived,
         url=url,
         expires_at=expires_at,
-        variants=[variant_out(services, media, variant) for variant in variants],
-        captions=[caption_out(services, media, caption).model_dump() for caption in captions],
+        variants=[variant_out(services, media, variant, links) for variant in variants],
+        captions=[
+            caption_out(services, media, caption, links).model_dump() for caption in captions
+        ],
         transcript=None,
         stream=stream_summary(services, media),
         version=media.version,
@@ -170,26 +197,22 @@ def to_out(
 
 
 def caption_out(
-    services: Services, media: Media | MediaView, caption: Caption | CaptionView
+    services: Services,
+    media: Media | MediaView,
+    caption: Caption | CaptionView,
+    links: Links | None = None,
 ) -> CaptionOut:
     stem = media.filename.rsplit(".", 1)[0] if "." in media.filename else media.filename
     # Stored (and matched) in lower case; shown as BCP 47 writes it (`en-US`).
     language = canonical_tag(caption.language)
-    private = media.is_private
-    url_vtt = signed_link(
-        services,
-        caption.vtt_key,
-        filename=f"{stem}.{language}.vtt",
-        mime=CAPTION_MIME["vtt"],
-        private=private,
-    ).url
-    url_srt = signed_link(
-        services,
-        caption.srt_key,
-        filename=f"{stem}.{language}.srt",
-        mime=CAPTION_MIME["srt"],
-        private=private,
-    ).url
+    if links is None:
+        links = Links(services, media.org_id, private=media.is_private)
+    url_vtt = links.url(
+        caption.vtt_key, filename=f"{stem}.{language}.vtt", mime=CAPTION_MIME["vtt"]
+    )
+    url_srt = links.url(
+        caption.srt_key, filename=f"{stem}.{language}.srt", mime=CAPTION_MIME["srt"]
+    )
     return CaptionOut(
         language=language,
         source="asr" if caption.source == "asr" else "manual",
