@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from mediakeep.ingest.sweeper import sweep_once
 from mediakeep.kit.time import now
 from mediakeep.models import Media, TusUpload
+from mediakeep.tus import service as tus_service
 from tests.factories import TestUser, new_user
 from tests.live import small_png
 from tests.media.support import MEDIA, asgi_client, assert_error, extra_app, original_exists
@@ -413,6 +414,32 @@ async def test_a_lease_taken_over_before_the_finish_commits_leaves_no_media(
     assert media == []
     (row,) = await upload_rows(app, user.org_id)
     assert (row.offset, row.media_id, row.completed_at) == (-MiB - 1, None, None)
+
+
+async def test_a_renewal_waiting_for_the_database_does_not_stall_the_finish(
+    client: httpx.AsyncClient, user: TestUser, app: FastAPI
+) -> None:
+    # The finishing unit has begun (on SQLite: it holds the write lock) when a renewal fires:
+    # the renewal waits for the database without the lease's guard, so the finish takes the
+    # guard, releases and commits at once. (A renewal that took the guard first and then
+    # waited for the lock stalled the finish until SQLite's busy timeout, 30 s: the 10 s
+    # bound below is only there to turn such a stall into a failure.)
+    url = await create_ok(client, user, SIZE)
+    upload_id = url.rsplit("/", 1)[1]
+    services = app.state.services
+    units = tus_service.TusUnits(services.db.write_session, services.db.read_session)
+    lease, _ = await tus_service._claim(units, user.org_id, upload_id, 0)
+    assert lease is not None
+    async with lease.finishing() as finishing, units.write() as session:
+        await session.connection()
+        renewal = asyncio.create_task(lease._renew())
+        await asyncio.sleep(0)  # the renewal starts: its unit begins (SQLite: waits for the lock)
+        await asyncio.wait_for(
+            finishing.release(session, offset=0, expires_at=now() + timedelta(hours=1)), 10
+        )
+    assert await asyncio.wait_for(renewal, 10) in (None, True)
+    (row,) = await upload_rows(app, user.org_id)
+    assert row.offset == 0  # released: unlocked at offset 0
 
 
 async def test_an_expired_upload_is_410_then_swept_without_leftovers(

@@ -202,26 +202,40 @@ class _Lease:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT)
-            async with self._guard:
+            try:
+                renewed = await self._renew()
+            except Exception:  # the database hiccuped: try again on the next beat
+                log.warning("tus lease renewal failed", upload_id=self.upload_id, exc_info=True)
+                continue
+            if renewed is None:  # let go meanwhile
+                return
+            if not renewed:
+                self.lost = True
+                return
+
+    async def _renew(self) -> bool | None:
+        """One renewal: whether it renewed, None when the lease was let go meanwhile."""
+        stamp = _STAMPS.next()
+        async with contextlib.AsyncExitStack() as held:
+            async with self.unit() as session:
+                await _take_guard(session, self, held)
                 if self.closed:
-                    return
-                stamp = _STAMPS.next()
-                try:
-                    async with self.unit() as session:
-                        renewed = await TusRepository(session).restamp(
-                            self.org_id,
-                            self.upload_id,
-                            locked=self.locked,
-                            seen=self.stamp,
-                            stamp=stamp,
-                        )
-                except Exception:  # the database hiccuped: try again on the next beat
-                    log.warning("tus lease renewal failed", upload_id=self.upload_id, exc_info=True)
-                    continue
-                if not renewed:
-                    self.lost = True
-                    return
+                    return None
+                renewed = await TusRepository(session).restamp(
+                    self.org_id, self.upload_id, locked=self.locked, seen=self.stamp, stamp=stamp
+                )
+            if renewed:  # committed, and still under the guard
                 self.stamp = stamp
+            return renewed
+
+    @contextlib.asynccontextmanager
+    async def _guarded_unit(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work under the lease's guard, held until the unit has ended (see
+        `_take_guard`)."""
+        async with contextlib.AsyncExitStack() as held:
+            async with self.unit() as session:
+                await _take_guard(session, self, held)
+                yield session
 
     async def _stop(self) -> None:
         self.closed = True
@@ -233,10 +247,9 @@ class _Lease:
 
     async def release(self, **values: Any) -> bool:
         """Unlock with the upload's new state; False if the lease was lost meanwhile."""
-        async with self._guard:
+        async with self._guarded_unit() as session:
             self.closed = True
-            async with self.unit() as session:
-                released = await self._release_in(session, values)
+            released = await self._release_in(session, values)
         await self._stop()
         return released
 
@@ -266,12 +279,11 @@ class _Lease:
 
     async def drop(self) -> bool:
         """Delete the upload's row, if the lease is still ours."""
-        async with self._guard:
+        async with self._guarded_unit() as session:
             self.closed = True
-            async with self.unit() as session:
-                dropped = await TusRepository(session).delete_seen(
-                    self.org_id, self.upload_id, offset=self.locked, updated_at=self.stamp
-                )
+            dropped = await TusRepository(session).delete_seen(
+                self.org_id, self.upload_id, offset=self.locked, updated_at=self.stamp
+            )
         await self._stop()
         return dropped
 
@@ -286,10 +298,23 @@ class _Finishing:
     async def release(self, session: AsyncSession, **values: Any) -> None:
         """Unlock inside the finishing unit, under the guard (held until the unit has ended);
         _LeaseLost, which must roll the unit back, if the lease was lost meanwhile."""
-        await self.held.enter_async_context(self.lease._guard)
+        await _take_guard(session, self.lease, self.held)
         self.lease.closed = True
         if not await self.lease._release_in(session, values):
             raise _LeaseLost
+
+
+async def _take_guard(
+    session: AsyncSession, lease: _Lease, held: contextlib.AsyncExitStack
+) -> None:
+    """Take the lease's guard inside a unit of work, until `held` ends (after the unit).
+
+    The unit's transaction begins first (on SQLite that takes the write lock), then the guard:
+    every holder (renewal, release, drop, the finishing unit) takes the two in that order.
+    A renewal that held the guard while it waited for the write lock, held by a finishing unit
+    waiting for the guard, stalled both until SQLite's busy timeout (30 s)."""
+    await session.connection()
+    await held.enter_async_context(lease._guard)
 
 
 async def _claim(
