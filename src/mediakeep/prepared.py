@@ -21,16 +21,18 @@ connection: a write session's transaction is begun by SQLAlchemy's adapter at it
 statement, which a bypass would skip.
 """
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, exc
+from sqlalchemy import Select, Text, cast, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import sqltypes
 
 from mediakeep.db import LazyReadSession, ReadOnlySession, sqlite_driver_of
 from mediakeep.sqlite_driver import DRIVER, LoopReader
@@ -41,9 +43,27 @@ Processor = Callable[[Any], Any]
 class _Compiled:
     """The statement for one dialect: its SQL, parameter order and type processors."""
 
-    __slots__ = ("binds", "columns", "dialect", "fixed", "names", "results", "sql")
+    __slots__ = ("binds", "columns", "dialect", "fixed", "json_at", "names", "results", "sql")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.columns = list(statement.selected_columns)
+        self.json_at: frozenset[int] = frozenset()
+        if dialect.driver == "asyncpg":
+            # asyncpg decodes JSON as it reads each row, and a media's JSON repeats on every
+            # row of its children: fetched as text instead, it is decoded when `Rows.part`
+            # asks, once per media (as on SQLite, where JSON is text anyway).
+            self.json_at = frozenset(
+                index
+                for index, column in enumerate(self.columns)
+                if isinstance(column.type, sqltypes.JSON)
+            )
+            statement = statement.with_only_columns(
+                *(
+                    cast(column, Text) if index in self.json_at else column
+                    for index, column in enumerate(self.columns)
+                )
+            )
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self.names: Sequence[str] = compiled.positiontup or ()
@@ -57,20 +77,28 @@ class _Compiled:
             for name, processor in compiled._bind_processors.items()
             if callable(processor)
         }
-        self.dialect = dialect
-        self.columns = list(statement.selected_columns)
         # SQLite's processors do not depend on the column's type code; asyncpg's do (their
-        # numeric ones): those are set from the first prepare (`_asyncpg_results`).
+        # numeric ones): those are set from the first prepare (`_read_asyncpg`).
         self.results: list[tuple[int, Processor]] | None = (
             self.results_for([None] * len(self.columns)) if dialect.name == "sqlite" else None
         )
 
     def results_for(self, type_codes: Sequence[Any]) -> list[tuple[int, Processor]]:
-        return [
-            (index, processor)
-            for index, (column, code) in enumerate(zip(self.columns, type_codes, strict=True))
-            if (processor := column.type._cached_result_processor(self.dialect, code)) is not None
-        ]
+        found: list[tuple[int, Processor]] = []
+        for index, (column, code) in enumerate(zip(self.columns, type_codes, strict=True)):
+            if index in self.json_at:
+                found.append((index, self._json_text))
+            elif (
+                processor := column.type._cached_result_processor(self.dialect, code)
+            ) is not None:
+                found.append((index, processor))
+        return found
+
+    def _json_text(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        loads = getattr(self.dialect, "_json_deserializer", None) or json.loads
+        return loads(text)
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         binds = self.binds
