@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from mediakeep.db import LazyReadSession, sqlite_driver_of
+from mediakeep.errors import database_unreachable
 from mediakeep.models import Caption, Media, Variant
 from mediakeep.prepared import PreparedRead
 from mediakeep.services import Services
@@ -317,9 +318,9 @@ async def test_a_postgres_read_session_reads_on_its_pooled_asyncpg_connection(
 async def test_a_lost_postgres_connection_is_not_handed_out_again(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
-    # The server ends the pooled connection's backend: the read fails as SQLAlchemy's error,
-    # the connection is invalidated (the pool will not hand it out again), and the next unit
-    # reads on a live one.
+    # The server ends the pooled connection's backend: the read fails as SQLAlchemy's error
+    # for a lost connection (a 503), the connection is invalidated (the pool will not hand it
+    # out again), and the next unit reads on a live one.
     services: Services = app.state.services
     _postgres_only(services)
     await _upload(client, user)
@@ -334,8 +335,10 @@ async def test_a_lost_postgres_connection_is_not_handed_out_again(
             await killer.execute(
                 text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.get_server_pid()}
             )
-        with pytest.raises(DBAPIError):
+        with pytest.raises(DBAPIError) as lost:
             await prepared.rows(session, values)
+        assert lost.value.connection_invalidated
+        assert database_unreachable(lost.value)  # answered 503 database.unavailable
         assert not pooled.is_valid
     async with services.db.read_session() as session:
         assert await prepared.rows(session, values)

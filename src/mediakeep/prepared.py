@@ -194,8 +194,11 @@ class PreparedRead:
                     compiled.results = compiled.results_for([a.type.oid for a in attributes])
                 found = await driver.fetch(compiled.sql, *parameters)
             except Exception as error:
-                raised = _as_dbapi_error(pooled, engine.dialect, compiled.sql, parameters, error)
-                if driver.is_closed():  # the server went away: the pool must not reuse it
+                lost = driver.is_closed()  # the server went away: the pool must not reuse it
+                raised = _as_dbapi_error(
+                    pooled, engine.dialect, compiled.sql, parameters, error, lost=lost
+                )
+                if lost:
                     pooled.invalidate(error)
                 raise raised from error
             except BaseException:
@@ -226,18 +229,30 @@ def _cursor_events(engine: AsyncEngine, sql: str, parameters: Any) -> Iterator[N
 
 
 def _as_dbapi_error(
-    pooled: PoolProxiedConnection, dialect: Dialect, sql: str, parameters: Any, error: Exception
+    pooled: PoolProxiedConnection,
+    dialect: Dialect,
+    sql: str,
+    parameters: Any,
+    error: Exception,
+    *,
+    lost: bool,
 ) -> exc.StatementError:
     """What SQLAlchemy raises for asyncpg's `error` on its own path: its adapter's DB-API error
-    (`UniqueViolationError` -> `IntegrityError`, a lost connection -> `InterfaceError`, ...)
-    wrapped as `sqlalchemy.exc.DBAPIError`'s subclass of that name."""
+    (`UniqueViolationError` -> `IntegrityError`, ...) wrapped as `sqlalchemy.exc.DBAPIError`'s
+    subclass of that name, marked `connection_invalidated` when the connection was lost (as
+    SQLAlchemy marks a disconnect: the request is then answered 503 `database.unavailable`)."""
     original: Exception = error
     try:
         pooled.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
     except Exception as translated:  # noqa: BLE001 - the adapter raises its translation
         original = translated
     return exc.DBAPIError.instance(
-        sql, parameters, original, dialect.loaded_dbapi.Error, dialect=dialect
+        sql,
+        parameters,
+        original,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
     )
 
 
