@@ -138,7 +138,8 @@ class PreparedRead:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        # By dialect and driver: asyncpg's statement fetches JSON as text (see `_Compiled`).
+        self._by_dialect: dict[tuple[str, str], _Compiled] = {}
 
     async def rows(
         self, session: ReadOnlySession, values: Mapping[str, Any]
@@ -209,9 +210,10 @@ class PreparedRead:
         return Rows(found, compiled.results)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect.name)
+        found = self._by_dialect.get((dialect.name, dialect.driver))
         if found is None:
-            found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
+            key = (dialect.name, dialect.driver)
+            found = self._by_dialect[key] = _Compiled(self.statement, dialect)
         return found
 
 
