@@ -135,9 +135,9 @@ class HealthzProbe(threading.Thread):
 
 
 class FfmpegWatch:
-    """RSS of the ffmpeg processes (and their children) the server's workers run, and how long
-    the first of them lived (start time to last seen): the job's wall minus this is what the
-    service adds around ffmpeg."""
+    """RSS of the stream job's ffmpeg (and its children) in the server's tree, and how long it
+    lived (first to last seen, 50 ms apart): the job's wall minus this is what the service
+    adds around ffmpeg."""
 
     def __init__(self, server_pid: int, binary: str) -> None:
         self.server_pid = server_pid
@@ -145,15 +145,28 @@ class FfmpegWatch:
         self.pid: int | None = None
         self.started: float | None = None
         self.last_seen: float | None = None
+        self.sampled: float | None = None
+        self.longest_gap = 0.0
+        self.lost = 0
+        self.pids: set[int] = set()
 
     def rss(self) -> int:
+        now = time.time()
+        if self.sampled is not None:
+            self.longest_gap = max(self.longest_gap, now - self.sampled)
+        self.sampled = now
         # Once found, only the ffmpeg's own tree is read, as on the bare side: a scan of the
         # whole server tree every 50 ms would load the service side more than the bare one.
         if self.pid is not None:
             total = common.tree_rss(self.pid)
             if total:
                 self.last_seen = time.time()
-            return total
+                return total
+            # Gone (or unreadable): look again rather than read 0 for the rest of the job.
+            # A run of 2026-12-07 kept a peak of 18 MiB and a lifetime of 0.85 s for a 9.2 s
+            # ffmpeg; `lost` and `longest_gap` (seconds between two samples) tell the cases.
+            self.lost += 1
+            self.pid = None
         try:
             below = psutil.Process(self.server_pid).children(recursive=True)
         except psutil.NoSuchProcess:
@@ -162,7 +175,18 @@ class FfmpegWatch:
             try:
                 if process.exe() != self.binary:
                     continue
-                self.pid, self.started = process.pid, process.create_time()
+                # The stream job's own ffmpeg only (its output dir is the job's scratch dir
+                # `tmp/stream-<job id>-*`): another ffmpeg of the server's (the 2026-12-07
+                # runs caught a short one of 18 MiB at the start of some stream jobs) is not
+                # the ladder's, and latching onto it lost the ladder's peak.
+                if not any("/stream-" in arg for arg in process.cmdline()):
+                    continue
+                if self.started is None:
+                    # When first seen, not psutil's create_time(): that is derived from the
+                    # boot time and was off by ≈ 0.8 s here (a lifetime longer than its job).
+                    self.started = time.time()
+                self.pid = process.pid
+                self.pids.add(process.pid)
                 self.last_seen = time.time()
                 return common.tree_rss(process.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -196,6 +220,9 @@ class Results:
     stream_job_start_s: list[float] = field(default_factory=list)
     service_observed_s: list[float] = field(default_factory=list)
     service_ffmpeg_s: list[float] = field(default_factory=list)
+    # Per service run: ffmpeg PIDs the watch latched onto, reads of 0 (its end included) and
+    # the longest time between two samples (a stalled sampler would miss the peak).
+    service_watch: list[dict[str, float]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -266,6 +293,9 @@ def run_service(
     results.service_observed_s.append(observed)
     if watch.seconds is not None:
         results.service_ffmpeg_s.append(watch.seconds)
+    results.service_watch.append(
+        {"pids": len(watch.pids), "zero_reads": watch.lost, "longest_gap_s": watch.longest_gap}
+    )
     results.service.wall_s.append(wall)
     results.service.peak_rss.append(peak)
     results.service.healthz_ms += latencies
@@ -387,6 +417,13 @@ def main() -> None:
                 http.delete(f"/api/v1/media/{media_id}").raise_for_status()
                 results = Results()
                 for pair in range(args.pairs):
+                    # Where this pair's /healthz samples start in the pooled lists: the p99s
+                    # of each pair give the spread the pooled figure hides.
+                    marks = (
+                        len(results.idle_healthz_ms),
+                        len(results.service.healthz_ms),
+                        len(results.bare.healthz_ms),
+                    )
                     idle_healthz(server, args.rate, args.idle, results)
                     media_id = upload(http, clip, results)
                     common.wait_idle(server.cpu_seconds, timeout=120)
@@ -400,7 +437,7 @@ def main() -> None:
                         else:
                             seen[name] = run_bare(argv, out_dir, server, args.rate, results.bare)
                     http.delete(f"/api/v1/media/{media_id}").raise_for_status()
-                    row = {
+                    row: dict[str, Any] = {
                         "pair": pair + 1,
                         "order": "/".join(order),
                         "service_wall_s": round(seen["service"][0], 3),
@@ -409,15 +446,28 @@ def main() -> None:
                         "service_ffmpeg_peak_mib": round(seen["service"][1] / MiB, 1),
                         "bare_peak_mib": round(seen["bare"][1] / MiB, 1),
                         "rss_ratio": round(seen["service"][1] / seen["bare"][1], 3),
+                        "healthz_p99_idle_ms": round(p99(results.idle_healthz_ms[marks[0] :]), 2),
+                        "healthz_p99_service_ms": round(
+                            p99(results.service.healthz_ms[marks[1] :]), 2
+                        ),
+                        "healthz_p99_bare_ms": round(p99(results.bare.healthz_ms[marks[2] :]), 2),
                     }
+                    row["healthz_ratio"] = round(
+                        row["healthz_p99_service_ms"] / row["healthz_p99_idle_ms"], 3
+                    )
                     results.pairs.append(row)
                     print(
                         f"   pair {pair + 1}/{args.pairs} ({row['order']}): service "
                         f"{row['service_wall_s']:.2f} s, bare {row['bare_wall_s']:.2f} s, "
                         f"wall {row['wall_ratio']:.3f}×; ffmpeg peak RSS "
                         f"{row['service_ffmpeg_peak_mib']:.0f} / {row['bare_peak_mib']:.0f} MiB "
-                        f"({row['rss_ratio']:.3f}×); upload job start "
-                        f"{results.upload_job_start_s[-1] * 1000:.0f} ms",
+                        f"({row['rss_ratio']:.3f}×); /healthz p99 idle "
+                        f"{row['healthz_p99_idle_ms']:.1f}, service "
+                        f"{row['healthz_p99_service_ms']:.1f}, bare "
+                        f"{row['healthz_p99_bare_ms']:.1f} ms ({row['healthz_ratio']:.2f}×); "
+                        "upload job start "
+                        f"{results.upload_job_start_s[-1] * 1000:.0f} ms; watch "
+                        f"{results.service_watch[-1]}",
                         flush=True,
                     )
         finally:
@@ -426,6 +476,7 @@ def main() -> None:
     wall_ratio = statistics.median(row["wall_ratio"] for row in results.pairs)
     rss_ratio = statistics.median(row["rss_ratio"] for row in results.pairs)
     healthz_ratio = p99(results.service.healthz_ms) / p99(results.idle_healthz_ms)
+    pair_healthz = sorted(row["healthz_ratio"] for row in results.pairs)
     starts = results.upload_job_start_s + results.stream_job_start_s
     print()
     print(
@@ -460,6 +511,13 @@ def main() -> None:
     ]
     for name, measured, target, met in lines:
         print(f"{name:<34} {measured:>9}  goal {target:<9} {verdict[met]}")
+    print(
+        "(pooled p99s above; each pair's /healthz p99 transcoding / idle: "
+        + ", ".join(f"{r:.2f}" for r in pair_healthz)
+        + "; wall ratios "
+        + ", ".join(f"{row['wall_ratio']:.3f}" for row in results.pairs)
+        + ")"
+    )
     uploads = ", ".join(f"{s * 1000:.0f}" for s in results.upload_job_start_s)
     streams_started = ", ".join(f"{s * 1000:.0f}" for s in results.stream_job_start_s)
     print(
@@ -490,6 +548,7 @@ def main() -> None:
             "healthz_p99_transcoding_ms": p99(results.service.healthz_ms),
             "healthz_p99_bare_ms": p99(results.bare.healthz_ms),
             "healthz_ratio": healthz_ratio,
+            "healthz_ratio_per_pair": pair_healthz,
             "job_start_max_s": max(starts),
         },
     )
@@ -514,6 +573,8 @@ def main() -> None:
             "/healthz p99 idle ms": round(p99(results.idle_healthz_ms), 2),
             "/healthz p99 transcoding ms": round(p99(results.service.healthz_ms), 2),
             "/healthz p99 during bare ffmpeg ms": round(p99(results.bare.healthz_ms), 2),
+            "/healthz p99 ratio per pair, min": pair_healthz[0],
+            "/healthz p99 ratio per pair, max": pair_healthz[-1],
         },
         seconds=args.seconds,
         pairs=args.pairs,
