@@ -98,9 +98,11 @@ MEANING = {
     "ffmpeg_timeout": "wall-time limit of one ffmpeg run; above: killed, the job fails",
     "ffmpeg_threads_setting": (
         "threads of one encode's ffmpeg (decoder, filters and each encoder: HLS/DASH ladders,"
-        " transcodes, trims); `0` = the CPUs less one (at least 1), so a core stays free for"
-        " the API. Encodes also run at nice 10 and, where cgroup v2 lets the server make a"
-        " child group, in one with a low `cpu.weight` (docs/deploy.md)"
+        " transcodes, trims); `0` = the CPUs less one (at least 1). ffmpeg also runs each"
+        " encoder and filter graph in threads of its own, so this bounds an encode's CPU"
+        " without reserving a core; what keeps the API answering is that encodes run at nice"
+        " 10 and, where cgroup v2 lets the server make a child group, in one with a low"
+        " `cpu.weight` (docs/deploy.md)"
     ),
     "video_auto_stream": "after a video upload is processed, make its HLS/DASH ladder (a job)",
     "queue_backend": (
