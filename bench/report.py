@@ -161,6 +161,23 @@ def goal_rows(outcome: Outcome) -> list[str]:
     return rows or [f"| {outcome.name} | — | no goals reported | — |"]
 
 
+def merge_partial(
+    previous: dict[str, Any], run: dict[str, Any], outcomes: list[Outcome]
+) -> list[Outcome]:
+    """A run of some benchmarks (`--only`) merged into the saved report of an earlier one: the
+    benchmarks not run keep that report's outcomes, and `run` says which ran now and when the
+    others did (so the page never passes old figures off as this run's)."""
+    rerun = {outcome.name for outcome in outcomes}
+    by_name = {o["name"]: Outcome(**o) for o in previous["outcomes"] if o["name"] not in rerun}
+    by_name |= {outcome.name: outcome for outcome in outcomes}
+    earlier = previous["run"].get("earlier") or {
+        key: previous["run"][key] for key in ("started", "finished", "commit")
+    }
+    run["rerun"] = [b.name for b in BENCHMARKS if b.name in rerun]
+    run["earlier"] = earlier
+    return [by_name[b.name] for b in BENCHMARKS if b.name in by_name]
+
+
 def render(run: dict[str, Any], outcomes: list[Outcome], notes: str) -> str:
     info = run["machine"]
     lines = [
@@ -187,6 +204,13 @@ def render(run: dict[str, Any], outcomes: list[Outcome], notes: str) -> str:
         "Other work on the machine shows in the load averages below; ratios are measured "
         "A/B interleaved so that drift hits both sides, but absolute figures move with it.",
     ]
+    if run.get("rerun"):
+        earlier = run["earlier"]
+        lines.append(
+            f"- Only {', '.join(run['rerun'])} ran in this run; the other benchmarks' figures are"
+            f" from the run of {earlier['started']} to {earlier['finished']} (UTC) at commit"
+            f" `{earlier['commit']}`."
+        )
     if run.get("contention"):
         lines.append(f"- {run['contention']}")
     lines += [
@@ -328,6 +352,8 @@ def main() -> None:
         outcomes.append(outcome)
     run["finished"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     saved = (QUICK_RESULTS if args.quick else ROOT / "bench" / "results") / "report.json"
+    if names and saved.exists():
+        outcomes = merge_partial(json.loads(saved.read_text()), run, outcomes)
     common.write_json(saved, {"run": run, "outcomes": [asdict(o) for o in outcomes]})
     notes = args.notes.read_text() if args.notes.exists() else ""
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -167,6 +168,30 @@ def test_cheap_lists_every_goal_of_a_backend_that_did_not_run() -> None:
         g["name"] for g in goals
     }
     assert "postgres: --workers 2 / 1 worker, GET /media/{id}" in {g["name"] for g in goals}
+
+
+def test_a_partial_run_keeps_the_other_benchmarks_and_says_when_they_ran() -> None:
+    earlier_run = {"started": "2026-11-22 18:00", "finished": "2026-11-22 18:30", "commit": "old"}
+    outcomes = sample_outcomes()
+    previous = {"run": earlier_run, "outcomes": [asdict(o) for o in outcomes]}
+    fresh = replace(outcomes[0], reason="measured again")
+    run = {
+        "started": "2026-12-07 23:00",
+        "finished": "2026-12-07 23:10",
+        "commit": "new",
+        "command": ".venv/bin/python bench/report.py --only " + fresh.name,
+        "quick": False,
+        "machine": common.machine(),
+    }
+    merged = report.merge_partial(previous, run, [fresh])
+    names = {o.name for o in outcomes}
+    assert [o.name for o in merged] == [b.name for b in report.BENCHMARKS if b.name in names]
+    assert merged[[o.name for o in merged].index(fresh.name)].reason == "measured again"
+    assert run["rerun"] == [fresh.name]
+    assert run["earlier"] == earlier_run
+    text = report.render(run, merged, "")
+    assert f"Only {fresh.name} ran in this run" in text
+    assert "2026-11-22 18:00 to 2026-11-22 18:30 (UTC) at commit `old`" in text
 
 
 def test_render_writes_summary_runs_and_notes() -> None:
