@@ -164,17 +164,23 @@ def goal_rows(outcome: Outcome) -> list[str]:
 def merge_partial(
     previous: dict[str, Any], run: dict[str, Any], outcomes: list[Outcome]
 ) -> list[Outcome]:
-    """A run of some benchmarks (`--only`) merged into the saved report of an earlier one: the
-    benchmarks not run keep that report's outcomes, and `run` says which ran now and when the
-    others did (so the page never passes old figures off as this run's)."""
+    """A run of some benchmarks (`--only`) merged into the saved report of earlier runs: the
+    benchmarks not run keep their outcomes, and `run` records which ran now and, for the
+    others, the run each comes from (so the page never passes old figures off as this run's)."""
     rerun = {outcome.name for outcome in outcomes}
     by_name = {o["name"]: Outcome(**o) for o in previous["outcomes"] if o["name"] not in rerun}
     by_name |= {outcome.name: outcome for outcome in outcomes}
-    earlier = previous["run"].get("earlier") or {
-        key: previous["run"][key] for key in ("started", "finished", "commit")
-    }
+    before = previous["run"]
+    own = before.get("rerun") or [o["name"] for o in previous["outcomes"]]
+    groups = [{"names": own} | {key: before[key] for key in ("started", "finished", "commit")}]
+    groups += before.get("earlier_runs", [])
+    earlier = []
+    for group in groups:
+        names = [name for name in group["names"] if name in by_name and name not in rerun]
+        if names:
+            earlier.append(group | {"names": names})
     run["rerun"] = [b.name for b in BENCHMARKS if b.name in rerun]
-    run["earlier"] = earlier
+    run["earlier_runs"] = earlier
     return [by_name[b.name] for b in BENCHMARKS if b.name in by_name]
 
 
@@ -205,12 +211,14 @@ def render(run: dict[str, Any], outcomes: list[Outcome], notes: str) -> str:
         "A/B interleaved so that drift hits both sides, but absolute figures move with it.",
     ]
     if run.get("rerun"):
-        earlier = run["earlier"]
         lines.append(
-            f"- Only {', '.join(run['rerun'])} ran in this run; the other benchmarks' figures are"
-            f" from the run of {earlier['started']} to {earlier['finished']} (UTC) at commit"
-            f" `{earlier['commit']}`."
+            f"- Only {', '.join(run['rerun'])} ran in this run; the others' figures come from:"
         )
+        lines += [
+            f"  - {', '.join(group['names'])}: the run of {group['started']} to"
+            f" {group['finished']} (UTC) at commit `{group['commit']}`"
+            for group in run.get("earlier_runs", [])
+        ]
     if run.get("contention"):
         lines.append(f"- {run['contention']}")
     lines += [

@@ -170,27 +170,44 @@ def test_cheap_lists_every_goal_of_a_backend_that_did_not_run() -> None:
     assert "postgres: --workers 2 / 1 worker, GET /media/{id}" in {g["name"] for g in goals}
 
 
-def test_a_partial_run_keeps_the_other_benchmarks_and_says_when_they_ran() -> None:
-    earlier_run = {"started": "2026-11-22 18:00", "finished": "2026-11-22 18:30", "commit": "old"}
+def test_partial_runs_keep_the_other_benchmarks_and_say_when_each_ran() -> None:
     outcomes = sample_outcomes()
-    previous = {"run": earlier_run, "outcomes": [asdict(o) for o in outcomes]}
-    fresh = replace(outcomes[0], reason="measured again")
-    run = {
-        "started": "2026-12-07 23:00",
-        "finished": "2026-12-07 23:10",
-        "commit": "new",
-        "command": ".venv/bin/python bench/report.py --only " + fresh.name,
-        "quick": False,
-        "machine": common.machine(),
-    }
-    merged = report.merge_partial(previous, run, [fresh])
-    names = {o.name for o in outcomes}
-    assert [o.name for o in merged] == [b.name for b in report.BENCHMARKS if b.name in names]
-    assert merged[[o.name for o in merged].index(fresh.name)].reason == "measured again"
-    assert run["rerun"] == [fresh.name]
-    assert run["earlier"] == earlier_run
+    names = [b.name for b in report.BENCHMARKS if b.name in {o.name for o in outcomes}]
+    first_run = {"started": "2026-11-22 18:00", "finished": "2026-11-22 18:30", "commit": "old"}
+    saved = {"run": first_run, "outcomes": [asdict(o) for o in outcomes]}
+    # Two partial runs, one after the other, each merged into what the previous one saved.
+    for step, name in enumerate(names[:2]):
+        fresh = replace(next(o for o in outcomes if o.name == name), reason=f"again {step}")
+        run = {
+            "started": f"2026-12-07 2{step}:00",
+            "finished": f"2026-12-07 2{step}:10",
+            "commit": f"new{step}",
+            "command": ".venv/bin/python bench/report.py --only " + name,
+            "quick": False,
+            "machine": common.machine(),
+        }
+        merged = report.merge_partial(saved, run, [fresh])
+        saved = {"run": run, "outcomes": [asdict(o) for o in merged]}
+    assert [o.name for o in merged] == names  # every benchmark, in the fixed order
+    assert {o.name: o.reason for o in merged}[names[0]] == "again 0"
+    assert {o.name: o.reason for o in merged}[names[1]] == "again 1"
+    assert run["rerun"] == [names[1]]
+    # The first partial run's benchmark is credited to that run, the rest to the first run.
+    assert run["earlier_runs"] == [
+        {
+            "names": [names[0]],
+            "started": "2026-12-07 20:00",
+            "finished": "2026-12-07 20:10",
+            "commit": "new0",
+        },
+        {"names": names[2:]} | first_run,
+    ]
     text = report.render(run, merged, "")
-    assert f"Only {fresh.name} ran in this run" in text
+    assert f"Only {names[1]} ran in this run" in text
+    assert (
+        f"  - {names[0]}: the run of 2026-12-07 20:00 to 2026-12-07 20:10 (UTC) at commit `new0`"
+        in text
+    )
     assert "2026-11-22 18:00 to 2026-11-22 18:30 (UTC) at commit `old`" in text
 
 
