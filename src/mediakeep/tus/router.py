@@ -83,9 +83,10 @@ _APPEND_DOC: dict[str, Any] = {
 _VERSION_DOC: dict[str, Any] = {"parameters": [_VERSION]}
 
 
-def _units(services: ServicesDep) -> service.TusUnits:
+async def _units(services: ServicesDep) -> service.TusUnits:
     # Not the request's WriteSession: a body streams while the lease is held, and the
-    # request's unit would hold a write transaction (SQLite's write lock) all along.
+    # request's unit would hold a write transaction (SQLite's write lock) all along. A
+    # coroutine: FastAPI runs a plain `def` dependency in its thread pool, a hand-off.
     return service.TusUnits(write=services.db.write_session, read=services.db.read_session)
 
 
