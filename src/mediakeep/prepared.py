@@ -43,12 +43,26 @@ Processor = Callable[[Any], Any]
 class _Compiled:
     """The statement for one dialect: its SQL, parameter order and type processors."""
 
-    __slots__ = ("binds", "columns", "dialect", "fixed", "json_at", "names", "results", "sql")
+    __slots__ = (
+        "_loads",
+        "binds",
+        "columns",
+        "dialect",
+        "fixed",
+        "json_at",
+        "names",
+        "results",
+        "sql",
+    )
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         self.dialect = dialect
         self.columns = list(statement.selected_columns)
         self.json_at: frozenset[int] = frozenset()
+        # The engine's JSON decoder (`json_deserializer`), as SQLAlchemy's JSON type uses it.
+        self._loads: Callable[[str], Any] = (
+            getattr(dialect, "_json_deserializer", None) or json.loads
+        )
         if dialect.driver == "asyncpg":
             # asyncpg decodes JSON as it reads each row, and a media's JSON repeats on every
             # row of its children: fetched as text instead, it is decoded when `Rows.part`
@@ -95,10 +109,7 @@ class _Compiled:
         return found
 
     def _json_text(self, text: str | None) -> Any:
-        if text is None:
-            return None
-        loads = getattr(self.dialect, "_json_deserializer", None) or json.loads
-        return loads(text)
+        return None if text is None else self._loads(text)
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         binds = self.binds

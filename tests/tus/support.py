@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mediakeep.models import TusUpload
 from tests.factories import TestUser
@@ -153,3 +153,13 @@ async def leftovers(app: FastAPI, org_id: str) -> dict[str, list[Any]]:
 
 
 NOTHING_LEFT = {"rows": [], "spool_files": [], "multipart_uploads": [], "incoming_objects": []}
+
+
+async def set_upload(app: FastAPI, org_id: str, upload_id: str, **values: Any) -> None:
+    """Set columns of an upload's row directly, as another node or a crash would leave it."""
+    async with app.state.services.db.write_session() as session:
+        await session.execute(
+            update(TusUpload)
+            .where(TusUpload.org_id == org_id, TusUpload.id == upload_id)
+            .values(**values)
+        )

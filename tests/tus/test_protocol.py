@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from mediakeep.ingest.sweeper import sweep_once
 from mediakeep.kit.time import now
-from mediakeep.models import Media, TusUpload
+from mediakeep.models import Media
 from mediakeep.tus import service as tus_service
 from tests.factories import TestUser, new_user
 from tests.live import small_png
@@ -34,6 +34,7 @@ from tests.tus.support import (
     patch,
     path_of,
     send_all,
+    set_upload,
     sha256,
     upload_rows,
     wav,
@@ -374,12 +375,9 @@ async def test_a_lease_left_by_a_dead_request_is_taken_over(
     upload_id = url.rsplit("/", 1)[1]
     await send_all(client, user, url, data[:MiB])
     # As a process killed mid-PATCH leaves it: locked at MiB, its lease no longer renewed.
-    async with app.state.services.db.write_session() as session:
-        await session.execute(
-            update(TusUpload)
-            .where(TusUpload.org_id == user.org_id, TusUpload.id == upload_id)
-            .values(offset=-MiB - 1, updated_at=now() - timedelta(minutes=1))
-        )
+    await set_upload(
+        app, user.org_id, upload_id, offset=-MiB - 1, updated_at=now() - timedelta(minutes=1)
+    )
     assert await offset_of(client, user, url) == MiB
     last = await send_all(client, user, url, data, start=MiB)
     media = (await client.get(f"{MEDIA}/{last.headers['media-id']}", headers=user.headers)).json()
@@ -401,12 +399,7 @@ async def test_a_lease_taken_over_before_the_finish_commits_leaves_no_media(
         yield data[MiB:]
         # Every byte is in; before the body ends, another node takes the lease over (as a
         # holder it thought dead would: locked at MiB, stamped anew).
-        async with app.state.services.db.write_session() as session:
-            await session.execute(
-                update(TusUpload)
-                .where(TusUpload.org_id == user.org_id, TusUpload.id == upload_id)
-                .values(updated_at=now() + timedelta(minutes=1))
-            )
+        await set_upload(app, user.org_id, upload_id, updated_at=now() + timedelta(minutes=1))
 
     assert_error(await patch(client, user, url, MiB, rest()), 423, "tus.locked")
     async with app.state.services.db.read_session() as session:
@@ -458,12 +451,7 @@ async def test_an_expired_upload_is_410_then_swept_without_leftovers(
         assert row.s3_parts is not None
         assert [end for _, _, end in row.s3_parts["parts"]] == [5 * MiB, 10 * MiB]
 
-    async with app.state.services.db.write_session() as session:
-        await session.execute(
-            update(TusUpload)
-            .where(TusUpload.org_id == user.org_id, TusUpload.id == upload_id)
-            .values(expires_at=now() - timedelta(seconds=1))
-        )
+    await set_upload(app, user.org_id, upload_id, expires_at=now() - timedelta(seconds=1))
     assert_head_status(await head(client, user, url), 410)
     assert_error(await patch(client, user, url, 11 * MiB, data[11 * MiB :]), 410, "tus.expired")
 
@@ -502,12 +490,9 @@ async def test_an_upload_resumed_on_another_node_goes_on_from_its_last_staged_pa
     # As another replica (other spool) sees it: the 3 MiB tail is not in its spool.
     (row,) = await upload_rows(app, user.org_id)
     assert row.s3_parts is not None
-    async with app.state.services.db.write_session() as session:
-        await session.execute(
-            update(TusUpload)
-            .where(TusUpload.org_id == user.org_id, TusUpload.id == upload_id)
-            .values(s3_parts=row.s3_parts | {"holder": "another-node:/spool"})
-        )
+    await set_upload(
+        app, user.org_id, upload_id, s3_parts=row.s3_parts | {"holder": "another-node:/spool"}
+    )
 
     response = await patch(client, user, url, 13 * MiB, data[13 * MiB : 14 * MiB])
     assert_error(response, 409, "conflict")
