@@ -421,7 +421,8 @@ export class Uploader {
       throw new MediakeepError(`${this.transport.baseUrl} offers no tus uploads`, { code: "client.unsupported" });
     }
     const store = this.settings.tusStore;
-    const urlStorage = store === false ? undefined : typeof store === "object" ? store : await fileUrlStorage(store);
+    const urlStorage =
+      store === false ? undefined : new SettlingUrlStorage(typeof store === "object" ? store : await fileUrlStorage(store));
     const metadata: Record<string, string> = { filename: file.name, filetype: file.type || "application/octet-stream" };
     const fields = uploadFields(options);
     delete fields.filename;
@@ -458,12 +459,17 @@ export class Uploader {
           } catch {
             // no JSON body
           }
-          reject(parsed ?? new MediakeepError(error.message, { status, code: status ? `http.${status}` : "connection.failed", cause: error }));
+          const failure = parsed ?? new MediakeepError(error.message, { status, code: status ? `http.${status}` : "connection.failed", cause: error });
+          void settled(urlStorage).then(() => reject(failure));
         },
         onSuccess: ({ lastResponse }) => {
           const id = lastResponse.getHeader("Media-Id");
-          if (id) resolve(id);
-          else reject(new MediakeepError("The tus upload is complete but the server named no media", { code: "tus.no_media_id" }));
+          // tus-js-client forgets the finished upload in the URL storage without waiting for it;
+          // the upload is done only once the storage is written.
+          void settled(urlStorage).then(() => {
+            if (id) resolve(id);
+            else reject(new MediakeepError("The tus upload is complete but the server named no media", { code: "tus.no_media_id" }));
+          });
         },
       });
       signal?.addEventListener(
@@ -486,4 +492,48 @@ export class Uploader {
     report(file.size);
     return this.transport.json<Media>("GET", `/api/v1/media/${encodeURIComponent(mediaId)}`, { signal });
   }
+}
+
+/**
+ * A URL storage that knows which of its operations are still running. tus-js-client starts some
+ * without waiting for them (forgetting a finished upload), so an upload could otherwise resolve
+ * while the storage, a file in Node, is still being written: a caller that then reads, moves or
+ * deletes it races the write.
+ */
+class SettlingUrlStorage implements UrlStorage {
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(private readonly inner: UrlStorage) {}
+
+  findAllUploads(): Promise<tus.PreviousUpload[]> {
+    return this.track(this.inner.findAllUploads());
+  }
+
+  findUploadsByFingerprint(fingerprint: string): Promise<tus.PreviousUpload[]> {
+    return this.track(this.inner.findUploadsByFingerprint(fingerprint));
+  }
+
+  removeUpload(urlStorageKey: string): Promise<void> {
+    return this.track(this.inner.removeUpload(urlStorageKey));
+  }
+
+  addUpload(fingerprint: string, upload: tus.PreviousUpload): Promise<string> {
+    return this.track(this.inner.addUpload(fingerprint, upload));
+  }
+
+  /** Resolves once no operation is running (their failures are tus-js-client's to report). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  private track<T>(operation: Promise<T>): Promise<T> {
+    this.running.add(operation);
+    const forget = () => this.running.delete(operation);
+    operation.then(forget, forget);
+    return operation;
+  }
+}
+
+function settled(storage: SettlingUrlStorage | undefined): Promise<void> {
+  return storage?.settled() ?? Promise.resolve();
 }

@@ -136,6 +136,41 @@ describe("uploads", () => {
     }
   });
 
+  test("a tus upload resolves only after its URL storage has forgotten it (tus-js-client does not wait)", async () => {
+    const entries = new Map();
+    let removing = 0;
+    const slowStorage = {
+      async findAllUploads() {
+        return [...entries.values()];
+      },
+      async findUploadsByFingerprint(fingerprint) {
+        return [...entries.values()].filter((entry) => entry.fingerprint === fingerprint);
+      },
+      async addUpload(fingerprint, upload) {
+        const key = `k${entries.size}`;
+        entries.set(key, { ...upload, fingerprint, urlStorageKey: key });
+        return key;
+      },
+      async removeUpload(key) {
+        removing += 1;
+        await new Promise((done) => setTimeout(done, 300)); // a slow store: a file under a lock
+        entries.delete(key);
+      },
+    };
+    const dir = mkdtempSync(join(tmpdir(), "mk-ts-settle-"));
+    try {
+      const path = join(dir, "holiday.mp4");
+      copyFileSync(join(SAMPLES, "holiday.mp4"), path);
+      const { mk } = await newUser(server, { tusStore: slowStorage });
+      const media = await mk.media.upload(path, { method: "tus" });
+      assert.equal(media.size_bytes, statSync(path).size);
+      assert.equal(removing, 1);
+      assert.equal(entries.size, 0, "the upload resolved before its storage entry was removed");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("an aborted upload rejects with client.aborted", async () => {
     const { mk } = await newUser(server);
     const controller = new AbortController();
