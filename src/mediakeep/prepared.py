@@ -124,13 +124,18 @@ class Rows:
     join a media with its children, so the media's columns (JSON, dates) repeat on every
     child's row and are decoded once, for the first."""
 
-    __slots__ = ("_results", "rows")
+    __slots__ = ("_results", "raw", "rows")
 
     def __init__(
-        self, rows: Sequence[Sequence[Any]], results: Sequence[tuple[int, Processor]] = ()
+        self,
+        rows: Sequence[Sequence[Any]],
+        results: Sequence[tuple[int, Processor]] | None = None,
     ) -> None:
         self.rows = rows
-        self._results = results  # none when the rows are SQLAlchemy's, already decoded
+        # As the driver gave them (plain, hashable values: JSON still text), or SQLAlchemy's
+        # rows, already decoded (`results` None).
+        self.raw = results is not None
+        self._results = results or ()
 
     def part(self, row: Sequence[Any], start: int, end: int) -> tuple[Any, ...]:
         """The decoded values of `row[start:end]`."""

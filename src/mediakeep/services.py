@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # built by mediakeep.bootstrap; named here only as types
     from mediakeep.auth.jwks import ExternalVerifier
     from mediakeep.jobs.dispatch import Dispatcher
     from mediakeep.linkkeys.keyring import LinkKeyring
+    from mediakeep.media.schemas import MediaOut
     from mediakeep.ratelimit.limiter import RateLimiter
 
 
@@ -29,6 +30,9 @@ class Services:
     link_keys: "LinkKeyring | None" = field(default=None)  # each org's link-signing keys
     # The one cap and decoded-bytes budget of every image decode in this process.
     decode_gate: DecodeGate = field(init=False)
+    # Media answers by what they are made of (`media.presenter.reuse_key`): a page read again
+    # within a link window is answered without decoding and presenting its rows again.
+    media_answers: "dict[tuple[object, ...], MediaOut]" = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         settings = self.settings

@@ -1,6 +1,7 @@
 """Links of the default lifetime are issued as of their window's start (kit.signing.issued_at):
 the same media answers the same URLs for the window, its `expires_at` is the links' own expiry,
-the links work, and a rotated key is never answered from the links already signed. Over HTTP,
+the links work, a rotated key is never answered from the links already signed, and an answer
+is reused within its window only while its rows are the same. Over HTTP,
 on SQLite + local storage and PostgreSQL + S3 (public media there get S3's presigned URLs)."""
 
 from collections.abc import Awaitable, Callable
@@ -9,9 +10,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from mediakeep.kit import signing
+from mediakeep.media import service as media_service
+from mediakeep.services import Services
 from tests import mediagen
 from tests.factories import TestUser
 from tests.media.support import MEDIA, fetch_url, settings_of, upload_ok
@@ -122,3 +126,49 @@ async def test_a_rotated_key_signs_the_next_answer_within_the_same_window(
     assert after["url"] != before["url"]
     assert (await fetch_url(app, client, before["url"])).status_code == 403
     assert (await fetch_url(app, client, after["url"])).status_code in (200, 302)
+
+
+async def test_a_page_read_again_in_a_window_reuses_its_answers_and_shows_a_change_at_once(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within a window the same rows make the same answer, so `media.service.present_rows`
+    reuses it: one answer a media however often its page is read (on PostgreSQL too, where the
+    rows are asyncpg's records), a new one as soon as a row changes, and never more than the
+    bound."""
+    services: Services = app.state.services
+    ids = [
+        (await upload_ok(client, user, mediagen.jpeg(64 + i, 48), part_name=f"p{i}.jpg"))["id"]
+        for i in range(3)
+    ]
+
+    async def page() -> dict[str, dict[str, Any]]:
+        response = await client.get(MEDIA, params={"limit": 20}, headers=user.headers)
+        assert response.status_code == 200, response.text
+        return {media["id"]: media for media in response.json()["data"]}
+
+    seconds = int(settings_of(app).download_url_ttl.total_seconds())
+    for _ in range(2):  # both reads within one window (see `_read_twice_in_one_window`)
+        window = signing.issued_at(seconds)
+        services.media_answers.clear()
+        first, second = await page(), await page()
+        if signing.issued_at(seconds) == window:
+            break
+    else:
+        raise AssertionError("two link windows passed within two tries")
+    assert sorted(first) == sorted(ids)
+    assert first == second
+    assert len(services.media_answers) == 3
+
+    patched = await client.patch(
+        f"{MEDIA}/{ids[0]}", json={"alt": "a changed alt"}, headers=user.headers
+    )
+    assert patched.status_code == 200, patched.text
+    changed = await page()
+    assert changed[ids[0]]["alt"] == "a changed alt"
+
+    monkeypatch.setattr(media_service, "MAX_REUSED_ANSWERS", 2)
+    services.media_answers.clear()
+    bounded = await page()
+    assert sorted(bounded) == sorted(ids)
+    assert bounded[ids[0]]["alt"] == "a changed alt"
+    assert len(services.media_answers) <= 2

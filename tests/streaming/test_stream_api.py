@@ -128,6 +128,18 @@ async def test_roles_orgs_and_kinds(
     stream = await _ready(client, as_viewer, video["id"])
     assert stream["status"] == "ready"
     assert stream["renditions"] == [120]
+    # So are the media object's stream links, even when the owner read the same media just
+    # before (the same rows, in the same link window: the answer must not be the owner's).
+    as_owner = (await client.get(f"{MEDIA}/{video['id']}", headers=user.headers)).json()
+    as_viewer_too = (await client.get(f"{MEDIA}/{video['id']}", headers=as_viewer)).json()
+    owner_link, viewer_link = as_owner["stream"]["hls_url"], as_viewer_too["stream"]["hls_url"]
+    assert owner_link != viewer_link
+    removed = await client.delete(
+        f"/api/v1/orgs/{user.org_slug}/members/{viewer.user_id}", headers=user.headers
+    )
+    assert removed.status_code == 204, removed.text
+    assert (await client.get(viewer_link.removeprefix(str(client.base_url)))).status_code == 401
+    assert (await client.get(owner_link.removeprefix(str(client.base_url)))).status_code == 200
     image = await _upload(client, user, "still.png", png(), "image/png")
     assert image["stream"] is None
     never = await client.get(f"{MEDIA}/{image['id']}/stream", headers=user.headers)

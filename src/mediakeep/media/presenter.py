@@ -6,10 +6,11 @@ repository's `..._with_children`), only signing links with the storage's keys.""
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mediakeep.captions.formats import MIME as CAPTION_MIME
 from mediakeep.captions.schemas import CaptionOut
+from mediakeep.kit.request_context import current_user_id
 from mediakeep.kit.signing import LinkKey, issued_at
 from mediakeep.linkkeys.keyring import KeysNotLoaded
 from mediakeep.media.schemas import DerivedFrom, MediaOut, VariantOut
@@ -118,6 +119,27 @@ def signed_link(
     links = Links(services, org_of(key), private=private, expires_in=expires_in)
     url = links.url(key, filename=filename, mime=mime, disposition=disposition)
     return SignedLink(url, links.seconds, links.expires_at)
+
+
+_ORG_ID = MediaView._fields.index("org_id")
+_IS_PRIVATE = MediaView._fields.index("is_private")
+
+
+def reuse_key(services: Services, rows: tuple[Sequence[Any], ...]) -> tuple[object, ...] | None:
+    """What the answer made from a media's rows depends on, the rows given as the driver read
+    them (the media's columns first): besides them, only the moment its links are issued as of
+    (their window, `Links`), the org's current link key and the principal its stream links are
+    for. So within a window the same rows give the same answer, and it can be reused. None
+    when the org's keys are not loaded (the answer is then made each time, and says why)."""
+    media = rows[0]
+    if services.link_keys is None:
+        return None
+    try:
+        key = services.link_keys.loaded(media[_ORG_ID]).current
+    except KeysNotLoaded:
+        return None
+    issued = issued_at(link_seconds(services, None, bool(media[_IS_PRIVATE])))
+    return (rows, issued, key, current_user_id())
 
 
 def variant_out(

@@ -72,14 +72,55 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, str]:
     return value, media_id
 
 
-@dataclass(frozen=True)
 class MediaRows:
     """A media row with its variants (by id) and captions (by language), read in one
-    statement: everything the media answer is made of, as read-only views (no entities)."""
+    statement: everything the media answer is made of, as read-only views (no entities),
+    decoded when first asked for.
 
-    media: MediaView
-    variants: list[VariantView]
-    captions: list[CaptionView]
+    `key` is the rows as the driver gave them (plain values, JSON still text): equal keys,
+    equal media, variants and captions, so an answer made from them can be reused without
+    decoding them again. None when the rows came decoded (by SQLAlchemy)."""
+
+    __slots__ = ("_decoded", "_source", "key", "rows")
+
+    def __init__(self, rows: list[Sequence[Any]], source: Rows) -> None:
+        self.rows = rows
+        self._source = source
+        self.key: tuple[Sequence[Any], ...] | None = tuple(rows) if source.raw else None
+        self._decoded: tuple[MediaView, list[VariantView], list[CaptionView]] | None = None
+
+    @property
+    def media(self) -> MediaView:
+        return self._views()[0]
+
+    @property
+    def variants(self) -> list[VariantView]:
+        return self._views()[1]
+
+    @property
+    def captions(self) -> list[CaptionView]:
+        return self._views()[2]
+
+    def _views(self) -> tuple[MediaView, list[VariantView], list[CaptionView]]:
+        """The views, each media, variant and caption decoded once (the media's columns repeat
+        on each child's row; ids need no decoding)."""
+        if self._decoded is None:
+            part = self._source.part
+            first = self.rows[0]
+            variants: dict[int, VariantView] = {}
+            captions: dict[str, CaptionView] = {}
+            for row in self.rows:
+                variant_id, caption_id = row[_MEDIA_END], row[_VARIANT_END]
+                if variant_id is not None and variant_id not in variants:
+                    variants[variant_id] = VariantView._make(part(row, _MEDIA_END, _VARIANT_END))
+                if caption_id is not None and caption_id not in captions:
+                    captions[caption_id] = CaptionView._make(part(row, _VARIANT_END, len(row)))
+            self._decoded = (
+                MediaView._make(part(first, 0, _MEDIA_END)),
+                sorted(variants.values(), key=lambda v: v.id),
+                sorted(captions.values(), key=lambda c: c.language),
+            )
+        return self._decoded
 
 
 _MEDIA_END = len(MediaView._fields)
@@ -116,27 +157,15 @@ def _with_children(media: FromClause) -> Select[Any]:
 
 
 def _grouped(rows: Rows) -> list[MediaRows]:
-    """Rows of `_with_children` folded back into one MediaRows per media, in row order; each
-    media, variant and caption decoded once (ids need no decoding)."""
-    found: dict[str, tuple[MediaView, dict[int, VariantView], dict[str, CaptionView]]] = {}
+    """Rows of `_with_children` folded back into one MediaRows per media, in row order."""
+    found: dict[str, list[Sequence[Any]]] = {}
     for row in rows.rows:
-        entry = found.get(row[0])
-        if entry is None:
-            media = MediaView._make(rows.part(row, 0, _MEDIA_END))
-            entry = found[row[0]] = (media, {}, {})
-        variant_id, caption_id = row[_MEDIA_END], row[_VARIANT_END]
-        if variant_id is not None and variant_id not in entry[1]:
-            entry[1][variant_id] = VariantView._make(rows.part(row, _MEDIA_END, _VARIANT_END))
-        if caption_id is not None and caption_id not in entry[2]:
-            entry[2][caption_id] = CaptionView._make(rows.part(row, _VARIANT_END, len(row)))
-    return [
-        MediaRows(
-            media,
-            sorted(variants.values(), key=lambda v: v.id),
-            sorted(captions.values(), key=lambda c: c.language),
-        )
-        for media, variants, captions in found.values()
-    ]
+        media_rows = found.get(row[0])
+        if media_rows is None:
+            found[row[0]] = [row]
+        else:
+            media_rows.append(row)
+    return [MediaRows(media_rows, rows) for media_rows in found.values()]
 
 
 _FILTER_NAMES = (

@@ -52,6 +52,10 @@ class DerivedFrom(BaseModel):
 
 
 class MediaOut(BaseModel):
+    # One answer can serve many requests (`media.service.present_rows` reuses it): never
+    # changed once made.
+    model_config = ConfigDict(frozen=True)
+
     id: str
     org_id: str
     kind: Literal["image", "video", "audio", "document"]

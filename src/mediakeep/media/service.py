@@ -19,6 +19,7 @@ from mediakeep.kit.time import now, rfc3339
 
 # The presenter's link helpers, re-exported for the media routes that sign single links.
 from mediakeep.media.presenter import disposition_for as disposition_for
+from mediakeep.media.presenter import reuse_key
 from mediakeep.media.presenter import signed_link as signed_link
 from mediakeep.media.presenter import to_out as to_out
 from mediakeep.media.presenter import variant_out as variant_out
@@ -65,9 +66,26 @@ async def present_many(
     ]
 
 
+# Bounded, and forgotten all at once when full: the entries go stale with their link window
+# (a minute at most) anyway. An answer is a few kB.
+MAX_REUSED_ANSWERS = 1024
+
+
 def present_rows(services: Services, rows: MediaRows) -> MediaOut:
-    """The answer for a media read with its children in one statement (no further queries)."""
-    return to_out(services, rows.media, rows.variants, captions=rows.captions)
+    """The answer for a media read with its children in one statement (no further queries),
+    reused while what it is made of is the same (`presenter.reuse_key`). Answers are never
+    changed after they are made, so one object can serve many requests."""
+    key = None if rows.key is None else reuse_key(services, rows.key)
+    if key is None:
+        return to_out(services, rows.media, rows.variants, captions=rows.captions)
+    answers = services.media_answers
+    answer = answers.get(key)
+    if answer is None:
+        answer = to_out(services, rows.media, rows.variants, captions=rows.captions)
+        if len(answers) >= MAX_REUSED_ANSWERS:
+            answers.clear()
+        answers[key] = answer
+    return answer
 
 
 async def get_out(
