@@ -476,7 +476,7 @@ export class Uploader {
         "abort",
         () => {
           void upload.abort(false);
-          reject(abortError(signal));
+          void settled(urlStorage).then(() => reject(abortError(signal)));
         },
         { once: true },
       );
