@@ -81,13 +81,16 @@ class MediaRows:
     equal media, variants and captions, so an answer made from them can be reused without
     decoding them again. None when the rows came decoded (by SQLAlchemy)."""
 
-    __slots__ = ("_decoded", "_source", "key", "rows")
+    __slots__ = ("_decoded", "_source", "rows")
 
     def __init__(self, rows: list[Sequence[Any]], source: Rows) -> None:
         self.rows = rows
         self._source = source
-        self.key: tuple[Sequence[Any], ...] | None = tuple(rows) if source.raw else None
         self._decoded: tuple[MediaView, list[VariantView], list[CaptionView]] | None = None
+
+    @property
+    def key(self) -> tuple[Sequence[Any], ...] | None:
+        return tuple(self.rows) if self._source.raw else None
 
     @property
     def media(self) -> MediaView:
